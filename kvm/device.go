@@ -72,7 +72,7 @@ func OpenDevice(path string) (*Device, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return nil, fmt.Errorf("%w: %s does not exist (is the kvm module loaded and is this node a VM without nested virtualization?)", ErrNoKVM, path)
+			return nil, fmt.Errorf("%w: %s does not exist (load kvm_intel or kvm_amd; on a virtual machine, enable nested virtualization)", ErrNoKVM, path)
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 			return nil, fmt.Errorf("%w: open %s: permission denied", ErrNoKVM, path)
 		}
