@@ -119,7 +119,7 @@ const (
 	EALREADY        = Errno(unix.EALREADY)
 	EINPROGRESS     = Errno(unix.EINPROGRESS)
 	ESTALE          = Errno(unix.ESTALE)
-	EFSCORRUPTED    = Errno(unix.EFSCORRUPTED)
+	EUCLEAN         = Errno(unix.EUCLEAN)
 	ENOTNAM         = Errno(unix.ENOTNAM)
 	ENAVAIL         = Errno(unix.ENAVAIL)
 	EISNAM          = Errno(unix.EISNAM)
@@ -262,7 +262,7 @@ var errnoNames = map[Errno]string{
 	EALREADY:        "EALREADY",
 	EINPROGRESS:     "EINPROGRESS",
 	ESTALE:          "ESTALE",
-	EFSCORRUPTED:    "EFSCORRUPTED",
+	EUCLEAN:         "EUCLEAN",
 	ENOTNAM:         "ENOTNAM",
 	ENAVAIL:         "ENAVAIL",
 	EISNAM:          "EISNAM",
