@@ -289,7 +289,9 @@ func (v *VirtualFilesystem) NewAnonFile(ctx context.Context, inode Inode, impl F
 // anonFS is the filesystem of anonymous files.
 type anonFS struct{}
 
-func (anonFS) Name() string                           { return "anon_inodefs" }
-func (anonFS) Root(context.Context) (Inode, error)    { return nil, unix.ENOENT }
-func (anonFS) Statfs(context.Context) (Statfs, error) { return Statfs{Type: 0x09041934, Bsize: 4096, NameLen: NameMax}, nil }
-func (anonFS) Release(context.Context)                {}
+func (anonFS) Name() string                        { return "anon_inodefs" }
+func (anonFS) Root(context.Context) (Inode, error) { return nil, unix.ENOENT }
+func (anonFS) Statfs(context.Context) (Statfs, error) {
+	return Statfs{Type: 0x09041934, Bsize: 4096, NameLen: NameMax}, nil
+}
+func (anonFS) Release(context.Context) {}
