@@ -88,3 +88,38 @@ func TestMemoryRegions(t *testing.T) {
 		t.Fatalf("guest-physical range not reused: %#x, the first hole was %#x", r3.GPA, r1.GPA)
 	}
 }
+
+// TestBatch: changes inside Begin/Commit cost one flush together.
+func TestBatch(t *testing.T) {
+	vm := newTestVM(t, 1)
+	g := newGuest(t, vm)
+	g.mapPage(codeVA, PermRead|PermExec, code(t, []byte{0x0f, 0x05}, "syscall"))
+	var pas []uint64
+	for i := uint64(0); i < 8; i++ {
+		pa, _ := g.mapPage(dataVA+i*pageSize, PermRead|PermWrite, nil)
+		pas = append(pas, pa)
+	}
+	c := vm.Acquire()
+	defer vm.Release(c)
+	regs := &Registers{RIP: codeVA, RSP: stackVA, RFLAGS: 0x202}
+	run(t, c, g, regs, vm.NewFPState())
+	before := vm.Flushes()
+	g.as.Begin()
+	for i := uint64(0); i < 8; i++ {
+		if err := g.as.Protect(dataVA+i*pageSize, pageSize, PermRead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if vm.Flushes() != before {
+		t.Fatal("flushed inside a batch")
+	}
+	if err := g.as.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := vm.Flushes() - before; got != 1 {
+		t.Fatalf("%d flushes for a batch, want 1", got)
+	}
+	if _, perm, ok := g.as.Lookup(dataVA + 3*pageSize); !ok || perm != PermRead {
+		t.Fatalf("after batch: %v %v", perm, ok)
+	}
+}
