@@ -216,3 +216,37 @@ func (m *MM) Resident() uint64 {
 
 // Frames returns the allocator m draws from.
 func (m *MM) Frames() *Frames { return m.frames }
+
+// ZeroForce zeroes [addr, addr+n) whatever the mapping's protection (the
+// loader clears the bss tail of a segment's last file page).
+func (m *MM) ZeroForce(ctx context.Context, addr, n uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n > 0 {
+		pa := addr &^ (pageSize - 1)
+		v := m.findLocked(pa)
+		if v == nil {
+			return unix.EFAULT
+		}
+		p, ok := m.pages[pa]
+		if !ok || p.cow {
+			prot := v.Prot
+			v.Prot |= platform.PermRead | platform.PermWrite
+			var err error
+			p, err = m.faultLocked(ctx, pa, true, false, false)
+			v.Prot = prot
+			if err != nil {
+				return err
+			}
+			if err := m.as.Map(pa, p.gpa, pageSize, m.ptePerm(v, p)); err != nil {
+				return err
+			}
+		}
+		off := addr - pa
+		c := min(n, pageSize-off)
+		clear(m.frames.Bytes(p.gpa)[off : off+c])
+		addr += c
+		n -= c
+	}
+	return nil
+}
