@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -432,5 +433,176 @@ func (t *Task) SigReturn() error {
 	t.k.mu.Lock()
 	t.sigMask = f.UContext.Sigmask &^ abi.UnblockableSignals
 	t.k.mu.Unlock()
+	return nil
+}
+
+// SigAction reads and optionally sets the action of sig.
+func (t *Task) SigAction(sig abi.Signal, act *abi.Sigaction) (abi.Sigaction, error) {
+	if !sig.Valid() {
+		return abi.Sigaction{}, unix.EINVAL
+	}
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old := t.tg.handlers.actions[sig]
+	if act != nil {
+		if sig == abi.SIGKILL || sig == abi.SIGSTOP {
+			return old, unix.EINVAL
+		}
+		n := *act
+		n.Mask &^= abi.UnblockableSignals
+		t.tg.handlers.actions[sig] = n
+		// Setting SIG_IGN (or SIG_DFL of an ignored signal) discards
+		// what is pending.
+		if n.Handler == abi.SIG_IGN || n.Handler == abi.SIG_DFL && abi.DefaultAction(sig) == abi.ActionIgnore {
+			t.tg.pending.discard(sig)
+			for o := range t.tg.tasks {
+				o.pending.discard(sig)
+			}
+		}
+	}
+	return old, nil
+}
+
+// SigProcMask changes the blocked set (how: SIG_BLOCK, SIG_UNBLOCK,
+// SIG_SETMASK) and returns the old one.
+func (t *Task) SigProcMask(how int, set *abi.SignalSet) (abi.SignalSet, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old := t.sigMask
+	if set == nil {
+		return old, nil
+	}
+	s := *set &^ abi.UnblockableSignals
+	switch how {
+	case abi.SIG_BLOCK:
+		t.sigMask |= s
+	case abi.SIG_UNBLOCK:
+		t.sigMask &^= s
+	case abi.SIG_SETMASK:
+		t.sigMask = s
+	default:
+		return old, unix.EINVAL
+	}
+	if t.deliverableLocked() != 0 {
+		t.raiseInterrupt()
+	}
+	return old, nil
+}
+
+// SigAltStack reads and optionally sets the alternate signal stack.
+func (t *Task) SigAltStack(ns *abi.SignalStack) (abi.SignalStack, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old := t.altStack
+	if old.Flags&abi.SS_DISABLE == 0 && old.Size > 0 && old.Contains(t.regs.RSP) {
+		old.Flags |= abi.SS_ONSTACK
+	}
+	if old.Size == 0 {
+		old.Flags = abi.SS_DISABLE
+	}
+	if ns == nil {
+		return old, nil
+	}
+	if old.Flags&abi.SS_ONSTACK != 0 {
+		return old, unix.EPERM
+	}
+	flags := uint32(ns.Flags) &^ abi.SS_AUTODISARM
+	switch {
+	case flags == abi.SS_DISABLE:
+		t.altStack = abi.SignalStack{Flags: abi.SS_DISABLE}
+	case flags == 0 || flags == abi.SS_ONSTACK:
+		if ns.Size < abi.MINSIGSTKSZ {
+			return old, unix.ENOMEM
+		}
+		t.altStack = *ns
+		t.altStack.Flags &^= abi.SS_ONSTACK
+	default:
+		return old, unix.EINVAL
+	}
+	return old, nil
+}
+
+// SigPending returns the pending signals of the thread and process.
+func (t *Task) SigPending() abi.SignalSet {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return (t.pending.set | t.tg.pending.set) & t.sigMask
+}
+
+// SigSuspend replaces the mask until a signal is delivered, then waits.
+func (t *Task) SigSuspend(mask abi.SignalSet) {
+	k := t.k
+	k.mu.Lock()
+	old := t.sigMask
+	t.savedMask = &old
+	t.sigMask = mask &^ abi.UnblockableSignals
+	k.mu.Unlock()
+	t.Block(nil, time.Time{})
+}
+
+// SigTimedWait waits for a signal in set and takes it without running a
+// handler.
+func (t *Task) SigTimedWait(set abi.SignalSet, deadline time.Time) (abi.SignalInfo, error) {
+	k := t.k
+	set &^= abi.UnblockableSignals
+	for {
+		k.mu.Lock()
+		if p := (t.pending.set | t.tg.pending.set) & set; p != 0 {
+			sig := lowest(p)
+			info, ok := t.pending.take(sig)
+			if !ok {
+				info, _ = t.tg.pending.take(sig)
+			}
+			k.mu.Unlock()
+			return info, nil
+		}
+		// Let signals in set wake us while we wait.
+		old := t.sigMask
+		t.sigMask &^= set
+		k.mu.Unlock()
+		err := t.Block(nil, deadline)
+		k.mu.Lock()
+		t.sigMask = old
+		k.mu.Unlock()
+		if err == unix.ETIMEDOUT {
+			return abi.SignalInfo{}, unix.EAGAIN
+		}
+		if err == ErrInterrupted {
+			k.mu.Lock()
+			got := (t.pending.set | t.tg.pending.set) & set
+			k.mu.Unlock()
+			if got == 0 {
+				return abi.SignalInfo{}, ErrRestartNoHand
+			}
+			t.clearInterrupt()
+		}
+	}
+}
+
+// QueueSignal sends info to process tgid, or to its thread tid if tid > 0.
+func (t *Task) QueueSignal(tgid, tid int32, info *abi.SignalInfo) error {
+	k := t.k
+	if !info.Signo().Valid() {
+		return unix.EINVAL
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	info.SetPID(t.tg.pid)
+	if tid > 0 {
+		target := k.tasks[tid]
+		if target == nil || target.tg.pid != tgid {
+			return unix.ESRCH
+		}
+		k.sendTaskLocked(target, info)
+		return nil
+	}
+	g := k.groups[tgid]
+	if g == nil {
+		return unix.ESRCH
+	}
+	k.sendGroupLocked(g, info, false)
 	return nil
 }

@@ -539,3 +539,6 @@ func (t *Task) exception(e platform.Exit) {
 
 // negErrno is the RAX value of a failed syscall.
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+
+// CPUTime is the time the task has spent running user code.
+func (t *Task) CPUTime() time.Duration { return t.cpuTime }
