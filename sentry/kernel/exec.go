@@ -50,8 +50,8 @@ func (a *fileAdapter) Size(ctx context.Context) (int64, error) {
 	st, err := a.f.Stat(ctx)
 	return st.Size, err
 }
-func (a *fileAdapter) Name() string             { return a.name }
-func (a *fileAdapter) IncRef()                  { a.f.IncRef() }
+func (a *fileAdapter) Name() string               { return a.name }
+func (a *fileAdapter) IncRef()                    { a.f.IncRef() }
 func (a *fileAdapter) DecRef(ctx context.Context) { a.f.DecRef(ctx) }
 
 var errEOF = errors.New("EOF")
