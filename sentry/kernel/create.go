@@ -53,7 +53,6 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		root = k.VFS.Root()
 	}
 	fsc := &FSContext{root: root, umask: spec.Umask, refs: 1}
-	fsc.root.IncRef()
 	fsc.cwd = fsc.root
 	fsc.cwd.IncRef()
 	t := &Task{
