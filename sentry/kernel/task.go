@@ -80,7 +80,7 @@ type Task struct {
 	// running is the CPU while in Switch (for kicks).
 	running platform.CPU
 	start   time.Time
-	cpuTime time.Duration // user+system time spent
+	cpuTime time.Duration // user+system time spent; written under k.mu
 }
 
 // TID returns the task's thread ID.
@@ -110,8 +110,13 @@ func (t *Task) FS() *FSContext { return t.fs }
 // Creds returns the task's credentials (do not modify; use SetCreds).
 func (t *Task) Creds() *Creds { return t.creds }
 
-// SetCreds replaces the task's credentials.
-func (t *Task) SetCreds(c *Creds) { t.creds = c }
+// SetCreds replaces the task's credentials. Other goroutines (/proc)
+// read them under the kernel's lock.
+func (t *Task) SetCreds(c *Creds) {
+	t.k.mu.Lock()
+	t.creds = c
+	t.k.mu.Unlock()
+}
 
 // Ctx is the context the task's VFS calls run with.
 func (t *Task) Ctx() context.Context { return t.ctx }
@@ -367,8 +372,8 @@ func (t *Task) run() {
 		}
 		before := time.Now()
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
-		t.cpuTime += time.Since(before)
 		t.k.mu.Lock()
+		t.cpuTime += time.Since(before)
 		t.running = nil
 		t.k.mu.Unlock()
 		if err != nil {
