@@ -224,6 +224,7 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 	}
 	if si, err := loader.DecodeStack(data, sp); err == nil {
 		nmm.ArgStart, nmm.ArgEnd, nmm.EnvStart, nmm.EnvEnd = si.ArgvStart, si.ArgvEnd, si.EnvStart, si.EnvEnd
+		nmm.Auxv = encodeAuxv(si.Auxv)
 	}
 	nmm.Exe = exe
 	ok = true

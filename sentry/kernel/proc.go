@@ -2,9 +2,11 @@ package kernel
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/loader"
 	"moat.dev/moat/sentry/mm"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -235,3 +237,23 @@ func (k *Kernel) Stats() Stats {
 	}
 	return s
 }
+
+// encodeAuxv lays out an auxiliary vector as /proc/[pid]/auxv shows it:
+// (key, value) pairs of 64-bit words, ending with AT_NULL.
+func encodeAuxv(auxv []loader.AuxEntry) []byte {
+	b := make([]byte, 0, (len(auxv)+1)*16)
+	for _, e := range auxv {
+		b = binary.LittleEndian.AppendUint64(b, e.Key)
+		b = binary.LittleEndian.AppendUint64(b, e.Val)
+	}
+	return append(b, make([]byte, 16)...)
+}
+
+// Stat lets /proc/[pid]/maps show the device and inode of a mapped file.
+func (a *fileAdapter) Stat(ctx context.Context) (vfs.Stat, error) { return a.f.Stat(ctx) }
+
+// The kernel release and version uname(2) and /proc report.
+const (
+	OSRelease = "6.8.0"
+	OSVersion = "#1 SMP moat"
+)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"syscall"
 
@@ -36,8 +37,13 @@ type Config struct {
 	// ReadOnlyRoot mounts it read-only.
 	ReadOnlyRoot bool
 	Hostname     string
-	Log          *slog.Logger
-	Strace       io.Writer
+	// Mounts are mounted in order once the root is in place, making
+	// their mount points when missing; nil means DefaultMounts (proc,
+	// /dev, /dev/pts, /dev/shm, /dev/mqueue, sysfs, /sys/fs/cgroup).
+	// An empty, non-nil list mounts nothing.
+	Mounts []Mount
+	Log    *slog.Logger
+	Strace io.Writer
 }
 
 // Sandbox is a running application kernel.
@@ -81,6 +87,14 @@ func New(cfg Config) (*Sandbox, error) {
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
 		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace,
 	})
+	mounts := cfg.Mounts
+	if mounts == nil {
+		mounts = DefaultMounts()
+	}
+	if err := mountAll(ctx, v, k, mounts); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
 }
 
@@ -91,6 +105,11 @@ func rootFilesystem(ctx context.Context, dir string) (vfs.Filesystem, error) {
 
 // populate copies the host tree at dir into the VFS root.
 func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
+	return populateAt(ctx, v, dir, "/")
+}
+
+// populateAt copies the host tree at dir to the directory at in the VFS.
+func populateAt(ctx context.Context, v *vfs.VirtualFilesystem, dir, at string) error {
 	creds := auth.Root()
 	root := v.Root()
 	defer root.DecRef(ctx)
@@ -102,7 +121,8 @@ func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
 		if rel == "." {
 			return nil
 		}
-		pop := vfs.PathOperation{Root: root, Start: root, Path: "/" + rel}
+		vpath := path.Join(at, rel)
+		pop := vfs.PathOperation{Root: root, Start: root, Path: vpath}
 		st := info.Sys().(*syscall.Stat_t)
 		mode := uint32(info.Mode().Perm())
 		if info.Mode()&os.ModeSetuid != 0 {
@@ -145,7 +165,7 @@ func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
 		default:
 			return nil
 		}
-		return v.Chown(ctx, creds, vfs.PathOperation{Root: root, Start: root, Path: "/" + rel}, st.Uid, st.Gid)
+		return v.Chown(ctx, creds, vfs.PathOperation{Root: root, Start: root, Path: vpath}, st.Uid, st.Gid)
 	})
 }
 
