@@ -151,7 +151,7 @@ func machineName(m elf.Machine) string {
 		return n
 	}
 	s := m.String()
-	if n, ok := strings.CutPrefix(s, "EM_"); ok {
+	if n, ok := strings.CutPrefix(s, "EM_"); ok && !strings.Contains(n, "+") {
 		return strings.ToLower(n)
 	}
 	return "unknown"
