@@ -9,8 +9,8 @@ var le = binary.LittleEndian
 
 // phdr is a program header for elfBuilder.
 type phdr struct {
-	typ                                       elf.ProgType
-	flags                                     elf.ProgFlag
+	typ                                     elf.ProgType
+	flags                                   elf.ProgFlag
 	off, vaddr, paddr, filesz, memsz, align uint64
 }
 
