@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -108,7 +109,12 @@ func TestParseMatchesKernel(t *testing.T) {
 				t.Fatalf("run %s: %v", path, err)
 			}
 			got := map[string]uint64{}
+			var maps []string
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if m, ok := strings.CutPrefix(line, "map "); ok {
+					maps = append(maps, m)
+					continue
+				}
 				f := strings.Fields(line)
 				v, err := strconv.ParseUint(f[1], 16, 64)
 				if err != nil {
@@ -136,6 +142,7 @@ func TestParseMatchesKernel(t *testing.T) {
 			if plan.Entry != got["entry"] || plan.Phdr != got["phdr"] {
 				t.Errorf("plan entry %#x phdr %#x", plan.Entry, plan.Phdr)
 			}
+			checkKernelMaps(t, path, maps, plan)
 			for _, sym := range []string{"data", "bss"} {
 				a := got[sym]
 				found := false
@@ -177,5 +184,54 @@ func TestParseMachineNames(t *testing.T) {
 	le.PutUint16(b[18:], uint16(elf.EM_386))
 	if _, err := Parse(bytes.NewReader(b), int64(len(b))); err == nil || err.Error() != "elf: 32-bit executable for i386 (3), want x86-64" {
 		t.Errorf("i386: %v", err)
+	}
+}
+
+// checkKernelMaps checks that each mapping of the executable the kernel made
+// (from /proc/self/maps) lies inside a file mapping of the plan, at the same
+// file offset, with the plan's protection or less (the C library makes
+// RELRO read-only after relocating). And each planned file mapping must be
+// covered by the kernel's mappings.
+func checkKernelMaps(t *testing.T, path string, maps []string, plan *LoadPlan) {
+	t.Helper()
+	covered := map[int]uint64{}
+	n := 0
+	for _, line := range maps {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[5] != path {
+			continue
+		}
+		n++
+		var lo, hi, off uint64
+		fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
+		fmt.Sscanf(f[2], "%x", &off)
+		var prot Prot
+		if f[1][0] == 'r' {
+			prot |= ProtRead
+		}
+		if f[1][1] == 'w' {
+			prot |= ProtWrite
+		}
+		if f[1][2] == 'x' {
+			prot |= ProtExec
+		}
+		ok := false
+		for i, m := range plan.Mappings {
+			if m.File && lo >= m.Start && hi <= m.End && off == m.Offset+(lo-m.Start) && prot&^m.Prot == 0 {
+				ok = true
+				covered[i] += hi - lo
+			}
+		}
+		if !ok {
+			t.Errorf("kernel mapping %s matches no planned file mapping:\n%v", line, plan.Mappings)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no mapping of %s in /proc/self/maps", path)
+	}
+	for i, m := range plan.Mappings {
+		if m.File && covered[i] != m.End-m.Start {
+			t.Errorf("planned %v: the kernel mapped %#x bytes of it", m, covered[i])
+		}
 	}
 }
