@@ -179,8 +179,10 @@ func FuzzParseInterpreterLine(f *testing.F) {
 			}
 			return
 		}
+		// An argument may end in spaces when a NUL follows them: the kernel
+		// trims the line's end, then reads up to the NUL.
 		if interp == "" || strings.ContainsAny(interp, " \t\x00\n") || strings.ContainsAny(arg, "\x00\n") ||
-			strings.TrimLeft(arg, " \t") != arg || strings.TrimRight(arg, " \t") != arg || len(interp)+len(arg) > BinprmBufSize {
+			strings.TrimLeft(arg, " \t") != arg || len(interp)+len(arg) > BinprmBufSize {
 			t.Fatalf("bad result %q %q", interp, arg)
 		}
 	})
