@@ -263,6 +263,13 @@ func TestBuildStackMatchesKernel(t *testing.T) {
 				}
 			}
 		}
+		// The program's own entries are ProgramAuxv's, in its order.
+		img, _ := parseFile(t, bin)
+		want := ProgramAuxv(img, 0, 0)
+		i := slices.IndexFunc(st.Auxv, func(e AuxEntry) bool { return e.Key == abi.AT_PHDR })
+		if i < 0 || i+len(want) > len(st.Auxv) || !slices.Equal(st.Auxv[i:i+len(want)], want) {
+			t.Errorf("kernel auxv %v does not hold ProgramAuxv %v", st.Auxv, want)
+		}
 		t.Logf("argc %d envc %d auxv %d: %d bytes identical to the kernel's", len(tc.argv), len(tc.envv), len(st.Auxv), len(kernel))
 	}
 }
