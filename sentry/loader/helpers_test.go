@@ -142,13 +142,7 @@ var realBinaries = []realBinary{
 	{"no-pie", func(t testing.TB) string { return cProgram(t, "no-pie", helloC, "-no-pie") }, "exec", true, true},
 	{"bin-true", func(t testing.TB) string { return requireFile(t, "/bin/true") }, "dyn", true, false},
 	{"ld.so", func(t testing.TB) string { return requireFile(t, "/lib64/ld-linux-x86-64.so.2") }, "dyn", false, false},
-	{"go", func(t testing.TB) string {
-		p, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}, "exec", false, false},
+	{"go", goProgram, "exec", false, false},
 }
 
 func parseFile(t testing.TB, path string) (*Image, []byte) {
@@ -167,4 +161,39 @@ func parseFile(t testing.TB, path string) (*Image, []byte) {
 		t.Fatalf("Parse(%s): %v", path, err)
 	}
 	return img, b
+}
+
+// goProgram builds a small static Go program (CGO_ENABLED=0) once per test
+// binary run and returns its path.
+func goProgram(t testing.TB) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildDone["go"]; ok {
+		return p
+	}
+	// go test puts its own toolchain first in PATH.
+	gotool := requireTool(t, "go")
+	dir := filepath.Join(buildDir, "gosrc")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"go.mod":  "module hello\n\ngo 1.22\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(buildDir, "hello-go")
+	cmd := exec.Command(gotool, "build", "-o", bin, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	buildDone["go"] = bin
+	return bin
 }
