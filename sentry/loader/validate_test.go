@@ -7,9 +7,15 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"moat.dev/moat/sentry/abi"
 )
 
 func TestParseSynthetic(t *testing.T) {
+	// Callers pass Prot straight to mmap-like interfaces.
+	if ProtRead != abi.PROT_READ || ProtWrite != abi.PROT_WRITE || ProtExec != abi.PROT_EXEC {
+		t.Fatal("Prot bits differ from PROT_*")
+	}
 	b := newELF().build()
 	img, err := Parse(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
