@@ -167,7 +167,8 @@ func (s *Statx) Unmarshal(b []byte) {
 // d_ino (8), d_off (8), d_reclen (2), d_type (1).
 const Dirent64HeaderSize = 19
 
-// Dirent64 is one struct linux_dirent64 as getdents64(2) returns it.
+// Dirent64 is one struct linux_dirent64 as getdents64(2) returns it. Name
+// is at most NAME_MAX bytes and holds no NUL.
 type Dirent64 struct {
 	Ino  uint64
 	Off  int64 // offset of the next entry, as lseek(2) and telldir(3) see it
