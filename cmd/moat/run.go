@@ -29,10 +29,10 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // runOptions are moat run's flags.
 type runOptions struct {
 	rootfs, image, workdir, user, hostname, memory string
-	cpus                                          int
-	env                                           listFlag
-	strace                                        bool
-	args                                          []string
+	cpus                                           int
+	env                                            listFlag
+	strace                                         bool
+	args                                           []string
 }
 
 func parseRun(args []string, stderr io.Writer) (*runOptions, error) {

@@ -30,6 +30,10 @@ type ProcessSpec struct {
 	OnExit func(WaitStatus)
 	// Rlimits override the defaults.
 	Rlimits map[int]abi.Rlimit
+	// Root is the process's root directory (a container's root
+	// filesystem); the VFS root when not set. The process takes its own
+	// reference.
+	Root vfs.VirtualDentry
 }
 
 // CreateProcess starts a process.
@@ -42,8 +46,13 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	if spec.Path == "" {
 		return nil, fmt.Errorf("create process: no program given")
 	}
-	fsc := &FSContext{root: k.VFS.Root(), umask: spec.Umask, refs: 1}
-	fsc.root.IncRef()
+	root := spec.Root
+	if root.Ok() {
+		root.IncRef()
+	} else {
+		root = k.VFS.Root()
+	}
+	fsc := &FSContext{root: root, umask: spec.Umask, refs: 1}
 	fsc.cwd = fsc.root
 	fsc.cwd.IncRef()
 	t := &Task{

@@ -55,6 +55,7 @@ type Kernel struct {
 	syscalls []SyscallFunc
 	boot     time.Time
 	sched    *scheduler
+	clock    *Clock
 
 	// mu guards the task tree, process and signal state.
 	mu        sync.Mutex
@@ -94,6 +95,7 @@ func New(cfg Config) *Kernel {
 		initExit: make(chan struct{}),
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
+	k.initClock()
 	return k
 }
 
@@ -200,6 +202,11 @@ func (k *Kernel) Shutdown() {
 	}
 	k.mu.Unlock()
 	k.liveTasks.Wait()
+	select {
+	case <-k.clock.stop:
+	default:
+		close(k.clock.stop)
+	}
 }
 
 // OOMKills returns how many processes were killed for running out of
