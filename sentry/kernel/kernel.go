@@ -96,6 +96,7 @@ func New(cfg Config) *Kernel {
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
 	k.initClock()
+	go k.preempter()
 	return k
 }
 
@@ -315,4 +316,33 @@ func (s *scheduler) contended() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.queue) > 0
+}
+
+// timeSlice is how long a task may run user code while others wait for a
+// CPU.
+const timeSlice = 10 * time.Millisecond
+
+// preempter kicks tasks out of user mode when others wait for a CPU, so
+// that a task that spins cannot starve the rest: a kicked task gives its
+// CPU to the first waiter and queues again.
+func (k *Kernel) preempter() {
+	t := time.NewTicker(timeSlice)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.clock.stop:
+			return
+		case <-t.C:
+		}
+		if !k.sched.contended() {
+			continue
+		}
+		k.mu.Lock()
+		for _, task := range k.tasks {
+			if task.running != nil {
+				task.running.Kick()
+			}
+		}
+		k.mu.Unlock()
+	}
 }

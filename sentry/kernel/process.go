@@ -36,6 +36,7 @@ type ThreadGroup struct {
 	rlimits    map[int]abi.Rlimit
 	start      time.Time
 	childCPU   time.Duration
+	exitedCPU  time.Duration
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -194,6 +195,7 @@ func (t *Task) finishExit() {
 	g := t.tg
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
+	g.exitedCPU += t.cpuTime
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}
@@ -666,4 +668,16 @@ func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
 	}
 	k.sendTaskLocked(target, SignalInfoKill(sig, code, t.tg.pid, t.creds.RUID))
 	return nil
+}
+
+// CPUTime is the time the process's threads have spent running user code
+// (those that exited included).
+func (g *ThreadGroup) CPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	d := g.exitedCPU
+	for t := range g.tasks {
+		d += t.cpuTime
+	}
+	return d
 }
