@@ -195,7 +195,7 @@ func (t *Task) finishExit() {
 	g := t.tg
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
-	g.exitedCPU += t.cpuTime
+	g.exitedCPU += t.CPUTime()
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}
@@ -677,7 +677,7 @@ func (g *ThreadGroup) CPUTime() time.Duration {
 	defer g.k.mu.Unlock()
 	d := g.exitedCPU
 	for t := range g.tasks {
-		d += t.cpuTime
+		d += t.CPUTime()
 	}
 	return d
 }

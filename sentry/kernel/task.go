@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -80,7 +81,7 @@ type Task struct {
 	// running is the CPU while in Switch (for kicks).
 	running platform.CPU
 	start   time.Time
-	cpuTime time.Duration // user+system time spent
+	cpuTime atomic.Int64 // nanoseconds spent running user code
 }
 
 // TID returns the task's thread ID.
@@ -367,7 +368,7 @@ func (t *Task) run() {
 		}
 		before := time.Now()
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
-		t.cpuTime += time.Since(before)
+		t.cpuTime.Add(int64(time.Since(before)))
 		t.k.mu.Lock()
 		t.running = nil
 		t.k.mu.Unlock()
@@ -541,4 +542,4 @@ func (t *Task) exception(e platform.Exit) {
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
 // CPUTime is the time the task has spent running user code.
-func (t *Task) CPUTime() time.Duration { return t.cpuTime }
+func (t *Task) CPUTime() time.Duration { return time.Duration(t.cpuTime.Load()) }
