@@ -231,8 +231,7 @@ func (t *Task) PathOp(dirfd int32, path string, follow bool) (vfs.PathOperation,
 			root.DecRef(t.ctx)
 			return vfs.PathOperation{}, nil, unix.EBADF
 		}
-		start = f.VirtualDentry()
-		start.IncRef()
+		start = f.VirtualDentry() // carries its own reference
 		f.DecRef(t.ctx)
 	}
 	done := func() {
