@@ -104,7 +104,7 @@ func (t *Task) Info() TaskInfo {
 
 func (t *Task) infoLocked() TaskInfo {
 	i := TaskInfo{TID: t.tid, Name: t.name, State: 'S', SigMask: t.sigMask,
-		SigPending: t.pending.set, CPUTime: t.cpuTime, Creds: *t.creds}
+		SigPending: t.pending.set, CPUTime: time.Duration(t.cpuTime.Load()), Creds: *t.creds}
 	if t.running != nil {
 		i.State = 'R'
 	}
@@ -150,7 +150,7 @@ func (g *ThreadGroup) Info() ProcessInfo {
 		i.PPID = g.parent.pid
 	}
 	for t := range g.tasks {
-		i.CPUTime += t.cpuTime
+		i.CPUTime += time.Duration(t.cpuTime.Load())
 	}
 	credsFrom := g.leader
 	if l := g.leader; l != nil {
@@ -233,7 +233,7 @@ func (k *Kernel) Stats() Stats {
 		if t.running != nil {
 			s.Running++
 		}
-		s.CPUTime += t.cpuTime
+		s.CPUTime += time.Duration(t.cpuTime.Load())
 	}
 	return s
 }

@@ -36,6 +36,8 @@ type ThreadGroup struct {
 	rlimits    map[int]abi.Rlimit
 	start      time.Time
 	childCPU   time.Duration
+	exitedCPU  time.Duration
+	realTimer  realTimer
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -199,6 +201,7 @@ func (t *Task) finishExit() {
 	g := t.tg
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
+	g.exitedCPU += t.CPUTime()
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}
@@ -226,6 +229,7 @@ func (t *Task) finishExit() {
 // processExited turns g into a zombie, reparents its children and tells
 // its parent.
 func (k *Kernel) processExited(g *ThreadGroup) {
+	g.stopTimers()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	g.exited = true
@@ -300,7 +304,14 @@ func (k *Kernel) reapLocked(g *ThreadGroup) {
 	}
 }
 
-func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.childCPU }
+func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.exitedCPU + g.childCPU }
+
+// ChildrenCPUTime is the CPU time of the reaped children (RUSAGE_CHILDREN).
+func (g *ThreadGroup) ChildrenCPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.childCPU
+}
 
 // WaitOptions are wait4/waitid's.
 type WaitOptions struct {
@@ -674,4 +685,16 @@ func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
 	}
 	k.sendTaskLocked(target, SignalInfoKill(sig, code, t.tg.pid, t.creds.RUID))
 	return nil
+}
+
+// CPUTime is the time the process's threads have spent running user code
+// (those that exited included).
+func (g *ThreadGroup) CPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	d := g.exitedCPU
+	for t := range g.tasks {
+		d += t.CPUTime()
+	}
+	return d
 }
