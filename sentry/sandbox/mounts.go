@@ -193,11 +193,14 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 			opts.RootMode = o.mode
 		}
 		if typ == "devpts" || typ == "mqueue" {
+			// devpts' mode=, uid= and gid= are those of new terminals,
+			// not of the directory.
 			opts.Name = typ
-			if !o.hasMode {
+			if !o.hasMode || typ == "devpts" {
 				opts.RootMode = 0o755
-			} else if typ == "devpts" {
-				opts.RootMode = 0o755 // mode= is that of new terminals
+			}
+			if typ == "devpts" {
+				opts.RootUID, opts.RootGID = 0, 0
 			}
 		}
 		if dst == "/dev" {
@@ -228,18 +231,18 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credent
 	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
 		p += "/" + c
 		pop := vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true}
-		err := v.Mkdir(ctx, creds, pop, 0o755)
-		if err != nil && err != unix.EEXIST {
-			return fmt.Errorf("mkdir %s: %w", p, err)
-		}
-		if err == unix.EEXIST {
-			st, err := v.Stat(ctx, creds, pop)
-			if err != nil {
-				return fmt.Errorf("stat %s: %w", p, err)
-			}
+		st, err := v.Stat(ctx, creds, pop)
+		if err == nil {
 			if !st.IsDir() {
 				return fmt.Errorf("%s: %w", p, unix.ENOTDIR)
 			}
+			continue
+		}
+		if err != unix.ENOENT {
+			return fmt.Errorf("stat %s: %w", p, err)
+		}
+		if err := v.Mkdir(ctx, creds, pop, 0o755); err != nil {
+			return fmt.Errorf("mkdir %s: %w", p, err)
 		}
 	}
 	return nil
@@ -330,8 +333,8 @@ func populateDev(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Cred
 		}
 	}
 	for _, d := range []string{"/dev/pts", "/dev/shm", "/dev/mqueue"} {
-		if err := v.Mkdir(ctx, creds, pop(d), 0o755); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("mkdir %s: %w", d, err)
+		if err := mkdirAll(ctx, v, creds, root, d); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -149,6 +149,10 @@ func (fs *Filesystem) filePath(ctx context.Context, t *kernel.Task, f *vfs.File)
 	return p, nil
 }
 
+// oLargefile is Linux's O_LARGEFILE on x86-64, which the kernel sets on
+// every file it opens there (Go's unix.O_LARGEFILE is 0 on amd64).
+const oLargefile = 0o100000
+
 // fdinfo is /proc/[pid]/fdinfo/N.
 func (p *proc) fdinfo(ctx context.Context, fd int32) ([]byte, error) {
 	t := p.task()
@@ -160,7 +164,7 @@ func (p *proc) fdinfo(ctx context.Context, fd int32) ([]byte, error) {
 		return nil, unix.ENOENT
 	}
 	defer f.DecRef(ctx)
-	flags := f.StatusFlags() | unix.O_LARGEFILE
+	flags := f.StatusFlags() | oLargefile
 	if cloexec {
 		flags |= unix.O_CLOEXEC
 	}
