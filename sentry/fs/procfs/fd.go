@@ -177,3 +177,21 @@ func (p *proc) fdinfo(ctx context.Context, fd int32) ([]byte, error) {
 	return fmt.Appendf(nil, "pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n",
 		f.Offset(), flags, p.fs.mountID(vd.Mount), st.Ino), nil
 }
+
+// Target makes fd/N a magic link, as on Linux: following it reaches the
+// open file itself, even one without a name (a pipe) or that lost it.
+func (l *fdLink) Target(ctx context.Context) (vfs.VirtualDentry, error) {
+	if err := l.p.mayAccess(ctx); err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	t := l.p.task()
+	if t == nil {
+		return vfs.VirtualDentry{}, unix.ENOENT
+	}
+	f := t.FDs().Get(l.fd)
+	if f == nil {
+		return vfs.VirtualDentry{}, unix.ENOENT
+	}
+	defer f.DecRef(ctx)
+	return f.VirtualDentry(), nil
+}

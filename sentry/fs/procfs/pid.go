@@ -146,7 +146,7 @@ func (fs *Filesystem) newProcDirAt(g *kernel.ThreadGroup, t *kernel.Task, path s
 	f("cmdline", 0o444, p.cmdline)
 	comm := f("comm", 0o644, p.comm)
 	comm.write = p.setComm
-	l("cwd", p.cwd)
+	d.add("cwd", &fsLink{link: link{attr: fs.attr(path+"/cwd", unix.S_IFLNK|0o777, p.owner, start), target: p.cwd, check: p.mayAccess}, p: p})
 	f("environ", 0o400, p.environ).check = p.mayAccess
 	l("exe", p.exe)
 	d.add("fd", fs.newFDDir(p, false))
@@ -158,7 +158,7 @@ func (fs *Filesystem) newProcDirAt(g *kernel.ThreadGroup, t *kernel.Task, path s
 	f("oom_score", 0o444, text("0\n"))
 	adj := f("oom_score_adj", 0o644, p.oomScoreAdj)
 	adj.write = p.setOOMScoreAdj
-	l("root", p.root)
+	d.add("root", &fsLink{link: link{attr: fs.attr(path+"/root", unix.S_IFLNK|0o777, p.owner, start), target: p.root, check: p.mayAccess}, p: p, root: true})
 	f("smaps", 0o444, p.smaps).check = p.mayAccess
 	f("stat", 0o444, p.stat)
 	f("statm", 0o444, p.statm)
@@ -199,4 +199,33 @@ func (fs *Filesystem) newTaskDir(p *proc) *dir {
 		return !ok || pd.p.live()
 	}
 	return d
+}
+
+// fsLink is /proc/[pid]/cwd or root: a magic link to the directory
+// itself, which may lie outside the reader's root or have been removed.
+type fsLink struct {
+	link
+	p    *proc
+	root bool
+}
+
+// Target implements vfs.MagicLink.
+func (l *fsLink) Target(ctx context.Context) (vfs.VirtualDentry, error) {
+	if err := l.p.mayAccess(ctx); err != nil {
+		return vfs.VirtualDentry{}, err
+	}
+	t := l.p.task()
+	if t == nil {
+		return vfs.VirtualDentry{}, unix.ENOENT
+	}
+	root, cwd, ok := t.ProcFS()
+	if !ok {
+		return vfs.VirtualDentry{}, unix.ENOENT
+	}
+	if l.root {
+		cwd.DecRef(ctx)
+		return root, nil
+	}
+	root.DecRef(ctx)
+	return cwd, nil
 }
