@@ -352,10 +352,18 @@ func (i *Inode) SetStat(context.Context, vfs.SetStat) error { return unix.EPERM 
 
 // Open implements vfs.Inode. An anonymous pipe has no name, but
 // /proc/[pid]/fd/N leads to it: opening that opens another end of the
-// same pipe, with the rules of a FIFO.
+// same pipe. Unlike a FIFO's, the open never waits for the other side
+// and never fails for want of it, as on Linux.
 func (i *Inode) Open(_ context.Context, flags uint32) (vfs.FileImpl, error) {
 	if i.p == nil {
 		return nil, unix.ENXIO
 	}
-	return i.p.Open(flags)
+	impl, err := i.p.Open(flags &^ unix.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := impl.(*end); ok {
+		e.waitOpen = false
+	}
+	return impl, nil
 }
