@@ -333,8 +333,8 @@ func (v *VirtualFilesystem) parentForCreate(w *walker, isDir bool) (parent Virtu
 	d := parent.Dentry
 	d.mu.Lock()
 	if child, err := d.lookupLocked(w.ctx, last); err == nil {
-		child.DecRef()
 		d.mu.Unlock()
+		child.DecRef()
 		return VirtualDentry{}, "", unix.EEXIST
 	} else if err != unix.ENOENT {
 		d.mu.Unlock()

@@ -1,0 +1,331 @@
+package syscalls_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/fs/hostio"
+	"moat.dev/moat/sentry/kernel"
+	"moat.dev/moat/sentry/sandbox"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// needKVM skips the test when /dev/kvm or gcc is missing, unless
+// MOAT_REQUIRE_KVM says they must be there.
+func needKVM(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		missing = append(missing, "/dev/kvm")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		missing = append(missing, "gcc")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("MOAT_REQUIRE_KVM") != "" {
+		t.Fatalf("missing %v (MOAT_REQUIRE_KVM is set)", missing)
+	}
+	t.Skipf("missing %v; set MOAT_REQUIRE_KVM=1 to fail instead", missing)
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// sockTestBinary builds testdata/sock_test.c once, statically.
+func sockTestBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "moat-sock-test")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", filepath.Join(buildDir, "sock_test"),
+			"testdata/sock_test.c").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("gcc -static testdata/sock_test.c: %v", buildErr)
+	}
+	return filepath.Join(buildDir, "sock_test")
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+// run is one sock_test process in a fresh sandbox.
+type run struct {
+	t      *testing.T
+	lines  chan string
+	done   chan struct{}
+	status kernel.WaitStatus
+	err    error
+	output strings.Builder
+	mu     sync.Mutex
+}
+
+// start runs sock_test with args in a new sandbox whose root holds the
+// binary and an empty /tmp; its standard output is read line by line.
+func start(t *testing.T, args ...string) *run {
+	t.Helper()
+	needKVM(t)
+	bin := sockTestBinary(t)
+	root := t.TempDir()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sock_test"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := sandbox.New(sandbox.Config{CPUs: 2, Memory: 256 << 20, RootFS: root})
+	if err != nil {
+		t.Fatalf("sandbox.New: %v", err)
+	}
+	ctx := context.Background()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wfd, err := unix.Dup(int(pw.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	out, err := hostio.New(ctx, sb.VFS, wfd, unix.O_WRONLY)
+	if err != nil {
+		t.Fatalf("hostio.New: %v", err)
+	}
+	r := &run{t: t, lines: make(chan string, 100), done: make(chan struct{})}
+	argv := append([]string{"/sock_test"}, args...)
+	_, err = sb.Start(kernel.ProcessSpec{
+		Argv: argv, Envv: []string{"PATH=/"}, Path: "/sock_test", Cwd: "/", Umask: 0o022,
+		Creds: kernel.Creds{Caps: 1<<41 - 1},
+		Stdio: [3]*vfs.File{nil, out, out}, Init: true,
+	})
+	out.DecRef(ctx)
+	if err != nil {
+		sb.Close()
+		t.Fatalf("start %v: %v", argv, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.output.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			select {
+			case r.lines <- sc.Text():
+			default:
+			}
+		}
+		close(r.lines)
+	}()
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		r.status, r.err = sb.Kernel.WaitInit(wctx)
+		sb.Close()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		<-r.done
+		pr.Close()
+	})
+	return r
+}
+
+// line waits for the next output line starting with prefix.
+func (r *run) line(prefix string) string {
+	r.t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				r.t.Fatalf("output ended before a line %q; output:\n%s", prefix, r.out())
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			r.t.Fatalf("no line %q within a minute; output:\n%s", prefix, r.out())
+		}
+	}
+}
+
+func (r *run) out() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.output.String()
+}
+
+// wait waits for the process and fails the test unless it exited 0.
+func (r *run) wait() string {
+	r.t.Helper()
+	<-r.done
+	for range r.lines {
+	}
+	if r.err != nil {
+		r.t.Fatalf("wait: %v; output:\n%s", r.err, r.out())
+	}
+	if r.status.ExitCode() != 0 || strings.Contains(r.out(), "FAIL") {
+		r.t.Fatalf("sock_test exited with status %#x; output:\n%s", uint32(r.status), r.out())
+	}
+	return r.out()
+}
+
+// native runs sock_test on the host, for comparison.
+func native(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(sockTestBinary(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("native sock_test %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestUnixSockets runs the unix socket programs in a sandbox and natively
+// and wants the same output: socketpair echo, message boundaries, bound
+// paths and abstract names, SO_PEERCRED, SCM_RIGHTS and SCM_CREDENTIALS.
+func TestUnixSockets(t *testing.T) {
+	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}} {
+		t.Run(tc[0], func(t *testing.T) {
+			got := start(t, tc...).wait()
+			nativeArgs := tc
+			if tc[0] == "path" {
+				nativeArgs = []string{"path", filepath.Join(t.TempDir(), "echo.sock")}
+			}
+			want := native(t, nativeArgs...)
+			if got != want {
+				t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestSocketErrors checks the errors of bad calls against Linux's.
+func TestSocketErrors(t *testing.T) {
+	got := start(t, "errors").wait()
+	want := native(t, "errors")
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+	if out := start(t, "netlink").wait(); !strings.Contains(out, "netlink: Address family not supported") {
+		t.Errorf("netlink socket: %s", out)
+	}
+}
+
+// TestTCPServerInSandbox connects from the test to a server in the
+// sandbox: the sandbox shares the test's network namespace.
+func TestTCPServerInSandbox(t *testing.T) {
+	r := start(t, "tcpserver")
+	port, err := strconv.Atoi(strings.TrimPrefix(r.line("PORT "), "PORT "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("dial the sandbox's server on port %d: %v", port, err)
+	}
+	defer c.Close()
+	msg := strings.Repeat("moat sockets ", 20000)
+	go func() {
+		io.WriteString(c, msg)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	back, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read from the sandbox: %v", err)
+	}
+	if string(back) != strings.ToUpper(msg) {
+		t.Errorf("got %d bytes back, want %d upper-cased", len(back), len(msg))
+	}
+	out := r.wait()
+	if !strings.Contains(out, "tcp server: served "+strconv.Itoa(len(msg))+" bytes") {
+		t.Errorf("server output:\n%s", out)
+	}
+}
+
+// TestTCPClientInSandbox has a client in the sandbox talk to a server of
+// the test.
+func TestTCPClientInSandbox(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- line
+		io.WriteString(c, "hello from the host")
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	out := start(t, "tcpclient", strconv.Itoa(port)).wait()
+	if line := <-got; line != "hello from the sandbox\n" {
+		t.Errorf("server read %q", line)
+	}
+	if !strings.Contains(out, "tcp client got: hello from the host") {
+		t.Errorf("client output:\n%s", out)
+	}
+}
+
+// TestUDP sends a datagram to the test and back, then between two
+// sockets inside the sandbox with sendmmsg and recvmmsg.
+func TestUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 64)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo([]byte("pong:"+string(buf[:n])), from)
+	}()
+	out := start(t, "udp", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)).wait()
+	for _, want := range []string{"udp got: pong:ping", "udp in the sandbox: first second"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,418 @@
+// sock_test exercises the socket calls. It is built with gcc -static and
+// run both inside a sandbox and natively; each subcommand prints lines
+// that the Go test compares. Exit status 0 means every check passed.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failed;
+
+static void say(const char *fmt, ...) {
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 1) n = sizeof buf - 1;
+	buf[n++] = '\n';
+	ssize_t w = write(1, buf, n);
+	(void)w;
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) { say("FAIL %s:%d: " #cond " errno=%d", __FILE__, __LINE__, errno); say(__VA_ARGS__); failed = 1; } } while (0)
+
+// expect_err runs a call that must fail with errno want and prints it.
+#define EXPECT_ERR(name, call, want) do { errno = 0; long r_ = (long)(call); int e_ = errno; \
+	if (r_ != -1 || e_ != (want)) { say("FAIL %s: got %ld errno %d (%s), want errno %d", name, r_, e_, strerror(e_), want); failed = 1; } \
+	else say("%s: %s", name, strerror(e_)); } while (0)
+
+static void readall(int fd, char *buf, size_t n) {
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0) { say("FAIL readall: %zd errno %d", r, errno); failed = 1; return; }
+		got += r;
+	}
+}
+
+// echo serves one connection: reads until EOF and writes everything back.
+static void echo(int fd) {
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n <= 0) break;
+		if (write(fd, buf, n) != n) break;
+	}
+}
+
+static int waitchild(pid_t pid) {
+	int st;
+	if (waitpid(pid, &st, 0) != pid) { say("FAIL waitpid errno %d", errno); failed = 1; return -1; }
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { say("FAIL child status %#x", st); failed = 1; }
+	return st;
+}
+
+static void roundtrip(int fd, const char *tag) {
+	char msg[100000], back[100000];
+	for (size_t i = 0; i < sizeof msg; i++) msg[i] = 'a' + i % 26;
+	size_t done = 0;
+	// Write in pieces, reading the echo as we go, so neither side's
+	// buffer has to hold everything.
+	while (done < sizeof msg) {
+		size_t n = sizeof msg - done < 7000 ? sizeof msg - done : 7000;
+		CHECK(write(fd, msg + done, n) == (ssize_t)n, "write %s", tag);
+		readall(fd, back + done, n);
+		done += n;
+	}
+	CHECK(memcmp(msg, back, sizeof msg) == 0, "%s: echo differs", tag);
+	say("%s: echoed %zu bytes", tag, sizeof msg);
+}
+
+static int pair_test(void) {
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		echo(sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	roundtrip(sv[0], "socketpair stream");
+	CHECK(shutdown(sv[0], SHUT_WR) == 0, "shutdown");
+	char c;
+	CHECK(read(sv[0], &c, 1) == 0, "EOF after the echo closed");
+	waitchild(pid);
+	close(sv[0]);
+
+	// Datagrams and seqpackets keep their boundaries.
+	int types[] = {SOCK_DGRAM, SOCK_SEQPACKET};
+	for (int i = 0; i < 2; i++) {
+		CHECK(socketpair(AF_UNIX, types[i], 0, sv) == 0, "socketpair %d", types[i]);
+		CHECK(send(sv[0], "one", 3, 0) == 3, "send one");
+		CHECK(send(sv[0], "three", 5, 0) == 5, "send three");
+		char buf[16];
+		CHECK(recv(sv[1], buf, sizeof buf, 0) == 3, "recv one");
+		struct iovec iov = {buf, 2};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n = recvmsg(sv[1], &mh, 0);
+		CHECK(n == 2 && (mh.msg_flags & MSG_TRUNC), "truncated recvmsg n=%zd flags=%#x", n, mh.msg_flags);
+		errno = 0;
+		CHECK(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) == -1 && errno == EAGAIN, "empty after");
+		say("socketpair type %d: boundaries kept, MSG_TRUNC set", types[i]);
+		close(sv[0]);
+		if (types[i] == SOCK_SEQPACKET)
+			CHECK(recv(sv[1], buf, sizeof buf, 0) == 0, "seqpacket EOF");
+		close(sv[1]);
+	}
+	return failed;
+}
+
+static socklen_t unaddr(struct sockaddr_un *a, const char *path, int abstract) {
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	if (abstract) {
+		memcpy(a->sun_path + 1, path, strlen(path));
+		return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path);
+	}
+	strcpy(a->sun_path, path);
+	return offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
+}
+
+static int path_test(const char *path, int abstract) {
+	const char *tag = abstract ? "abstract" : "path";
+	struct sockaddr_un a;
+	socklen_t alen = unaddr(&a, path, abstract);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0, "socket");
+	CHECK(bind(l, (struct sockaddr *)&a, alen) == 0, "bind %s", tag);
+	int l2 = socket(AF_UNIX, SOCK_STREAM, 0);
+	EXPECT_ERR(abstract ? "bind abstract twice" : "bind path twice", bind(l2, (struct sockaddr *)&a, alen), EADDRINUSE);
+	EXPECT_ERR(abstract ? "connect abstract not listening" : "connect path not listening", connect(l2, (struct sockaddr *)&a, alen), ECONNREFUSED);
+	close(l2);
+	CHECK(listen(l, 4) == 0, "listen");
+	struct sockaddr_un got;
+	socklen_t glen = sizeof got;
+	CHECK(getsockname(l, (struct sockaddr *)&got, &glen) == 0 && glen == alen && memcmp(&got, &a, alen) == 0,
+	      "getsockname %s len %u want %u", tag, glen, alen);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&a, alen) != 0) { say("FAIL child connect errno %d", errno); _exit(1); }
+		roundtrip(c, tag);
+		_exit(failed);
+	}
+	struct sockaddr_un peer;
+	socklen_t plen = sizeof peer;
+	int s = accept4(l, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+	CHECK(s >= 0, "accept");
+	CHECK(plen == sizeof(sa_family_t), "unbound peer address len %u", plen);
+	struct ucred cr;
+	socklen_t crlen = sizeof cr;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0 && crlen == sizeof cr, "SO_PEERCRED");
+	CHECK(cr.pid == pid && cr.uid == geteuid() && cr.gid == getegid(), "peercred pid %d want %d", cr.pid, pid);
+	echo(s);
+	close(s);
+	waitchild(pid);
+	close(l);
+	say("%s: SO_PEERCRED names the client", tag);
+	return failed;
+}
+
+static int rights_test(void) {
+	int sv[2], x[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, x) == 0, "socketpair x");
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		close(x[0]);
+		close(x[1]);
+		int on = 1;
+		CHECK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0, "SO_PASSCRED");
+		CHECK(write(sv[1], "r", 1) == 1, "ready");
+		char buf[8];
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; } u;
+		struct iovec iov = {buf, sizeof buf};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+		ssize_t n = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
+		CHECK(n == 2 && memcmp(buf, "fd", 2) == 0, "recvmsg n=%zd", n);
+		int fd = -1, gotcred = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+				struct ucred cr;
+				memcpy(&cr, CMSG_DATA(c), sizeof cr);
+				CHECK(cr.pid == getppid() && cr.uid == getuid(), "SCM_CREDENTIALS pid %d", cr.pid);
+				gotcred = 1;
+			}
+		}
+		CHECK(fd >= 0 && gotcred, "fd %d cred %d", fd, gotcred);
+		CHECK(write(fd, "through the passed fd", 21) == 21, "write passed fd");
+		_exit(failed);
+	}
+	close(sv[1]);
+	char r;
+	CHECK(read(sv[0], &r, 1) == 1, "wait for ready");
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof u);
+	struct iovec iov = {"fd", 2};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &x[0], sizeof(int));
+	CHECK(sendmsg(sv[0], &mh, 0) == 2, "sendmsg rights");
+	close(x[0]);
+	char buf[32] = {0};
+	readall(x[1], buf, 21);
+	CHECK(strcmp(buf, "through the passed fd") == 0, "got %s", buf);
+	waitchild(pid);
+	say("SCM_RIGHTS: %s", buf);
+	say("SCM_CREDENTIALS: delivered with SO_PASSCRED");
+	return failed;
+}
+
+static int tcp_server(void) {
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0, "socket");
+	int on = 1;
+	CHECK(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0, "SO_REUSEADDR");
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0, "bind");
+	CHECK(listen(l, 16) == 0, "listen");
+	socklen_t alen = sizeof a;
+	CHECK(getsockname(l, (struct sockaddr *)&a, &alen) == 0 && alen == sizeof a, "getsockname");
+	int acc = 0;
+	socklen_t ol = sizeof acc;
+	CHECK(getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &ol) == 0 && acc == 1, "SO_ACCEPTCONN");
+	say("PORT %d", ntohs(a.sin_port));
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof peer;
+	int s = accept(l, (struct sockaddr *)&peer, &plen);
+	CHECK(s >= 0, "accept");
+	char ip[32];
+	inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+	CHECK(plen == sizeof peer && strcmp(ip, "127.0.0.1") == 0, "peer %s", ip);
+	CHECK(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0, "TCP_NODELAY");
+	char buf[4096];
+	ssize_t n;
+	long total = 0;
+	while ((n = recv(s, buf, sizeof buf, 0)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] -= 32;
+		CHECK(send(s, buf, n, MSG_NOSIGNAL) == n, "send");
+		total += n;
+	}
+	CHECK(n == 0, "recv end");
+	close(s);
+	close(l);
+	say("tcp server: served %ld bytes", total);
+	return failed;
+}
+
+static int tcp_client(int port) {
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	CHECK(s >= 0, "socket");
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+	struct sockaddr_in p;
+	socklen_t plen = sizeof p;
+	CHECK(getpeername(s, (struct sockaddr *)&p, &plen) == 0 && ntohs(p.sin_port) == port, "getpeername");
+	const char *parts[] = {"hello ", "from ", "the ", "sandbox\n"};
+	struct iovec iov[4];
+	for (int i = 0; i < 4; i++) iov[i] = (struct iovec){(void *)parts[i], strlen(parts[i])};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 4};
+	CHECK(sendmsg(s, &mh, 0) == 23, "sendmsg");
+	char buf[64] = {0};
+	ssize_t n = recv(s, buf, sizeof buf - 1, MSG_WAITALL);
+	CHECK(n > 0, "recv");
+	say("tcp client got: %s", buf);
+	close(s);
+	return failed;
+}
+
+static int udp_test(int port) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(s >= 0, "socket");
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(sendto(s, "ping", 4, 0, (struct sockaddr *)&a, sizeof a) == 4, "sendto");
+	char buf[64] = {0};
+	struct sockaddr_in from;
+	socklen_t flen = sizeof from;
+	ssize_t n = recvfrom(s, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &flen);
+	CHECK(n > 0 && flen == sizeof from && ntohs(from.sin_port) == port, "recvfrom n=%zd", n);
+	say("udp got: %s", buf);
+
+	// Two sockets inside the sandbox, with sendmmsg and recvmmsg.
+	int r = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ra = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(bind(r, (struct sockaddr *)&ra, sizeof ra) == 0, "bind r");
+	socklen_t rl = sizeof ra;
+	getsockname(r, (struct sockaddr *)&ra, &rl);
+	CHECK(connect(s, (struct sockaddr *)&ra, sizeof ra) == 0, "connect udp");
+	struct mmsghdr mm[2];
+	struct iovec iv[2] = {{"first", 5}, {"second", 6}};
+	memset(mm, 0, sizeof mm);
+	for (int i = 0; i < 2; i++) { mm[i].msg_hdr.msg_iov = &iv[i]; mm[i].msg_hdr.msg_iovlen = 1; }
+	CHECK(sendmmsg(s, mm, 2, 0) == 2 && mm[0].msg_len == 5 && mm[1].msg_len == 6, "sendmmsg");
+	char b1[16] = {0}, b2[16] = {0};
+	struct iovec ov[2] = {{b1, 15}, {b2, 15}};
+	memset(mm, 0, sizeof mm);
+	for (int i = 0; i < 2; i++) { mm[i].msg_hdr.msg_iov = &ov[i]; mm[i].msg_hdr.msg_iovlen = 1; }
+	int got = recvmmsg(r, mm, 2, MSG_WAITFORONE, NULL);
+	if (got == 1) got += recvmmsg(r, mm + 1, 1, 0, NULL);
+	CHECK(got == 2 && strcmp(b1, "first") == 0 && strcmp(b2, "second") == 0, "recvmmsg %d %s %s", got, b1, b2);
+	say("udp in the sandbox: %s %s", b1, b2);
+	close(r);
+	close(s);
+	return failed;
+}
+
+static void on_pipe(int sig) { (void)sig; say("SIGPIPE delivered"); }
+
+static int errors_test(void) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	EXPECT_ERR("bind inet short", bind(s, (struct sockaddr *)&a, 8), EINVAL);
+	EXPECT_ERR("bind inet bad pointer", bind(s, (struct sockaddr *)8, sizeof a), EFAULT);
+	EXPECT_ERR("bind huge length", bind(s, (struct sockaddr *)&a, 4096), EINVAL);
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+	EXPECT_ERR("bind inet6 address on inet", bind(s, (struct sockaddr *)&a6, sizeof a6), EAFNOSUPPORT);
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0, "bind");
+	CHECK(listen(s, 1) == 0, "listen");
+	socklen_t al = sizeof a;
+	getsockname(s, (struct sockaddr *)&a, &al);
+	int s2 = socket(AF_INET, SOCK_STREAM, 0);
+	EXPECT_ERR("bind inet in use", bind(s2, (struct sockaddr *)&a, sizeof a), EADDRINUSE);
+	close(s2);
+	close(s);
+	// Nothing listens on the port now.
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	EXPECT_ERR("connect inet refused", connect(s, (struct sockaddr *)&a, sizeof a), ECONNREFUSED);
+	close(s);
+	EXPECT_ERR("ENOTSOCK on stdout", listen(1, 1), ENOTSOCK);
+	EXPECT_ERR("EBADF", listen(999, 1), EBADF);
+	EXPECT_ERR("bad type", socket(AF_INET, 77, 0), EINVAL);
+	EXPECT_ERR("socketpair inet", socketpair(AF_INET, SOCK_STREAM, 0, (int[2]){0}), EOPNOTSUPP);
+
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un ua = {.sun_family = AF_UNIX};
+	EXPECT_ERR("bind unix length 1", bind(u, (struct sockaddr *)&ua, 1), EINVAL);
+	EXPECT_ERR("bind unix too long", bind(u, (struct sockaddr *)&ua, sizeof ua + 1), EINVAL);
+	ua.sun_family = AF_INET;
+	EXPECT_ERR("bind unix wrong family", bind(u, (struct sockaddr *)&ua, sizeof ua), EINVAL);
+	EXPECT_ERR("listen unbound unix", listen(u, 1), EINVAL);
+	strcpy(ua.sun_path, "/nonexistent/sock");
+	ua.sun_family = AF_UNIX;
+	EXPECT_ERR("connect missing path", connect(u, (struct sockaddr *)&ua, sizeof ua), ENOENT);
+	char c;
+	EXPECT_ERR("read unconnected stream", read(u, &c, 1), EINVAL);
+	EXPECT_ERR("send unconnected stream", send(u, "x", 1, 0), ENOTCONN);
+	EXPECT_ERR("getpeername unconnected", getpeername(u, (struct sockaddr *)&ua, &(socklen_t){sizeof ua}), ENOTCONN);
+	EXPECT_ERR("setsockopt unknown", setsockopt(u, SOL_SOCKET, 12345, &(int){1}, sizeof(int)), ENOPROTOOPT);
+	EXPECT_ERR("getsockopt bad length pointer", getsockopt(u, SOL_SOCKET, SO_TYPE, &(int){0}, (socklen_t *)8), EFAULT);
+	EXPECT_ERR("shutdown bad how", shutdown(u, 7), EINVAL);
+	close(u);
+
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	EXPECT_ERR("recv nothing with MSG_DONTWAIT", recv(sv[0], &c, 1, MSG_DONTWAIT), EAGAIN);
+	EXPECT_ERR("send bad pointer", send(sv[0], (void *)8, 10, 0), EFAULT);
+	CHECK(write(sv[1], "z", 1) == 1, "write");
+	EXPECT_ERR("recv bad pointer", recv(sv[0], (void *)8, 10, 0), EFAULT);
+	CHECK(recv(sv[0], &c, 1, MSG_PEEK) == 1 && recv(sv[0], &c, 1, 0) == 1 && c == 'z', "peek then read");
+	EXPECT_ERR("sendmsg bad msghdr", sendmsg(sv[0], (struct msghdr *)8, 0), EFAULT);
+	close(sv[1]);
+	CHECK(recv(sv[0], &c, 1, 0) == 0, "EOF");
+	EXPECT_ERR("send to closed peer MSG_NOSIGNAL", send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+	signal(SIGPIPE, on_pipe);
+	EXPECT_ERR("write to closed peer", write(sv[0], "x", 1), EPIPE);
+	close(sv[0]);
+	int t = 0;
+	socklen_t tl = sizeof t;
+	s = socket(AF_INET6, SOCK_DGRAM, 0);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &t, &tl) == 0 && t == SOCK_DGRAM, "SO_TYPE");
+	CHECK(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &t, &tl) == 0 && t == AF_INET6, "SO_DOMAIN");
+	EXPECT_ERR("inet6 option not allowed", setsockopt(s, IPPROTO_IPV6, 9999, &(int){1}, sizeof(int)), ENOPROTOOPT);
+	struct timeval tv = {0, 20000};
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO");
+	struct sockaddr_in6 b6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	if (bind(s, (struct sockaddr *)&b6, sizeof b6) == 0) {
+		EXPECT_ERR("recv times out", recv(s, &c, 1, 0), EAGAIN);
+	} else {
+		say("recv times out: %s", strerror(EAGAIN)); // no IPv6 loopback here
+	}
+	close(s);
+	return failed;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) return 2;
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "pair")) return pair_test();
+	if (!strcmp(cmd, "path")) return path_test(argc > 2 ? argv[2] : "/tmp/echo.sock", 0) | path_test("moat-echo", 1);
+	if (!strcmp(cmd, "rights")) return rights_test();
+	if (!strcmp(cmd, "tcpserver")) return tcp_server();
+	if (!strcmp(cmd, "tcpclient") && argc > 2) return tcp_client(atoi(argv[2]));
+	if (!strcmp(cmd, "udp") && argc > 2) return udp_test(atoi(argv[2]));
+	if (!strcmp(cmd, "errors")) return errors_test();
+	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
+		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
+		return failed;
+	}
+	return 2;
+}
