@@ -30,6 +30,8 @@ type Dentry struct {
 	mounts atomic.Int32
 	// dead is set once the name is unlinked or removed.
 	dead atomic.Bool
+	// destroyed is set when the inode has been released.
+	destroyed atomic.Bool
 
 	mu sync.Mutex
 	// children caches the looked-up children. A cached child holds a
@@ -76,30 +78,40 @@ func (d *Dentry) DecRef() {
 	if n < 0 {
 		panic("vfs: dentry reference count below zero")
 	}
-	d.evict()
+	if d.evict() && d.destroyed.CompareAndSwap(false, true) {
+		if r, ok := d.inode.(InodeReleaser); ok {
+			r.ReleaseInode()
+		}
+	}
 }
 
-// evict removes an unreferenced dentry from its parent's cache.
-func (d *Dentry) evict() {
+// evict removes an unreferenced dentry from its parent's cache. It
+// returns true if the dentry is now unreachable: out of every cache and
+// without references, so nothing can take one again.
+func (d *Dentry) evict() bool {
 	for {
 		p := d.parent.Load()
 		if p == nil {
-			return
+			return d.refs.Load() == 0
 		}
 		p.mu.Lock()
 		if d.parent.Load() != p {
 			p.mu.Unlock()
 			continue
 		}
-		if d.refs.Load() != 0 || !d.cached {
+		if d.refs.Load() != 0 {
 			p.mu.Unlock()
-			return
+			return false
+		}
+		if !d.cached {
+			p.mu.Unlock()
+			return true
 		}
 		delete(p.children, d.name)
 		d.cached = false
 		p.mu.Unlock()
 		p.DecRef()
-		return
+		return true
 	}
 }
 
