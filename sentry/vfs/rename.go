@@ -163,21 +163,25 @@ func (v *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Creden
 	}); err != nil {
 		return err
 	}
-	// Mirror the change in the dentry cache.
+	// Mirror the change in the dentry cache. A moved dentry's reference
+	// on its old parent is dropped once the parents are unlocked.
 	op.detachLocked(child)
 	if replaced != nil {
 		np.detachLocked(replaced)
 		if exchange {
 			moveLocked(replaced, op, oldLast)
+			*release = append(*release, np)
 		} else {
 			replaced.dead.Store(true)
 		}
 	}
 	moveLocked(child, np, newLast)
+	*release = append(*release, op)
 	return nil
 }
 
-// moveLocked caches d (not cached anywhere) as parent's child name.
+// moveLocked caches d (detached) as parent's child name, with a new
+// reference on parent; the caller drops d's reference on its old parent.
 // Preconditions: renameMu is held for writing; parent.mu is held.
 func moveLocked(d, parent *Dentry, name string) {
 	if parent.children == nil {
@@ -186,11 +190,11 @@ func moveLocked(d, parent *Dentry, name string) {
 	if old := parent.children[name]; old != nil {
 		parent.detachLocked(old)
 	}
+	parent.refs.Add(1)
 	d.name = name
 	d.parent.Store(parent)
 	d.cached = true
 	parent.children[name] = d
-	parent.refs.Add(1)
 }
 
 // checkRemoval checks that a name may be removed from dir (write and

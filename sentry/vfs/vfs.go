@@ -576,3 +576,20 @@ func (v *VirtualFilesystem) Unlink(ctx context.Context, creds *auth.Credentials,
 func (v *VirtualFilesystem) Rmdir(ctx context.Context, creds *auth.Credentials, pop PathOperation) error {
 	return v.remove(ctx, creds, pop, true)
 }
+
+// CachedDentries returns how many dentries the cache holds below the
+// roots of the attached mounts: what is pinned by open files, working
+// directories and mountpoints. For diagnostics and leak tests.
+func (v *VirtualFilesystem) CachedDentries() int {
+	v.renameMu.RLock()
+	roots := []*Dentry{v.root.root}
+	for _, m := range v.mounts {
+		roots = append(roots, m.root)
+	}
+	v.renameMu.RUnlock()
+	n := 0
+	for _, r := range roots {
+		n += r.countCached()
+	}
+	return n
+}
