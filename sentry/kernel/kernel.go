@@ -41,8 +41,10 @@ type Config struct {
 	// Log receives the kernel's own messages (unimplemented syscalls,
 	// fatal signals).
 	Log *slog.Logger
-	// Strace, if set, receives one line per syscall.
-	Strace io.Writer
+	// Strace, if set, receives one line per syscall, formatted by
+	// StraceFormat when set.
+	Strace       io.Writer
+	StraceFormat func(t *Task, a *SyscallArgs, rv uint64, err error) string
 }
 
 // Kernel is one sandbox's application kernel.
@@ -52,6 +54,7 @@ type Kernel struct {
 	Frames   *mm.Frames
 	Log      *slog.Logger
 	Strace   io.Writer
+	straceFn func(t *Task, a *SyscallArgs, rv uint64, err error) string
 	syscalls []SyscallFunc
 	boot     time.Time
 	sched    *scheduler
@@ -86,6 +89,7 @@ func New(cfg Config) *Kernel {
 		Frames:   mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
 		Log:      cfg.Log,
 		Strace:   cfg.Strace,
+		straceFn: cfg.StraceFormat,
 		syscalls: cfg.Syscalls,
 		boot:     time.Now(),
 		hostname: cfg.Hostname,

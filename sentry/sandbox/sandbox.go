@@ -79,7 +79,7 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	k := kernel.New(kernel.Config{
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
-		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace,
+		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
 	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
 }
