@@ -298,3 +298,44 @@ int main(void) {
 		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
 	}
 }
+
+func TestJobControl(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "jobs", `
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <time.h>
+int main(void) {
+	int p[2]; pipe(p);
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[0]);
+		for (int i = 0;; i++) { char b = 'x'; write(p[1], &b, 1); usleep(2000); }
+	}
+	close(p[1]);
+	char b; read(p[0], &b, 1);
+	kill(c, SIGSTOP);
+	int st;
+	pid_t w = waitpid(c, &st, WUNTRACED);
+	printf("stopped %d sig %d\n", w == c && WIFSTOPPED(st), WSTOPSIG(st));
+	/* Nothing arrives while it is stopped. */
+	struct timespec ts = {0, 50000000}; nanosleep(&ts, 0);
+	int n = 0; char buf[256];
+	kill(c, SIGCONT);
+	w = waitpid(c, &st, WCONTINUED);
+	printf("continued %d\n", w == c && WIFCONTINUED(st));
+	n = read(p[0], buf, 1);
+	printf("reads again %d\n", n == 1);
+	kill(c, SIGKILL);
+	waitpid(c, &st, 0);
+	printf("killed %d\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/jobs"}, sandboxtest.Options{})
+	if want := "stopped 1 sig 19\ncontinued 1\nreads again 1\nkilled 1\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
