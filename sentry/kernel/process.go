@@ -32,12 +32,13 @@ type ThreadGroup struct {
 	oomKilled  bool
 	groupExit  bool
 	// childEvent is closed and replaced when a child changes state.
-	childEvent chan struct{}
-	rlimits    map[int]abi.Rlimit
-	start      time.Time
-	childCPU   time.Duration
-	exitedCPU  time.Duration
-	realTimer  realTimer
+	childEvent  chan struct{}
+	rlimits     map[int]abi.Rlimit
+	start       time.Time
+	childCPU    time.Duration
+	exitedCPU   time.Duration
+	realTimer   realTimer
+	posixTimers posixTimers
 	// Job control: a stopped process's tasks wait for contCh to close.
 	stopped    bool
 	stopSig    abi.Signal
