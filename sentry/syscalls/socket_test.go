@@ -22,9 +22,9 @@ import (
 	"moat.dev/moat/sentry/vfs"
 )
 
-// needKVM skips the test when /dev/kvm or gcc is missing, unless
+// sockNeedKVM skips the test when /dev/kvm or gcc is missing, unless
 // MOAT_REQUIRE_KVM says they must be there.
-func needKVM(t *testing.T) {
+func sockNeedKVM(t *testing.T) {
 	t.Helper()
 	var missing []string
 	if _, err := os.Stat("/dev/kvm"); err != nil {
@@ -43,40 +43,40 @@ func needKVM(t *testing.T) {
 }
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	sockBuildOnce sync.Once
+	sockBuildDir  string
+	sockBuildErr  error
 )
 
 // sockTestBinary builds testdata/sock_test.c once, statically.
 func sockTestBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "moat-sock-test")
-		if buildErr != nil {
+	sockBuildOnce.Do(func() {
+		sockBuildDir, sockBuildErr = os.MkdirTemp("", "moat-sock-test")
+		if sockBuildErr != nil {
 			return
 		}
-		out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", filepath.Join(buildDir, "sock_test"),
+		out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", filepath.Join(sockBuildDir, "sock_test"),
 			"testdata/sock_test.c").CombinedOutput()
 		if err != nil {
-			buildErr = &buildError{err: err, out: string(out)}
+			sockBuildErr = &sockBuildError{err: err, out: string(out)}
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("gcc -static testdata/sock_test.c: %v", buildErr)
+	if sockBuildErr != nil {
+		t.Fatalf("gcc -static testdata/sock_test.c: %v", sockBuildErr)
 	}
-	return filepath.Join(buildDir, "sock_test")
+	return filepath.Join(sockBuildDir, "sock_test")
 }
 
-type buildError struct {
+type sockBuildError struct {
 	err error
 	out string
 }
 
-func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+func (e *sockBuildError) Error() string { return e.err.Error() + ": " + e.out }
 
-// run is one sock_test process in a fresh sandbox.
-type run struct {
+// sockRun is one sock_test process in a fresh sandbox.
+type sockRun struct {
 	t      *testing.T
 	lines  chan string
 	done   chan struct{}
@@ -88,9 +88,9 @@ type run struct {
 
 // start runs sock_test with args in a new sandbox whose root holds the
 // binary and an empty /tmp; its standard output is read line by line.
-func start(t *testing.T, args ...string) *run {
+func startSock(t *testing.T, args ...string) *sockRun {
 	t.Helper()
-	needKVM(t)
+	sockNeedKVM(t)
 	bin := sockTestBinary(t)
 	root := t.TempDir()
 	data, err := os.ReadFile(bin)
@@ -121,7 +121,7 @@ func start(t *testing.T, args ...string) *run {
 	if err != nil {
 		t.Fatalf("hostio.New: %v", err)
 	}
-	r := &run{t: t, lines: make(chan string, 100), done: make(chan struct{})}
+	r := &sockRun{t: t, lines: make(chan string, 100), done: make(chan struct{})}
 	argv := append([]string{"/sock_test"}, args...)
 	_, err = sb.Start(kernel.ProcessSpec{
 		Argv: argv, Envv: []string{"PATH=/"}, Path: "/sock_test", Cwd: "/", Umask: 0o022,
@@ -161,7 +161,7 @@ func start(t *testing.T, args ...string) *run {
 }
 
 // line waits for the next output line starting with prefix.
-func (r *run) line(prefix string) string {
+func (r *sockRun) line(prefix string) string {
 	r.t.Helper()
 	timeout := time.After(time.Minute)
 	for {
@@ -179,14 +179,14 @@ func (r *run) line(prefix string) string {
 	}
 }
 
-func (r *run) out() string {
+func (r *sockRun) out() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.output.String()
 }
 
 // wait waits for the process and fails the test unless it exited 0.
-func (r *run) wait() string {
+func (r *sockRun) wait() string {
 	r.t.Helper()
 	<-r.done
 	for range r.lines {
@@ -201,7 +201,7 @@ func (r *run) wait() string {
 }
 
 // native runs sock_test on the host, for comparison.
-func native(t *testing.T, args ...string) string {
+func nativeSock(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(sockTestBinary(t), args...).CombinedOutput()
 	if err != nil {
@@ -216,12 +216,12 @@ func native(t *testing.T, args ...string) string {
 func TestUnixSockets(t *testing.T) {
 	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}} {
 		t.Run(tc[0], func(t *testing.T) {
-			got := start(t, tc...).wait()
+			got := startSock(t, tc...).wait()
 			nativeArgs := tc
 			if tc[0] == "path" {
 				nativeArgs = []string{"path", filepath.Join(t.TempDir(), "echo.sock")}
 			}
-			want := native(t, nativeArgs...)
+			want := nativeSock(t, nativeArgs...)
 			if got != want {
 				t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
 			}
@@ -231,12 +231,12 @@ func TestUnixSockets(t *testing.T) {
 
 // TestSocketErrors checks the errors of bad calls against Linux's.
 func TestSocketErrors(t *testing.T) {
-	got := start(t, "errors").wait()
-	want := native(t, "errors")
+	got := startSock(t, "errors").wait()
+	want := nativeSock(t, "errors")
 	if got != want {
 		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
 	}
-	if out := start(t, "netlink").wait(); !strings.Contains(out, "netlink: Address family not supported") {
+	if out := startSock(t, "netlink").wait(); !strings.Contains(out, "netlink: Address family not supported") {
 		t.Errorf("netlink socket: %s", out)
 	}
 }
@@ -244,7 +244,7 @@ func TestSocketErrors(t *testing.T) {
 // TestTCPServerInSandbox connects from the test to a server in the
 // sandbox: the sandbox shares the test's network namespace.
 func TestTCPServerInSandbox(t *testing.T) {
-	r := start(t, "tcpserver")
+	r := startSock(t, "tcpserver")
 	port, err := strconv.Atoi(strings.TrimPrefix(r.line("PORT "), "PORT "))
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func TestTCPClientInSandbox(t *testing.T) {
 		io.WriteString(c, "hello from the host")
 	}()
 	port := l.Addr().(*net.TCPAddr).Port
-	out := start(t, "tcpclient", strconv.Itoa(port)).wait()
+	out := startSock(t, "tcpclient", strconv.Itoa(port)).wait()
 	if line := <-got; line != "hello from the sandbox\n" {
 		t.Errorf("server read %q", line)
 	}
@@ -322,7 +322,7 @@ func TestUDP(t *testing.T) {
 		}
 		pc.WriteTo([]byte("pong:"+string(buf[:n])), from)
 	}()
-	out := start(t, "udp", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)).wait()
+	out := startSock(t, "udp", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)).wait()
 	for _, want := range []string{"udp got: pong:ping", "udp in the sandbox: first second"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -197,12 +197,6 @@ func sysSocketpair(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	return 0, nil
 }
 
-func closeFD(t *kernel.Task, fd int32) {
-	if f := t.FDs().Remove(fd); f != nil {
-		f.DecRef(t.Ctx())
-	}
-}
-
 // getSocket returns the file at fd and its socket: EBADF, or ENOTSOCK if
 // it is not a socket.
 func getSocket(t *kernel.Task, fd uint64) (*vfs.File, sock.Socket, error) {
