@@ -329,3 +329,25 @@ func TestUDP(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketReadiness checks poll and epoll on unix and TCP sockets,
+// non-blocking connect and accept, and the bound socket's file (stat,
+// readdir, unlink), against a native run.
+func TestSocketReadiness(t *testing.T) {
+	got := startSock(t, "poll", "/tmp").wait()
+	want := nativeSock(t, "poll", t.TempDir())
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
+// TestICMPDatagram opens an ICMP echo socket in the sandbox and natively:
+// the host's net.ipv4.ping_group_range decides for both, and where it
+// allows them an echo request to 127.0.0.1 gets its reply.
+func TestICMPDatagram(t *testing.T) {
+	got := startSock(t, "icmp").wait()
+	want := nativeSock(t, "icmp")
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}

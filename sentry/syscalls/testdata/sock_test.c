@@ -12,7 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -226,6 +231,9 @@ static int rights_test(void) {
 	return failed;
 }
 
+#include <sys/ioctl.h>
+static int ioctl_fionread(int fd, int *n) { return ioctl(fd, FIONREAD, n); }
+
 static int tcp_server(void) {
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(l >= 0, "socket");
@@ -400,6 +408,127 @@ static int errors_test(void) {
 	return failed;
 }
 
+
+// poll_test checks readiness through poll and epoll, non-blocking
+// connects and accepts, and the socket file in the directory tree.
+static int poll_test(const char *dir) {
+	umask(022);
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair");
+	struct pollfd p = {sv[0], POLLIN | POLLOUT, 0};
+	CHECK(poll(&p, 1, 0) == 1 && p.revents == POLLOUT, "idle pair revents %#x", p.revents);
+	CHECK(write(sv[1], "x", 1) == 1, "write");
+	CHECK(poll(&p, 1, 0) == 1 && p.revents == (POLLIN | POLLOUT), "readable revents %#x", p.revents);
+	int avail = -1;
+	CHECK(ioctl_fionread(sv[0], &avail) == 0 && avail == 1, "FIONREAD %d", avail);
+	close(sv[1]);
+	p.events = POLLIN | POLLRDHUP;
+	CHECK(poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLRDHUP)) == (POLLIN | POLLHUP | POLLRDHUP), "closed peer revents %#x", p.revents);
+	close(sv[0]);
+	say("poll: socketpair readiness and hang-up");
+
+	// A unix listener under epoll, a client in a child.
+	char path[256];
+	snprintf(path, sizeof path, "%s/poll.sock", dir);
+	struct sockaddr_un a;
+	socklen_t alen = unaddr(&a, path, 0);
+	int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	CHECK(bind(l, (struct sockaddr *)&a, alen) == 0 && listen(l, 1) == 0, "bind+listen");
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "stat socket mode %o", st.st_mode);
+	CHECK((st.st_mode & 0777) == (0777 & ~022), "socket file mode %o", st.st_mode & 0777);
+	DIR *d = opendir(dir);
+	int seen = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (!strcmp(e->d_name, "poll.sock") && e->d_type == DT_SOCK) seen = 1;
+	if (d) closedir(d);
+	CHECK(seen, "socket file listed as DT_SOCK");
+	say("poll: the bound socket is a S_IFSOCK file listed as DT_SOCK");
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 7};
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev) == 0, "epoll_ctl");
+	EXPECT_ERR("accept nothing pending", accept(l, NULL, NULL), EAGAIN);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		if (connect(c, (struct sockaddr *)&a, alen) != 0) _exit(1);
+		if (send(c, "packet", 6, 0) != 6) _exit(2);
+		char b;
+		if (recv(c, &b, 1, 0) != 0) _exit(3); // the server's close
+		_exit(0);
+	}
+	struct epoll_event out;
+	CHECK(epoll_wait(ep, &out, 1, 10000) == 1 && out.data.u32 == 7 && (out.events & EPOLLIN), "epoll_wait listener");
+	int s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	CHECK(s >= 0, "accept4");
+	CHECK((fcntl(s, F_GETFL) & O_NONBLOCK) != 0, "accepted socket is non-blocking");
+	ev.data.u32 = 8;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, "epoll_ctl conn");
+	CHECK(epoll_wait(ep, &out, 1, 10000) == 1 && out.data.u32 == 8, "epoll_wait conn");
+	char buf[16] = {0};
+	CHECK(recv(s, buf, sizeof buf, 0) == 6 && !strcmp(buf, "packet"), "recv packet");
+	close(s);
+	waitchild(pid);
+	close(l);
+	CHECK(unlink(path) == 0, "unlink socket");
+	int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	EXPECT_ERR("connect after unlink", connect(c, (struct sockaddr *)&a, alen), ENOENT);
+	close(c);
+	say("poll: epoll on a listener and a connection");
+
+	// A non-blocking TCP connect inside the sandbox.
+	int tl = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in ta = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t tlen = sizeof ta;
+	CHECK(bind(tl, (struct sockaddr *)&ta, sizeof ta) == 0 && listen(tl, 4) == 0, "tcp listen");
+	getsockname(tl, (struct sockaddr *)&ta, &tlen);
+	int tc = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int r = connect(tc, (struct sockaddr *)&ta, sizeof ta);
+	CHECK(r == 0 || errno == EINPROGRESS, "nonblocking connect %d errno %d", r, errno);
+	struct pollfd tp = {tc, POLLOUT, 0};
+	CHECK(poll(&tp, 1, 10000) == 1 && (tp.revents & POLLOUT), "connect completes revents %#x", tp.revents);
+	int soerr = -1;
+	socklen_t el = sizeof soerr;
+	CHECK(getsockopt(tc, SOL_SOCKET, SO_ERROR, &soerr, &el) == 0 && soerr == 0, "SO_ERROR %d", soerr);
+	struct pollfd lp = {tl, POLLIN, 0};
+	CHECK(poll(&lp, 1, 10000) == 1 && (lp.revents & POLLIN), "tcp listener readable");
+	int ts = accept(tl, NULL, NULL);
+	CHECK(ts >= 0, "tcp accept");
+	CHECK(send(tc, "tcp", 3, 0) == 3, "send");
+	struct pollfd sp = {ts, POLLIN, 0};
+	CHECK(poll(&sp, 1, 10000) == 1 && (sp.revents & POLLIN), "tcp data readable");
+	memset(buf, 0, sizeof buf);
+	CHECK(recv(ts, buf, sizeof buf, 0) == 3 && !strcmp(buf, "tcp"), "tcp recv %s", buf);
+	close(tc);
+	sp.events = POLLIN | POLLRDHUP;
+	CHECK(poll(&sp, 1, 10000) == 1 && (sp.revents & POLLRDHUP), "tcp peer closed revents %#x", sp.revents);
+	close(ts);
+	close(tl);
+	say("poll: non-blocking tcp connect, accept and hang-up");
+	return failed;
+}
+
+// icmp_test sends an echo request to 127.0.0.1 on an ICMP datagram
+// socket, where the host's net.ipv4.ping_group_range allows one.
+static int icmp_test(void) {
+	int s = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+	if (s < 0) {
+		say("icmp socket: %s", strerror(errno));
+		return 0;
+	}
+	unsigned char req[16] = {8, 0, 0, 0, 0, 0, 0, 1, 'm', 'o', 'a', 't'};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(sendto(s, req, sizeof req, 0, (struct sockaddr *)&a, sizeof a) == sizeof req, "sendto");
+	unsigned char rep[64];
+	struct pollfd p = {s, POLLIN, 0};
+	CHECK(poll(&p, 1, 10000) == 1, "reply readable");
+	ssize_t n = recv(s, rep, sizeof rep, 0);
+	CHECK(n == sizeof req && rep[0] == 0 && memcmp(rep + 8, "moat", 4) == 0, "echo reply n=%zd type %d", n, rep[0]);
+	say("icmp: echo reply from 127.0.0.1");
+	close(s);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -410,6 +539,8 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "tcpclient") && argc > 2) return tcp_client(atoi(argv[2]));
 	if (!strcmp(cmd, "udp") && argc > 2) return udp_test(atoi(argv[2]));
 	if (!strcmp(cmd, "errors")) return errors_test();
+	if (!strcmp(cmd, "poll") && argc > 2) return poll_test(argv[2]);
+	if (!strcmp(cmd, "icmp")) return icmp_test();
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
 		return failed;
