@@ -331,17 +331,17 @@ func sysRecvfrom(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 }
 
 // readMsghdr reads and checks a struct msghdr and its iovecs.
-func readMsghdr(t *kernel.Task, addr uint64) (sock.Msghdr, ioVec, error) {
-	b := make([]byte, sock.MsghdrSize)
+func readMsghdr(t *kernel.Task, addr uint64) (abi.Msghdr, ioVec, error) {
+	b := make([]byte, abi.MsghdrSize)
 	if _, err := t.CopyIn(addr, b); err != nil {
-		return sock.Msghdr{}, ioVec{}, unix.EFAULT
+		return abi.Msghdr{}, ioVec{}, unix.EFAULT
 	}
-	var m sock.Msghdr
+	var m abi.Msghdr
 	m.Unmarshal(b)
-	if m.IovLen > maxIov {
+	if m.Iovlen > maxIov {
 		return m, ioVec{}, unix.EMSGSIZE
 	}
-	iov, err := iovecs(t, m.Iov, m.IovLen)
+	iov, err := iovecs(t, m.Iov, m.Iovlen)
 	if err != nil {
 		return m, ioVec{}, err
 	}
@@ -355,8 +355,8 @@ func sendMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 	}
 	flags &= msgFlagsKnown
 	var to []byte
-	if m.Name != 0 && m.NameLen != 0 {
-		if to, err = copyInSockaddr(t, m.Name, uint64(m.NameLen)); err != nil {
+	if m.Name != 0 && m.Namelen != 0 {
+		if to, err = copyInSockaddr(t, m.Name, uint64(m.Namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -364,14 +364,14 @@ func sendMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 		return 0, err
 	}
 	var ctl sock.Control
-	if m.ControlLen > 0 {
-		if m.ControlLen > maxControl {
+	if m.Controllen > 0 {
+		if m.Controllen > maxControl {
 			return 0, unix.ENOBUFS
 		}
-		if m.ControlLen < sock.CmsghdrSize {
+		if m.Controllen < abi.CmsghdrSize {
 			return 0, unix.EINVAL
 		}
-		cb := make([]byte, m.ControlLen)
+		cb := make([]byte, m.Controllen)
 		if _, err := t.CopyIn(m.Control, cb); err != nil {
 			return 0, unix.EFAULT
 		}
@@ -390,13 +390,13 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 		ctl.Release(t.Ctx())
 		return sock.Control{}, err
 	}
-	for len(b) >= sock.CmsghdrSize {
-		var h sock.Cmsghdr
+	for len(b) >= abi.CmsghdrSize {
+		var h abi.Cmsghdr
 		h.Unmarshal(b)
-		if h.Len < sock.CmsghdrSize || h.Len > uint64(len(b)) {
+		if h.Len < abi.CmsghdrSize || h.Len > uint64(len(b)) {
 			return fail(unix.EINVAL)
 		}
-		data := b[sock.CmsghdrSize:h.Len]
+		data := b[abi.CmsghdrSize:h.Len]
 		if s.Family() != unix.AF_UNIX || h.Level != unix.SOL_SOCKET {
 			return fail(unix.EINVAL)
 		}
@@ -417,10 +417,10 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 				ctl.Rights = append(ctl.Rights, rf)
 			}
 		case unix.SCM_CREDENTIALS:
-			if len(data) != sock.UcredSize {
+			if len(data) != abi.UcredSize {
 				return fail(unix.EINVAL)
 			}
-			var u sock.Ucred
+			var u abi.Ucred
 			u.Unmarshal(data)
 			if err := checkCred(t, u); err != nil {
 				return fail(err)
@@ -429,7 +429,7 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 		default:
 			return fail(unix.EINVAL)
 		}
-		next := sock.CmsgAlign(h.Len)
+		next := abi.CmsgAlign(h.Len)
 		if next >= uint64(len(b)) {
 			break
 		}
@@ -441,7 +441,7 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 // checkCred decides whether the sender may claim u (SCM_CREDENTIALS): its
 // own process id and one of its real, effective or saved ids, unless it
 // holds the capability to claim others.
-func checkCred(t *kernel.Task, u sock.Ucred) error {
+func checkCred(t *kernel.Task, u abi.Ucred) error {
 	cr := t.Creds()
 	c := caller{t}
 	if u.PID != t.ThreadGroup().PID() && !c.HasCap(auth.CapSysAdmin) {
@@ -462,7 +462,7 @@ func recvMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 		return 0, err
 	}
 	flags &= msgFlagsKnown
-	if int32(m.NameLen) < 0 {
+	if int32(m.Namelen) < 0 {
 		return 0, unix.EINVAL
 	}
 	if err := v.check(t, true); err != nil {
@@ -475,7 +475,7 @@ func recvMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 	// msg_namelen, msg_controllen and msg_flags are written back.
 	nameLen := uint32(0)
 	if m.Name != 0 && r.From != nil {
-		c := min(uint32(len(r.From)), m.NameLen)
+		c := min(uint32(len(r.From)), m.Namelen)
 		if c > 0 {
 			if _, err := t.CopyOut(m.Name, r.From[:c]); err != nil {
 				r.Control.Release(t.Ctx())
@@ -484,7 +484,7 @@ func recvMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 		}
 		nameLen = uint32(len(r.From))
 	}
-	ctlLen, ctlFlags, err := writeControl(t, m.Control, m.ControlLen, &r.Control, flags&unix.MSG_CMSG_CLOEXEC != 0)
+	ctlLen, ctlFlags, err := writeControl(t, m.Control, m.Controllen, &r.Control, flags&unix.MSG_CMSG_CLOEXEC != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -513,12 +513,12 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 	var out []byte
 	flags := 0
 	if ctl.Cred != nil {
-		if uint64(len(out))+sock.CmsgSpace(sock.UcredSize) <= room {
-			h := sock.Cmsghdr{Len: sock.CmsgLen(sock.UcredSize), Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS}
-			b := make([]byte, sock.CmsgSpace(sock.UcredSize))
+		if uint64(len(out))+abi.CmsgSpace(abi.UcredSize) <= room {
+			h := abi.Cmsghdr{Len: abi.CmsgLen(abi.UcredSize), Level: unix.SOL_SOCKET, Type: unix.SCM_CREDENTIALS}
+			b := make([]byte, abi.CmsgSpace(abi.UcredSize))
 			h.Marshal(b)
-			u := sock.Ucred{PID: ctl.Cred.PID, UID: ctl.Cred.UID, GID: ctl.Cred.GID}
-			u.Marshal(b[sock.CmsghdrSize:])
+			u := abi.Ucred{PID: ctl.Cred.PID, UID: ctl.Cred.UID, GID: ctl.Cred.GID}
+			u.Marshal(b[abi.CmsghdrSize:])
 			out = append(out, b...)
 		} else {
 			flags |= unix.MSG_CTRUNC
@@ -527,8 +527,8 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 	if len(ctl.Rights) > 0 {
 		left := room - min(room, uint64(len(out)))
 		fit := 0
-		if left >= sock.CmsghdrSize+4 {
-			fit = int(min((left-sock.CmsghdrSize)/4, uint64(len(ctl.Rights))))
+		if left >= abi.CmsghdrSize+4 {
+			fit = int(min((left-abi.CmsghdrSize)/4, uint64(len(ctl.Rights))))
 		}
 		if fit < len(ctl.Rights) {
 			flags |= unix.MSG_CTRUNC
@@ -543,11 +543,11 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 			fds = append(fds, fd)
 		}
 		if len(fds) > 0 {
-			h := sock.Cmsghdr{Len: sock.CmsgLen(uint64(4 * len(fds))), Level: unix.SOL_SOCKET, Type: unix.SCM_RIGHTS}
-			b := make([]byte, sock.CmsgSpace(uint64(4*len(fds))))
+			h := abi.Cmsghdr{Len: abi.CmsgLen(uint64(4 * len(fds))), Level: unix.SOL_SOCKET, Type: unix.SCM_RIGHTS}
+			b := make([]byte, abi.CmsgSpace(uint64(4*len(fds))))
 			h.Marshal(b)
 			for i, fd := range fds {
-				le.PutUint32(b[sock.CmsghdrSize+4*i:], uint32(fd))
+				le.PutUint32(b[abi.CmsghdrSize+4*i:], uint32(fd))
 			}
 			// The last message's padding may not fit: Linux then
 			// reports only its length.
@@ -572,7 +572,7 @@ func sysSendmmsg(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	flags := int(int32(a.Args[3]))
 	var i uint64
 	for ; i < vlen; i++ {
-		at := a.Args[1] + i*sock.MmsghdrSize
+		at := a.Args[1] + i*abi.MmsghdrSize
 		n, err := sendMsg(t, f, s, at, flags)
 		if err != nil {
 			if i > 0 {
@@ -580,7 +580,7 @@ func sysSendmmsg(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 			}
 			return 0, err
 		}
-		if err := copyOutU32(t, at+sock.MmsghdrLenOffset, uint32(n)); err != nil {
+		if err := copyOutU32(t, at+abi.MsghdrSize, uint32(n)); err != nil {
 			if i > 0 {
 				break
 			}
@@ -608,7 +608,7 @@ func sysRecvmmsg(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	}
 	var i uint64
 	for ; i < vlen; i++ {
-		at := a.Args[1] + i*sock.MmsghdrSize
+		at := a.Args[1] + i*abi.MmsghdrSize
 		fl := flags
 		if i > 0 && flags&unix.MSG_WAITFORONE != 0 {
 			fl |= unix.MSG_DONTWAIT
@@ -620,7 +620,7 @@ func sysRecvmmsg(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 			}
 			return 0, err
 		}
-		if err := copyOutU32(t, at+sock.MmsghdrLenOffset, uint32(n)); err != nil {
+		if err := copyOutU32(t, at+abi.MsghdrSize, uint32(n)); err != nil {
 			if i > 0 {
 				break
 			}

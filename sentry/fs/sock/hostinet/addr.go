@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/fs/sock"
 )
 
@@ -21,7 +22,7 @@ func parseAddr(family int, b []byte, forBind bool) (sa unix.Sockaddr, unspec boo
 	}
 	switch family {
 	case unix.AF_INET:
-		if len(b) < sock.SockaddrInetSize {
+		if len(b) < abi.SockaddrInet4Size {
 			return nil, false, unix.EINVAL
 		}
 		a := &unix.SockaddrInet4{Port: int(binary.BigEndian.Uint16(b[2:]))}
@@ -43,7 +44,7 @@ func parseAddr(family int, b []byte, forBind bool) (sa unix.Sockaddr, unspec boo
 		}
 		a := &unix.SockaddrInet6{Port: int(binary.BigEndian.Uint16(b[2:]))}
 		copy(a.Addr[:], b[8:24])
-		if len(b) >= sock.SockaddrInet6Size {
+		if len(b) >= abi.SockaddrInet6Size {
 			a.ZoneId = binary.LittleEndian.Uint32(b[24:])
 		}
 		return a, false, nil
@@ -55,13 +56,13 @@ func parseAddr(family int, b []byte, forBind bool) (sa unix.Sockaddr, unspec boo
 func formatAddr(sa unix.Sockaddr) []byte {
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
-		b := make([]byte, sock.SockaddrInetSize)
+		b := make([]byte, abi.SockaddrInet4Size)
 		binary.LittleEndian.PutUint16(b, unix.AF_INET)
 		binary.BigEndian.PutUint16(b[2:], uint16(a.Port))
 		copy(b[4:], a.Addr[:])
 		return b
 	case *unix.SockaddrInet6:
-		b := make([]byte, sock.SockaddrInet6Size)
+		b := make([]byte, abi.SockaddrInet6Size)
 		binary.LittleEndian.PutUint16(b, unix.AF_INET6)
 		binary.BigEndian.PutUint16(b[2:], uint16(a.Port))
 		copy(b[8:], a.Addr[:])

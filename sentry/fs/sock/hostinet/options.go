@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/fs/sock"
 )
 
@@ -93,10 +94,10 @@ func (s *Socket) SetSockOpt(_ sock.Caller, level, name int, val []byte) error {
 		}
 		return hostErr0(unix.SetsockoptInt(s.fd, level, name, int(int32(binary.LittleEndian.Uint32(val)))))
 	case optLinger:
-		if len(val) < sock.LingerSize {
+		if len(val) < abi.LingerSize {
 			return unix.EINVAL
 		}
-		var l sock.Linger
+		var l abi.Linger
 		l.Unmarshal(val)
 		return hostErr0(unix.SetsockoptLinger(s.fd, level, name, &unix.Linger{Onoff: l.Onoff, Linger: l.Linger}))
 	}
@@ -121,8 +122,8 @@ func (s *Socket) GetSockOpt(_ sock.Caller, level, name int, size int) ([]byte, e
 		if err != nil {
 			return nil, hostErr(err)
 		}
-		b := make([]byte, sock.LingerSize)
-		gl := sock.Linger{Onoff: l.Onoff, Linger: l.Linger}
+		b := make([]byte, abi.LingerSize)
+		gl := abi.Linger{Onoff: l.Onoff, Linger: l.Linger}
 		gl.Marshal(b)
 		return b, nil
 	case optTCPInfo:

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -77,7 +78,7 @@ func (a addr) String() string {
 // parseAddr checks a sockaddr_un from the guest. autobind is true for an
 // address that is only the family (bind picks an abstract name).
 func parseAddr(b []byte) (a addr, autobind bool, err error) {
-	if len(b) < sock.SockaddrFamilySize || len(b) > sock.SockaddrUnixSize {
+	if len(b) < sock.SockaddrFamilySize || len(b) > abi.SockaddrUnixSize {
 		return addr{}, false, unix.EINVAL
 	}
 	if le16(b) != unix.AF_UNIX {

@@ -3,6 +3,7 @@ package unixsock
 import (
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/fs/sock"
 )
 
@@ -15,10 +16,10 @@ func (s *Socket) SetSockOpt(c sock.Caller, level, name int, val []byte) error {
 	}
 	switch name {
 	case unix.SO_LINGER:
-		if len(val) < sock.LingerSize {
+		if len(val) < abi.LingerSize {
 			return unix.EINVAL
 		}
-		var l sock.Linger
+		var l abi.Linger
 		l.Unmarshal(val)
 		s.mu.Lock()
 		s.linger = [2]int32{l.Onoff, l.Linger}
@@ -98,16 +99,16 @@ func (s *Socket) GetSockOpt(c sock.Caller, level, name int, size int) ([]byte, e
 	case unix.SO_REUSEADDR, unix.SO_REUSEPORT, unix.SO_KEEPALIVE, unix.SO_BROADCAST:
 		v = s.opts[name]
 	case unix.SO_LINGER:
-		b := make([]byte, sock.LingerSize)
-		l := sock.Linger{Onoff: s.linger[0], Linger: s.linger[1]}
+		b := make([]byte, abi.LingerSize)
+		l := abi.Linger{Onoff: s.linger[0], Linger: s.linger[1]}
 		l.Marshal(b)
 		return b, nil
 	case unix.SO_PEERCRED:
-		u := sock.Ucred{PID: 0, UID: 65534, GID: 65534}
+		u := abi.Ucred{PID: 0, UID: 65534, GID: 65534}
 		if s.hasPeerCred {
-			u = sock.Ucred{PID: s.peerCred.PID, UID: s.peerCred.UID, GID: s.peerCred.GID}
+			u = abi.Ucred{PID: s.peerCred.PID, UID: s.peerCred.UID, GID: s.peerCred.GID}
 		}
-		b := make([]byte, sock.UcredSize)
+		b := make([]byte, abi.UcredSize)
 		u.Marshal(b)
 		return b, nil
 	default:

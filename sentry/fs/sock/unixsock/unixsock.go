@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/vfs"
 	"moat.dev/moat/sentry/waiter"
@@ -26,11 +27,11 @@ const (
 	MaxBuf = 2 * DefaultBuf
 	minBuf = 4608
 	// MaxBacklog is net.core.somaxconn.
-	MaxBacklog = 4096
+	MaxBacklog = abi.SOMAXCONN
 	// maxDgramQueue bounds the datagrams waiting on one socket.
 	maxDgramQueue = 512
 	// MaxRights is SCM_MAX_FD: the files one message may carry.
-	MaxRights = 253
+	MaxRights = abi.SCM_MAX_FD
 	fionread  = 0x541b
 	siocoutq  = 0x5411
 )
