@@ -449,6 +449,19 @@ func (s *Socket) roomLocked(int) int {
 	return max(s.rcvbuf-s.recvBytes, 0)
 }
 
+// writableLocked says whether a sender of type typ should be told it may
+// write: any room for a stream (its writes may be partial), a quarter of
+// the buffer for messages, which go whole, as Linux decides.
+//
+// Preconditions: s.mu is held.
+func (s *Socket) writableLocked(typ int) bool {
+	room := s.roomLocked(1)
+	if typ == unix.SOCK_STREAM {
+		return room > 0
+	}
+	return room >= s.rcvbuf/4 || (room > 0 && s.recvBytes == 0)
+}
+
 // Read implements vfs.FileImpl.
 func (s *Socket) Read(ctx context.Context, p []byte, _ int64) (int, error) {
 	r, err := s.recv(ctx, p, 0)
@@ -466,6 +479,9 @@ func (s *Socket) Write(ctx context.Context, p []byte, _ int64) (int, error) {
 
 // SendMsg implements sock.Socket.
 func (s *Socket) SendMsg(c sock.Caller, data []byte, opts *sock.SendOptions) (int, error) {
+	if opts.Flags&unix.MSG_OOB != 0 {
+		return 0, unix.EOPNOTSUPP
+	}
 	return s.send(c, data, opts)
 }
 
@@ -582,6 +598,9 @@ func (s *Socket) send(c sock.Caller, data []byte, opts *sock.SendOptions) (int, 
 
 // RecvMsg implements sock.Socket.
 func (s *Socket) RecvMsg(c sock.Caller, data []byte, flags int) (sock.RecvResult, error) {
+	if flags&unix.MSG_OOB != 0 {
+		return sock.RecvResult{}, unix.EOPNOTSUPP
+	}
 	return s.recv(c.Ctx(), data, flags)
 }
 
@@ -721,7 +740,7 @@ func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask {
 			r |= waiter.WritableEvents
 		case peer != nil:
 			peer.mu.Lock()
-			if peer.closed || peer.rcvShut || peer.roomLocked(1) > 0 {
+			if peer.closed || peer.rcvShut || peer.writableLocked(s.typ) {
 				r |= waiter.WritableEvents
 			} else {
 				if peer.blocked == nil {
