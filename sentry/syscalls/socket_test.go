@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +93,13 @@ type sockRun struct {
 func startSock(t *testing.T, args ...string) *sockRun {
 	t.Helper()
 	sockNeedKVM(t)
-	bin := sockTestBinary(t)
+	return startProgram(t, sockTestBinary(t), args...)
+}
+
+// startProgram runs the static program bin as /sock_test in a new
+// sandbox.
+func startProgram(t *testing.T, bin string, args ...string) *sockRun {
+	t.Helper()
 	root := t.TempDir()
 	data, err := os.ReadFile(bin)
 	if err != nil {
@@ -349,5 +357,53 @@ func TestICMPDatagram(t *testing.T) {
 	want := nativeSock(t, "icmp")
 	if got != want {
 		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
+// goNetBinary builds testdata/gonet, a static Go program.
+func goNetBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "gonet")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = "testdata/gonet"
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-mod=mod", "GO111MODULE=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build testdata/gonet: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestGoNetInSandbox runs Go's own net/http (its netpoller uses epoll,
+// non-blocking sockets and accept4) in the sandbox, as a server reached
+// from the test and as a client of a server of the test.
+func TestGoNetInSandbox(t *testing.T) {
+	sockNeedKVM(t)
+	bin := goNetBinary(t)
+	srv := startProgram(t, bin, "serve")
+	port := strings.TrimPrefix(srv.line("PORT "), "PORT ")
+	base := "http://127.0.0.1:" + port
+	for _, p := range []string{"/a", "/b", "/c"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatalf("GET %s from the sandbox: %v", p, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "served " + p + " from the sandbox\n"; string(b) != want {
+			t.Errorf("GET %s: %q, want %q", p, b, want)
+		}
+	}
+	if resp, err := http.Get(base + "/quit"); err == nil {
+		resp.Body.Close()
+	}
+	srv.wait()
+
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the host\n")
+	}))
+	defer hs.Close()
+	out := startProgram(t, bin, "get", hs.URL).wait()
+	if out != "status 200 body hello from the host\n" {
+		t.Errorf("client in the sandbox: %q", out)
 	}
 }
