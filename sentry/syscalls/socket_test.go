@@ -349,6 +349,19 @@ func TestSocketReadiness(t *testing.T) {
 	}
 }
 
+// TestTCP6 talks TCP over ::1 inside the sandbox and reaches a
+// dual-stack listener over IPv4, compared with a native run.
+func TestTCP6(t *testing.T) {
+	if _, err := os.Stat("/proc/net/if_inet6"); err != nil && os.Getenv("MOAT_REQUIRE_KVM") == "" {
+		t.Skip("no IPv6 on this host (/proc/net/if_inet6)")
+	}
+	got := startSock(t, "tcp6").wait()
+	want := nativeSock(t, "tcp6")
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
 // TestICMPDatagram opens an ICMP echo socket in the sandbox and natively:
 // the host's net.ipv4.ping_group_range decides for both, and where it
 // allows them an echo request to 127.0.0.1 gets its reply.

@@ -529,6 +529,48 @@ static int icmp_test(void) {
 	return failed;
 }
 
+// tcp6_test talks TCP over ::1 between two processes, and reaches a
+// dual-stack listener over IPv4 (a v4-mapped peer address).
+static int tcp6_test(void) {
+	int l = socket(AF_INET6, SOCK_STREAM, 0);
+	int off = 0;
+	CHECK(setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) == 0, "IPV6_V6ONLY");
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 4) == 0, "bind+listen [::]");
+	socklen_t al = sizeof a;
+	CHECK(getsockname(l, (struct sockaddr *)&a, &al) == 0 && al == sizeof a, "getsockname6");
+	int port = ntohs(a.sin6_port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+		int c = socket(AF_INET6, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&to, sizeof to) != 0) _exit(1);
+		if (write(c, "six", 3) != 3) _exit(2);
+		close(c);
+		struct sockaddr_in to4 = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&to4, sizeof to4) != 0) _exit(3);
+		if (write(c, "four", 4) != 4) _exit(4);
+		close(c);
+		_exit(0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in6 peer;
+		socklen_t pl = sizeof peer;
+		int s = accept(l, (struct sockaddr *)&peer, &pl);
+		CHECK(s >= 0 && pl == sizeof peer && peer.sin6_family == AF_INET6, "accept6");
+		char ip[64], buf[16] = {0};
+		inet_ntop(AF_INET6, &peer.sin6_addr, ip, sizeof ip);
+		ssize_t n = read(s, buf, sizeof buf - 1);
+		CHECK(n > 0, "read6");
+		say("tcp6: %s from %s", buf, ip);
+		close(s);
+	}
+	waitchild(pid);
+	close(l);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -541,6 +583,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "errors")) return errors_test();
 	if (!strcmp(cmd, "poll") && argc > 2) return poll_test(argv[2]);
 	if (!strcmp(cmd, "icmp")) return icmp_test();
+	if (!strcmp(cmd, "tcp6")) return tcp6_test();
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
 		return failed;
