@@ -390,6 +390,12 @@ static int errors_test(void) {
 	signal(SIGPIPE, on_pipe);
 	EXPECT_ERR("write to closed peer", write(sv[0], "x", 1), EPIPE);
 	close(sv[0]);
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	CHECK(write(sv[0], "lost", 4) == 4, "write");
+	close(sv[1]);
+	EXPECT_ERR("read after the peer closed with data unread", read(sv[0], &c, 1), ECONNRESET);
+	CHECK(read(sv[0], &c, 1) == 0, "EOF after the reset");
+	close(sv[0]);
 	int t = 0;
 	socklen_t tl = sizeof t;
 	s = socket(AF_INET6, SOCK_DGRAM, 0);

@@ -82,7 +82,10 @@ func (s *Socket) GetSockOpt(c sock.Caller, level, name int, size int) ([]byte, e
 	case unix.SO_ACCEPTCONN:
 		v = b2i(s.state == stateListening)
 	case unix.SO_ERROR:
-		v = 0
+		if e, ok := s.err.(unix.Errno); ok {
+			v = int32(e)
+		}
+		s.err = nil
 	case unix.SO_PASSCRED:
 		v = b2i(s.passcred)
 	case unix.SO_RCVBUF:

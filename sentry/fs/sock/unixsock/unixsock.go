@@ -84,7 +84,10 @@ type Socket struct {
 	// when room appears.
 	blocked map[*Socket]struct{}
 	opts    map[int]int32 // SOL_SOCKET options stored without effect
-	linger  [2]int32
+	// err is the pending socket error (SO_ERROR): ECONNRESET when the
+	// peer closed with data unread.
+	err    error
+	linger [2]int32
 }
 
 func newSocket(ns *Namespace, typ int) *Socket {
@@ -429,6 +432,11 @@ func (s *Socket) Release(ctx context.Context) {
 		peer.mu.Lock()
 		if peer.peer == s {
 			peer.rcvShut, peer.sndShut = true, true
+			if len(q) > 0 {
+				// Data the closing end never read: the peer learns
+				// its data was lost.
+				peer.err = unix.ECONNRESET
+			}
 		}
 		peer.mu.Unlock()
 		peer.queue.Notify(waiter.AllEvents)
@@ -613,6 +621,11 @@ func (s *Socket) recv(ctx context.Context, p []byte, flags int) (sock.RecvResult
 	}
 	if len(s.recvQ) == 0 {
 		shut := s.rcvShut
+		if err := s.err; err != nil && !peek {
+			s.err = nil
+			s.mu.Unlock()
+			return sock.RecvResult{}, err
+		}
 		s.mu.Unlock()
 		if shut {
 			return sock.RecvResult{}, nil
@@ -724,6 +737,9 @@ func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask {
 	}
 	if s.rcvShut && s.sndShut {
 		r |= waiter.EventHUp
+	}
+	if s.err != nil {
+		r |= waiter.EventErr
 	}
 	if !s.connectionless() && s.state == stateNone {
 		r |= waiter.EventHUp

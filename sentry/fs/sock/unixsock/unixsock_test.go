@@ -328,3 +328,27 @@ func TestStreamShutdown(t *testing.T) {
 		t.Errorf("shutdown(99): %v", err)
 	}
 }
+
+// TestResetOnUnreadData closes a stream end with data it never read: the
+// peer gets ECONNRESET once, then end of file.
+func TestResetOnUnreadData(t *testing.T) {
+	c := newCaller(t)
+	ns := NewNamespace()
+	ctx := c.Ctx()
+	a, b, _ := Pair(ns, unix.SOCK_STREAM, 0, c.cred)
+	defer a.Release(ctx)
+	if _, err := a.SendMsg(c, []byte("unread"), &sock.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.Release(ctx)
+	if a.Readiness(waiter.EventErr) == 0 {
+		t.Errorf("no POLLERR after a reset")
+	}
+	buf := make([]byte, 8)
+	if _, err := a.RecvMsg(c, buf, 0); err != unix.ECONNRESET {
+		t.Errorf("recv after the reset: %v, want ECONNRESET", err)
+	}
+	if r, err := a.RecvMsg(c, buf, 0); err != nil || r.N != 0 {
+		t.Errorf("second recv: %v %v, want end of file", r, err)
+	}
+}
