@@ -401,3 +401,28 @@ int main(void) {
 		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
 	}
 }
+
+func TestForkBombIsContained(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "bomb", `
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <signal.h>
+int main(void) {
+	int n = 0;
+	for (;;) {
+		pid_t p = fork();
+		if (p == 0) { pause(); _exit(0); }
+		if (p < 0) { printf("fork failed after %d children: %s\n", n, errno == EAGAIN ? "EAGAIN" : "other"); break; }
+		n++;
+	}
+	kill(0, SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/bomb"}, sandboxtest.Options{Pids: 64})
+	if r.Stdout != "fork failed after 63 children: EAGAIN\n" {
+		t.Fatalf("stdout %q stderr %q", r.Stdout, r.Stderr)
+	}
+}
