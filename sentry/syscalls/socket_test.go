@@ -222,7 +222,7 @@ func nativeSock(t *testing.T, args ...string) string {
 // and wants the same output: socketpair echo, message boundaries, bound
 // paths and abstract names, SO_PEERCRED, SCM_RIGHTS and SCM_CREDENTIALS.
 func TestUnixSockets(t *testing.T) {
-	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}} {
+	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}, {"backlog"}} {
 		t.Run(tc[0], func(t *testing.T) {
 			got := startSock(t, tc...).wait()
 			nativeArgs := tc

@@ -367,14 +367,10 @@ func sysConnect(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	c := caller{t}
 	nonblock := f.StatusFlags()&unix.O_NONBLOCK != 0
 	_, snd := s.Base().Timeouts()
-	err = s.Connect(c, b)
-	for err == unix.EAGAIN && !nonblock {
-		// A full backlog: Linux waits for the listener to accept.
-		if berr := t.Block(nil, time.Now().Add(5*time.Millisecond)); berr != nil && berr != unix.ETIMEDOUT {
-			return 0, unix.EINTR
-		}
-		err = s.Connect(c, b)
-	}
+	// A full backlog (EAGAIN) waits for the listener to accept.
+	_, err = sockWait(t, f, waiter.WritableEvents, false, snd, func() (int, error) {
+		return 0, s.Connect(c, b)
+	})
 	if err != unix.EINPROGRESS || nonblock {
 		return 0, err
 	}

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -577,6 +578,35 @@ static int tcp6_test(void) {
 	return failed;
 }
 
+// backlog_test: with the backlog full a blocking connect waits until the
+// listener accepts; a non-blocking one fails with EAGAIN.
+static int backlog_test(void) {
+	struct sockaddr_un a;
+	socklen_t alen = unaddr(&a, "backlog", 1);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(bind(l, (struct sockaddr *)&a, alen) == 0 && listen(l, 0) == 0, "bind+listen");
+	int c1 = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(connect(c1, (struct sockaddr *)&a, alen) == 0, "first connect");
+	int nb = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	EXPECT_ERR("non-blocking connect with the backlog full", connect(nb, (struct sockaddr *)&a, alen), EAGAIN);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c2, (struct sockaddr *)&a, alen) != 0) _exit(1);
+		if (write(c2, "2", 1) != 1) _exit(2);
+		_exit(0);
+	}
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	int s1 = accept(l, NULL, NULL);
+	int s2 = accept(l, NULL, NULL);
+	char c = 0;
+	CHECK(s1 >= 0 && s2 >= 0 && read(s2, &c, 1) == 1 && c == '2', "accepts %d %d %c", s1, s2, c);
+	waitchild(pid);
+	say("backlog: a blocking connect waited for accept");
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -590,6 +620,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "poll") && argc > 2) return poll_test(argv[2]);
 	if (!strcmp(cmd, "icmp")) return icmp_test();
 	if (!strcmp(cmd, "tcp6")) return tcp6_test();
+	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
 		return failed;

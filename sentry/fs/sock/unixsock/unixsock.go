@@ -210,7 +210,12 @@ func (s *Socket) Accept(c sock.Caller, flags uint32) (*vfs.File, []byte, error) 
 	srv := s.pending[0]
 	s.pending[0] = nil
 	s.pending = s.pending[1:]
+	wake := s.blocked
+	s.blocked = nil
 	s.mu.Unlock()
+	for b := range wake {
+		b.queue.Notify(waiter.WritableEvents)
+	}
 	f, err := sock.NewFile(c, srv, flags)
 	if err != nil {
 		srv.Release(c.Ctx())
@@ -284,6 +289,11 @@ func (s *Socket) Connect(c sock.Caller, b []byte) error {
 	case target.closed || target.state != stateListening:
 		err = unix.ECONNREFUSED
 	case len(target.pending) > target.backlog:
+		// Woken when the listener accepts (or goes).
+		if target.blocked == nil {
+			target.blocked = map[*Socket]struct{}{}
+		}
+		target.blocked[s] = struct{}{}
 		err = unix.EAGAIN
 	}
 	if err != nil {

@@ -352,3 +352,41 @@ func TestResetOnUnreadData(t *testing.T) {
 		t.Errorf("second recv: %v %v, want end of file", r, err)
 	}
 }
+
+// TestConnectWaitsForAccept: a connect that found the backlog full is
+// woken when the listener accepts.
+func TestConnectWaitsForAccept(t *testing.T) {
+	c := newCaller(t)
+	ns := NewNamespace()
+	ctx := c.Ctx()
+	l, _ := New(ns, unix.SOCK_STREAM, 0)
+	defer l.Release(ctx)
+	l.Bind(c, addrOf("\x00full"))
+	l.Listen(c, 0)
+	first, _ := New(ns, unix.SOCK_STREAM, 0)
+	defer first.Release(ctx)
+	if err := first.Connect(c, addrOf("\x00full")); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := New(ns, unix.SOCK_STREAM, 0)
+	defer second.Release(ctx)
+	if err := second.Connect(c, addrOf("\x00full")); err != unix.EAGAIN {
+		t.Fatalf("connect with the backlog full: %v", err)
+	}
+	e, ch := waiter.NewChannelEntry(waiter.EventOut)
+	second.EventRegister(e)
+	defer second.EventUnregister(e)
+	f, _, err := l.Accept(c, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.DecRef(ctx)
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting connect was not woken by accept")
+	}
+	if err := second.Connect(c, addrOf("\x00full")); err != nil {
+		t.Errorf("connect after accept: %v", err)
+	}
+}
