@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -121,6 +122,9 @@ func vectored(t *kernel.Task, fd, iovAddr, n uint64, off int64, write bool) (uin
 	iov, err := iovecs(t, iovAddr, n)
 	if err != nil {
 		return 0, err
+	}
+	if s := sock.FromFile(f); s != nil && off == -1 {
+		return sockIO(t, f, s, iov, write)
 	}
 	var total uint64
 	for _, v := range iov {

@@ -279,6 +279,25 @@ func recvCommon(t *kernel.Task, f *vfs.File, s sock.Socket, v ioVec, flags int) 
 	return total, first, nil
 }
 
+// sockIO is read, write, readv and writev on a socket: one message for
+// the whole vector (a datagram is never split or merged), with the
+// socket's timeouts, as recv and send with no flags.
+func sockIO(t *kernel.Task, f *vfs.File, s sock.Socket, iov []abi.Iovec, write bool) (uint64, error) {
+	if write && !f.Writable() || !write && !f.Readable() {
+		return 0, unix.EBADF
+	}
+	v := newIOVec(iov)
+	if err := v.check(t, !write); err != nil {
+		return 0, err
+	}
+	if write {
+		return sendCommon(t, f, s, v, nil, sock.Control{}, 0)
+	}
+	n, r, err := recvCommon(t, f, s, v, 0)
+	r.Control.Release(t.Ctx())
+	return n, err
+}
+
 func sysSendto(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	f, s, err := getSocket(t, a.Args[0])
 	if err != nil {

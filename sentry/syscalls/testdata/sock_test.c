@@ -19,6 +19,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +120,22 @@ static int pair_test(void) {
 		errno = 0;
 		CHECK(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) == -1 && errno == EAGAIN, "empty after");
 		say("socketpair type %d: boundaries kept, MSG_TRUNC set", types[i]);
+		// writev sends one message; readv and read take one.
+		struct iovec wv[3] = {{"a", 1}, {"bc", 2}, {"def", 3}};
+		CHECK(writev(sv[0], wv, 3) == 6, "writev");
+		CHECK(write(sv[0], "next", 4) == 4, "write next");
+		char r1[4] = {0}, r2[8] = {0};
+		struct iovec rv[2] = {{r1, 2}, {r2, 8}};
+		CHECK(readv(sv[1], rv, 2) == 6 && !memcmp(r1, "ab", 2) && !strcmp(r2, "cdef"), "readv one message %s %s", r1, r2);
+		static char big[100000], bigback[120000];
+		memset(big, 'q', sizeof big);
+		CHECK(write(sv[0], big, sizeof big) == sizeof big, "write big");
+		CHECK(read(sv[1], bigback, sizeof bigback) == 4, "read takes one message");
+		CHECK(read(sv[1], bigback, sizeof bigback) == sizeof big, "read a 100000-byte message whole");
+		struct timeval tv = {0, 10000};
+		CHECK(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO");
+		EXPECT_ERR("read times out", read(sv[1], buf, sizeof buf), EAGAIN);
+		say("socketpair type %d: writev, readv and read keep messages whole", types[i]);
 		close(sv[0]);
 		if (types[i] == SOCK_SEQPACKET)
 			CHECK(recv(sv[1], buf, sizeof buf, 0) == 0, "seqpacket EOF");
