@@ -48,7 +48,7 @@ const (
 	maxControl = 64 << 10
 	// maxDatagram bounds the bytes of one message on a socket that keeps
 	// message boundaries.
-	maxDatagram = 4 << 20
+	maxDatagram = 1 << 20
 	// maxMmsg bounds sendmmsg and recvmmsg (UIO_MAXIOV).
 	maxMmsg = 1024
 )

@@ -393,6 +393,12 @@ static int errors_test(void) {
 	EXPECT_ERR("setsockopt unknown", setsockopt(u, SOL_SOCKET, 12345, &(int){1}, sizeof(int)), ENOPROTOOPT);
 	EXPECT_ERR("getsockopt bad length pointer", getsockopt(u, SOL_SOCKET, SO_TYPE, &(int){0}, (socklen_t *)8), EFAULT);
 	EXPECT_ERR("shutdown bad how", shutdown(u, 7), EINVAL);
+	CHECK(shutdown(u, SHUT_RDWR) == 0, "shutdown of an unconnected unix socket");
+	struct pollfd up = {u, POLLIN | POLLOUT, 0};
+	CHECK(poll(&up, 1, 0) == 1 && up.revents == (POLLIN | POLLOUT | POLLHUP), "unconnected shut revents %#x", up.revents);
+	EXPECT_ERR("send on a shut unconnected socket", send(u, "x", 1, MSG_NOSIGNAL), ENOTCONN);
+	struct stat sst;
+	CHECK(fstat(u, &sst) == 0 && S_ISSOCK(sst.st_mode), "fstat mode %o", sst.st_mode);
 	close(u);
 
 	int sv[2];

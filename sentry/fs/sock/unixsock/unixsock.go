@@ -204,7 +204,11 @@ func (s *Socket) Accept(c sock.Caller, flags uint32) (*vfs.File, []byte, error) 
 		return nil, nil, unix.EINVAL
 	}
 	if len(s.pending) == 0 {
+		shut := s.rcvShut
 		s.mu.Unlock()
+		if shut {
+			return nil, nil, unix.EINVAL
+		}
 		return nil, nil, unix.EAGAIN
 	}
 	srv := s.pending[0]
@@ -354,11 +358,8 @@ func (s *Socket) Shutdown(how int) error {
 	default:
 		return unix.EINVAL
 	}
+	// Linux lets any unix socket shut down, connected or not.
 	s.mu.Lock()
-	if s.state != stateConnected && !(s.connectionless() && s.peer != nil) {
-		s.mu.Unlock()
-		return unix.ENOTCONN
-	}
 	if rd {
 		s.rcvShut = true
 	}
@@ -366,6 +367,9 @@ func (s *Socket) Shutdown(how int) error {
 		s.sndShut = true
 	}
 	peer := s.peer
+	if s.state != stateConnected {
+		peer = nil
+	}
 	s.mu.Unlock()
 	s.queue.Notify(waiter.AllEvents)
 	if peer == nil || s.connectionless() {
@@ -513,7 +517,7 @@ func (s *Socket) send(c sock.Caller, data []byte, opts *sock.SendOptions) (int, 
 		from = c.Cred()
 	}
 	s.mu.Lock()
-	if s.sndShut {
+	if s.sndShut && (s.connectionless() || s.state == stateConnected) {
 		s.mu.Unlock()
 		return 0, unix.EPIPE
 	}
