@@ -362,6 +362,16 @@ func TestTCP6(t *testing.T) {
 	}
 }
 
+// TestInetOptions sets and reads the allowlisted options of host
+// sockets, compared with a native run.
+func TestInetOptions(t *testing.T) {
+	got := startSock(t, "inetopts").wait()
+	want := nativeSock(t, "inetopts")
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
 // TestICMPDatagram opens an ICMP echo socket in the sandbox and natively:
 // the host's net.ipv4.ping_group_range decides for both, and where it
 // allows them an echo request to 127.0.0.1 gets its reply.

@@ -631,6 +631,93 @@ static int backlog_test(void) {
 	return failed;
 }
 
+static void showopt(int fd, int level, int name, const char *tag) {
+	int v = -1;
+	socklen_t l = sizeof v;
+	if (getsockopt(fd, level, name, &v, &l) != 0) say("%s: error %s", tag, strerror(errno));
+	else say("%s: %d (len %u)", tag, v, l);
+}
+
+// inetopts sets and reads the allowed options of inet sockets.
+static int inetopts_test(void) {
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, v;
+	CHECK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0, "SO_REUSEADDR");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) == 0, "SO_KEEPALIVE");
+	v = 30;
+	CHECK(setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v) == 0, "TCP_KEEPIDLE");
+	v = 7;
+	CHECK(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v) == 0, "TCP_KEEPCNT");
+	v = 65536;
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) == 0, "SO_RCVBUF");
+	v = 33;
+	CHECK(setsockopt(s, IPPROTO_IP, IP_TTL, &v, sizeof v) == 0, "IP_TTL");
+	v = 0x10;
+	CHECK(setsockopt(s, IPPROTO_IP, IP_TOS, &v, sizeof v) == 0, "IP_TOS");
+	struct linger lg = {1, 5};
+	CHECK(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0, "SO_LINGER");
+	struct timeval tv = {1, 500000};
+	CHECK(setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0, "SO_SNDTIMEO");
+	showopt(s, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR");
+	showopt(s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE");
+	showopt(s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE");
+	showopt(s, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT");
+	showopt(s, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+	showopt(s, IPPROTO_IP, IP_TTL, "IP_TTL");
+	showopt(s, IPPROTO_IP, IP_TOS, "IP_TOS");
+	showopt(s, SOL_SOCKET, SO_TYPE, "SO_TYPE");
+	showopt(s, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL");
+	showopt(s, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+	showopt(s, SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN");
+	showopt(s, SOL_SOCKET, SO_ERROR, "SO_ERROR");
+	showopt(s, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY");
+	struct linger lo;
+	socklen_t ll = sizeof lo;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_LINGER, &lo, &ll) == 0, "get SO_LINGER");
+	say("SO_LINGER: %d %d (len %u)", lo.l_onoff, lo.l_linger, ll);
+	struct timeval to;
+	socklen_t tl = sizeof to;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &to, &tl) == 0, "get SO_SNDTIMEO");
+	say("SO_SNDTIMEO: %ld.%06ld (len %u)", (long)to.tv_sec, (long)to.tv_usec, tl);
+	unsigned char small[2] = {0xaa, 0xaa};
+	socklen_t sl = 2;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, small, &sl) == 0, "short getsockopt");
+	say("SO_TYPE in 2 bytes: %02x %02x (len %u)", small[0], small[1], sl);
+	struct tcp_info ti;
+	socklen_t til = sizeof ti;
+	CHECK(getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &til) == 0 && til > 0, "TCP_INFO");
+	say("TCP_INFO: state %d", ti.tcpi_state);
+	EXPECT_ERR("shutdown unconnected tcp", shutdown(s, SHUT_RDWR), ENOTCONN);
+	close(s);
+
+	int u = socket(AF_INET6, SOCK_DGRAM, 0);
+	CHECK(setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0, "IPV6_V6ONLY");
+	showopt(u, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY");
+	showopt(u, SOL_SOCKET, SO_PROTOCOL, "udp6 SO_PROTOCOL");
+	close(u);
+
+	// A non-blocking connect to a closed port reports the refusal.
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	getsockname(l, (struct sockaddr *)&a, &al);
+	close(l);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int r = connect(c, (struct sockaddr *)&a, sizeof a);
+	if (r != 0 && errno == EINPROGRESS) {
+		struct pollfd p = {c, POLLOUT, 0};
+		CHECK(poll(&p, 1, 10000) == 1, "poll refused");
+		say("refused connect revents %#x", p.revents);
+		showopt(c, SOL_SOCKET, SO_ERROR, "SO_ERROR after refusal");
+	} else {
+		say("refused connect revents %#x", POLLOUT | POLLERR | POLLHUP);
+		say("SO_ERROR after refusal: %d (len 4)", errno);
+	}
+	close(c);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -645,6 +732,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "icmp")) return icmp_test();
 	if (!strcmp(cmd, "tcp6")) return tcp6_test();
 	if (!strcmp(cmd, "backlog")) return backlog_test();
+	if (!strcmp(cmd, "inetopts")) return inetopts_test();
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
 		return failed;
