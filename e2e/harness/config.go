@@ -109,13 +109,13 @@ oom_score = 0
 
 // configData is what configTemplate fills in.
 type configData struct {
-	Root, State, Temp, ConfD                   string
-	Socket, TTRPCSocket, ShimSocketDir         string
-	Opt, ImageVerifierDir                      string
-	NRISocket, NRIPluginDir, NRIConfDir        string
-	CertsD, CDIDir, CNIBinDir, CNIConfDir      string
-	PauseImage, Runc, RuncRoot                 string
-	MoatShim, MoatConfig, MoatRuntimeType      string
+	Root, State, Temp, ConfD              string
+	Socket, TTRPCSocket, ShimSocketDir    string
+	Opt, ImageVerifierDir                 string
+	NRISocket, NRIPluginDir, NRIConfDir   string
+	CertsD, CDIDir, CNIBinDir, CNIConfDir string
+	PauseImage, Runc, RuncRoot            string
+	MoatShim, MoatConfig, MoatRuntimeType string
 }
 
 // tomlQuote renders s as a TOML basic string.

@@ -54,18 +54,18 @@ type Options struct {
 
 // Env is one running harness.
 type Env struct {
-	ID           string
-	Tools        *Tools
-	Root, State  string
-	Socket       string // containerd's gRPC socket (CRI endpoint)
-	ConfigPath   string // containerd's config file
-	ConfDir      string // imported drop-ins (<ConfDir>/*.toml), as /etc/containerd/conf.d
-	LogDir       string // pod log folders
-	VolumeDir    string // host folders for volumes
+	ID            string
+	Tools         *Tools
+	Root, State   string
+	Socket        string // containerd's gRPC socket (CRI endpoint)
+	ConfigPath    string // containerd's config file
+	ConfDir       string // imported drop-ins (<ConfDir>/*.toml), as /etc/containerd/conf.d
+	LogDir        string // pod log folders
+	VolumeDir     string // host folders for volumes
 	ContainerdLog string
-	Bridge       string // the CNI bridge
-	CgroupParent string // cgroupfs parent of every pod ("/moat-e2e-<id>")
-	Handlers     []string
+	Bridge        string // the CNI bridge
+	CgroupParent  string // cgroupfs parent of every pod ("/moat-e2e-<id>")
+	Handlers      []string
 
 	// CRI is connected to containerd; after a restart of containerd it
 	// reconnects by itself (gRPC redials).

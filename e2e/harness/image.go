@@ -102,8 +102,8 @@ func WriteOCIArchive(w io.Writer, img Image) error {
 			Size:      int64(len(manJSON)),
 			Platform:  &ocispec.Platform{Architecture: "amd64", OS: "linux"},
 			Annotations: map[string]string{
-				"io.containerd.image.name":   img.Name,
-				ocispec.AnnotationRefName: tag,
+				"io.containerd.image.name": img.Name,
+				ocispec.AnnotationRefName:  tag,
 			},
 		}},
 	}

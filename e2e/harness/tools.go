@@ -15,16 +15,16 @@ const DefaultToolsDir = "/usr/local/lib/moat-test/bin"
 
 // Tools are the absolute paths of the programs the harness drives.
 type Tools struct {
-	Dir         string // $MOAT_TOOLS
-	Containerd  string
-	Ctr         string
-	ShimRuncV2  string
-	Runc        string
-	Crictl      string
-	CNIBinDir   string // holds bridge, loopback, host-local
-	Busybox     string // a static busybox for the test images
-	IP          string // iproute2's ip, for the test bridge
-	Go          string // the go command, to build the test programs
+	Dir        string // $MOAT_TOOLS
+	Containerd string
+	Ctr        string
+	ShimRuncV2 string
+	Runc       string
+	Crictl     string
+	CNIBinDir  string // holds bridge, loopback, host-local
+	Busybox    string // a static busybox for the test images
+	IP         string // iproute2's ip, for the test bridge
+	Go         string // the go command, to build the test programs
 }
 
 // MissingToolsError lists what FindTools could not find; its message names
