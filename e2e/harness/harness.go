@@ -131,7 +131,10 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 		{"import test images", func() error { return e.importTestImages(ctx) }},
 	}
 	for _, s := range steps {
-		if err := s.fn(); err != nil {
+		t0 := time.Now()
+		err := s.fn()
+		e.logf("harness %s: %s (%v)", id, s.name, time.Since(t0).Round(time.Millisecond))
+		if err != nil {
 			err = fmt.Errorf("harness %s: %s: %w", id, s.name, err)
 			if tail := e.ContainerdLogTail(30); tail != "" {
 				err = fmt.Errorf("%w\ncontainerd log:\n%s", err, tail)

@@ -97,7 +97,9 @@ func (p *Pod) Start(ctx context.Context, c *runtimeapi.ContainerConfig) (string,
 	return id, nil
 }
 
-// Remove stops and removes the pod and its containers.
+// Remove stops and removes the pod and its containers, then removes the
+// pod's cgroup parent as the kubelet does (runc removes only the
+// containers' own cgroups).
 func (p *Pod) Remove(ctx context.Context) error {
 	if _, err := p.Env.CRI.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.ID}); err != nil {
 		return fmt.Errorf("StopPodSandbox %s: %w", p.ID, err)
@@ -105,7 +107,35 @@ func (p *Pod) Remove(ctx context.Context) error {
 	if _, err := p.Env.CRI.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.ID}); err != nil {
 		return fmt.Errorf("RemovePodSandbox %s: %w", p.ID, err)
 	}
+	for _, d := range p.CgroupDirs() {
+		if err := removeCgroupTree(d); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// CgroupDirs lists the pod's cgroup parent folder in every cgroup
+// hierarchy where it exists.
+func (p *Pod) CgroupDirs() []string {
+	rel := strings.TrimPrefix(p.Config.GetLinux().GetCgroupParent(), "/")
+	if rel == "" {
+		return nil
+	}
+	var out []string
+	ents, _ := os.ReadDir(cgroupRoot)
+	for _, d := range ents {
+		c := filepath.Join(cgroupRoot, d.Name(), rel)
+		if _, err := os.Stat(c); err == nil {
+			out = append(out, c)
+		}
+	}
+	if c := filepath.Join(cgroupRoot, rel); len(out) == 0 {
+		if _, err := os.Stat(filepath.Join(c, "cgroup.procs")); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Status returns the pod's CRI status.
