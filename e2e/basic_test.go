@@ -118,6 +118,13 @@ func TestCRIAnnotations(t *testing.T) {
 		if n := cri.VCPUs(info.PodCPULimit(), 2, 0); n != 2 {
 			t.Errorf("vCPUs for a 1.5 CPU pod = %d, want 2", n)
 		}
+		wantType := "io.containerd.runc.v2"
+		if h == harness.HandlerMoat {
+			wantType = harness.MoatRuntimeType
+		}
+		if sb.RuntimeType != wantType {
+			t.Errorf("sandbox runtime type %q, want %q", sb.RuntimeType, wantType)
+		}
 		if info.Handler != "" && info.Handler != h {
 			t.Errorf("runtime-handler annotation %q, want %q", info.Handler, h)
 		}
