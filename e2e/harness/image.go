@@ -51,12 +51,17 @@ type File struct {
 // depends on its content only.
 var epoch = time.Unix(1700000000, 0).UTC()
 
-// WriteOCIArchive writes img as an OCI image-layout tar archive (the format
-// `ctr images import` reads) to w.
-func WriteOCIArchive(w io.Writer, img Image) error {
+// builtImage is an image's blobs and their descriptors.
+type builtImage struct {
+	layer, config, manifest          []byte
+	layerDesc, configDesc, manifestD ocispec.Descriptor
+}
+
+// build makes the layer, config and manifest of img.
+func build(img Image) (*builtImage, error) {
 	layer, diffID, err := buildLayer(img.Files)
 	if err != nil {
-		return fmt.Errorf("image %s: %w", img.Name, err)
+		return nil, fmt.Errorf("image %s: %w", img.Name, err)
 	}
 	layerDesc := ocispec.Descriptor{
 		MediaType: ocispec.MediaTypeImageLayerGzip,
@@ -77,7 +82,7 @@ func WriteOCIArchive(w io.Writer, img Image) error {
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
-		return fmt.Errorf("image %s: encode config: %w", img.Name, err)
+		return nil, fmt.Errorf("image %s: encode config: %w", img.Name, err)
 	}
 	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfgJSON), Size: int64(len(cfgJSON))}
 	man := ocispec.Manifest{
@@ -88,25 +93,37 @@ func WriteOCIArchive(w io.Writer, img Image) error {
 	man.SchemaVersion = 2
 	manJSON, err := json.Marshal(man)
 	if err != nil {
-		return fmt.Errorf("image %s: encode manifest: %w", img.Name, err)
+		return nil, fmt.Errorf("image %s: encode manifest: %w", img.Name, err)
+	}
+	return &builtImage{
+		layer: layer, config: cfgJSON, manifest: manJSON,
+		layerDesc: layerDesc, configDesc: cfgDesc,
+		manifestD: ocispec.Descriptor{
+			MediaType: ocispec.MediaTypeImageManifest,
+			Digest:    digest.FromBytes(manJSON),
+			Size:      int64(len(manJSON)),
+			Platform:  &ocispec.Platform{Architecture: "amd64", OS: "linux"},
+		},
+	}, nil
+}
+
+// WriteOCIArchive writes img as an OCI image-layout tar archive (the format
+// `ctr images import` reads) to w.
+func WriteOCIArchive(w io.Writer, img Image) error {
+	b, err := build(img)
+	if err != nil {
+		return err
 	}
 	tag := img.Name
 	if i := strings.LastIndex(tag, ":"); i > strings.LastIndex(tag, "/") {
 		tag = tag[i+1:]
 	}
-	idx := ocispec.Index{
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{{
-			MediaType: ocispec.MediaTypeImageManifest,
-			Digest:    digest.FromBytes(manJSON),
-			Size:      int64(len(manJSON)),
-			Platform:  &ocispec.Platform{Architecture: "amd64", OS: "linux"},
-			Annotations: map[string]string{
-				"io.containerd.image.name": img.Name,
-				ocispec.AnnotationRefName:  tag,
-			},
-		}},
+	desc := b.manifestD
+	desc.Annotations = map[string]string{
+		"io.containerd.image.name": img.Name,
+		ocispec.AnnotationRefName:  tag,
 	}
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{desc}}
 	idx.SchemaVersion = 2
 	idxJSON, err := json.Marshal(idx)
 	if err != nil {
@@ -131,9 +148,9 @@ func WriteOCIArchive(w io.Writer, img Image) error {
 		data []byte
 	}{
 		{ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"blobs/sha256/" + layerDesc.Digest.Encoded(), layer},
-		{"blobs/sha256/" + cfgDesc.Digest.Encoded(), cfgJSON},
-		{"blobs/sha256/" + digest.FromBytes(manJSON).Encoded(), manJSON},
+		{"blobs/sha256/" + b.layerDesc.Digest.Encoded(), b.layer},
+		{"blobs/sha256/" + b.configDesc.Digest.Encoded(), b.config},
+		{"blobs/sha256/" + b.manifestD.Digest.Encoded(), b.manifest},
 		{ocispec.ImageIndexFile, idxJSON},
 	} {
 		if err := put(e.name, e.data); err != nil {

@@ -1,7 +1,8 @@
 // Command httpserver is a static HTTP server for the e2e tests: it answers
-// /hello with a fixed greeting (port-forward checks it) and serves the
-// files of -dir under /files/ (two containers of a pod share an emptyDir
-// through it). It exits 0 on SIGTERM.
+// /hello (and every path not under /files/) with a fixed greeting
+// (port-forward checks it) and serves the files of -dir under /files/ (two
+// containers of a pod share an emptyDir through it). It exits 0 on
+// SIGTERM.
 package main
 
 import (
@@ -25,7 +26,7 @@ func main() {
 	flag.Parse()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, Greeting)
 	})
 	mux.Handle("/files/", http.StripPrefix("/files/", http.FileServer(http.Dir(*dir))))
