@@ -36,13 +36,16 @@ type Image struct {
 	WorkingDir string
 }
 
-// File is one entry of an image layer. Exactly one of HostPath, Data or
-// Link is used; Dir marks a directory. Parent directories are added.
+// File is one entry of an image layer. Exactly one of HostPath, Data,
+// Link or HardLink is used; Dir marks a directory. Parent directories are
+// added. Entries are owned by root; Mode may carry os.ModeSetuid and
+// os.ModeSticky.
 type File struct {
 	Path     string // absolute path in the image
 	HostPath string // copy this file from the host
 	Data     []byte // or these bytes
 	Link     string // or a symlink to this target
+	HardLink string // or a hard link to this earlier entry (absolute path)
 	Dir      bool   // or an empty directory
 	Mode     os.FileMode
 }
@@ -184,7 +187,15 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 	for n := range entries {
 		names = append(names, n)
 	}
-	sort.Strings(names) // parents sort before their children
+	// Parents sort before their children; hard links go last, after the
+	// files they point to.
+	sort.Slice(names, func(i, j int) bool {
+		hi, hj := entries[names[i]].HardLink != "", entries[names[j]].HardLink != ""
+		if hi != hj {
+			return hj
+		}
+		return names[i] < names[j]
+	})
 
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
@@ -205,6 +216,18 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 			}
 		case f.Link != "":
 			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, f.Link, 0o777
+		case f.HardLink != "":
+			target := path.Clean("/" + f.HardLink)
+			if t, ok := entries[target]; !ok || t.HardLink != "" || t.Dir || t.Link != "" {
+				return nil, "", fmt.Errorf("layer entry %s: hard link to %s, which is not a regular file of the layer", n, target)
+			}
+			// The link shares the target's inode: give it the target's mode,
+			// since unpackers chmod the link's path (and so the inode).
+			hdr.Typeflag, hdr.Linkname = tar.TypeLink, strings.TrimPrefix(target, "/")
+			hdr.Mode = int64(entries[target].Mode.Perm())
+			if hdr.Mode == 0 {
+				hdr.Mode = 0o644
+			}
 		case f.HostPath != "":
 			b, err := os.ReadFile(f.HostPath)
 			if err != nil {
@@ -218,6 +241,9 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(data))
 			if f.Mode == 0 {
 				hdr.Mode = 0o644
+			}
+			if f.Mode&os.ModeSetuid != 0 {
+				hdr.Mode |= 0o4000
 			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {

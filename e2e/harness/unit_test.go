@@ -74,6 +74,8 @@ func TestWriteOCIArchive(t *testing.T) {
 		Files: []File{
 			{Path: "/bin/hello", Data: []byte("#!/bin/sh\necho hi\n"), Mode: 0o755},
 			{Path: "/bin/sh", Link: "/bin/busybox"},
+			{Path: "/bin/ash", HardLink: "/bin/hello"},
+			{Path: "/bin/su", Data: []byte("x"), Mode: 0o755 | os.ModeSetuid},
 			{Path: "/tmp", Dir: true, Mode: 0o777 | os.ModeSticky},
 		},
 		Entrypoint: []string{"/bin/hello"},
@@ -143,11 +145,26 @@ func TestWriteOCIArchive(t *testing.T) {
 	if h := got["bin/sh"]; h == nil || h.Linkname != "/bin/busybox" {
 		t.Errorf("layer symlink bin/sh = %+v", h)
 	}
+	if h := got["bin/ash"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "bin/hello" {
+		t.Errorf("layer hard link bin/ash = %+v", h)
+	}
+	if h := got["bin/su"]; h == nil || h.Mode != 0o4755 {
+		t.Errorf("layer bin/su = %+v, want mode 4755", h)
+	}
 	if h := got["tmp/"]; h == nil || h.Mode != 0o1777 {
 		t.Errorf("layer tmp/ = %+v, want mode 1777", h)
 	}
 	if h := got["bin/hello"]; h == nil || h.Mode != 0o755 || h.Size != int64(len(img.Files[0].Data)) {
 		t.Errorf("layer bin/hello = %+v", h)
+	}
+}
+
+// TestHardLinkNeedsTarget: a hard link to a path that is not a regular
+// file of the layer is refused.
+func TestHardLinkNeedsTarget(t *testing.T) {
+	err := WriteOCIArchive(io.Discard, Image{Name: "x:y", Files: []File{{Path: "/a", HardLink: "/missing"}}})
+	if err == nil || !strings.Contains(err.Error(), "/missing") {
+		t.Errorf("WriteOCIArchive with a dangling hard link: %v", err)
 	}
 }
 
