@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -138,6 +139,42 @@ func TestCRIAnnotations(t *testing.T) {
 		if cinfo.IsSandbox() || cinfo.SandboxID != pod.ID || cinfo.ContainerName != "app" ||
 			!strings.Contains(cinfo.ImageName, "busybox") {
 			t.Errorf("container annotations decode to %+v", *cinfo)
+		}
+	})
+}
+
+// TestStaticCProgram: a static glibc program built here runs in a
+// scratch image with threads and fork, and its exit code comes back.
+func TestStaticCProgram(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	bin := filepath.Join(t.TempDir(), "hello")
+	if err := e.Tools.BuildStaticC(bin, "testbin/cstatic/hello.c"); err != nil {
+		harness.SkipOrFail(t, err)
+	}
+	const image = "moat.test/cstatic:e2e"
+	err := e.ImportImage(testCtx(t), harness.Image{
+		Name:       image,
+		Files:      []harness.File{{Path: "/hello", HostPath: bin, Mode: 0o755}},
+		Entrypoint: []string{"/hello"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "cstatic")
+		c := harness.ContainerConfig("hello", image)
+		c.Command = nil
+		c.Args = []string{"5"}
+		cid := start(t, pod, c)
+		st, err := e.WaitExited(ctx, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "hello from static C, argc=2\nthread says hi\nchild exited 7\n"
+		if out, _ := e.Logs(ctx, cid, "stdout"); st.ExitCode != 5 || out != want {
+			t.Errorf("exit %d stdout %q; want 5 and %q", st.ExitCode, out, want)
 		}
 	})
 }
