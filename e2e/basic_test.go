@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,6 +176,40 @@ func TestStaticCProgram(t *testing.T) {
 		want := "hello from static C, argc=2\nthread says hi\nchild exited 7\n"
 		if out, _ := e.Logs(ctx, cid, "stdout"); st.ExitCode != 5 || out != want {
 			t.Errorf("exit %d stdout %q; want 5 and %q", st.ExitCode, out, want)
+		}
+	})
+}
+
+// debianRootfs is the tar .ci/install.d/32-debian-rootfs.sh makes.
+func debianRootfs() string {
+	return filepath.Join(harness.ToolsDir(), "rootfs", "debian-bookworm-minbase.tar")
+}
+
+// TestDebianImage: an image made from a debootstrap minbase root
+// filesystem runs dynamically linked glibc programs (bash, coreutils).
+func TestDebianImage(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	tarPath := debianRootfs()
+	if _, err := os.Stat(tarPath); err != nil {
+		harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{tarPath + " (.ci/install.d/32-debian-rootfs.sh)"}})
+	}
+	const image = "moat.test/debian:bookworm"
+	if err := e.ImportImage(testCtx(t), harness.Image{Name: image, LayerTar: tarPath, Cmd: []string{"bash"}}); err != nil {
+		t.Fatal(err)
+	}
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "debian")
+		cid := start(t, pod, harness.ContainerConfig("bash", image, "bash", "-c",
+			`. /etc/os-release; echo "$ID $VERSION_ID"; head -c 4 /dev/zero | od -An -tx1 | tr -d ' \n'; echo; id -un; exit 3`))
+		st, err := e.WaitExited(ctx, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "debian 12\n00000000\nroot\n"
+		if out, _ := e.Logs(ctx, cid, ""); st.ExitCode != 3 || out != want {
+			t.Errorf("exit %d log %q; want 3 and %q", st.ExitCode, out, want)
 		}
 	})
 }

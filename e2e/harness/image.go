@@ -27,8 +27,11 @@ import (
 // machine and imported into containerd (ctr images import), the way an
 // air-gapped node is loaded.
 type Image struct {
-	Name       string // full reference, e.g. "moat.test/busybox:e2e"
+	Name string // full reference, e.g. "moat.test/busybox:e2e"
+	// Files make the layer; or LayerTar, an uncompressed tar of a whole
+	// root filesystem (such as a debootstrap tree), is the layer as is.
 	Files      []File
+	LayerTar   string
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -62,13 +65,31 @@ type builtImage struct {
 
 // build makes the layer, config and manifest of img.
 func build(img Image) (*builtImage, error) {
-	layer, diffID, err := buildLayer(img.Files)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.Name, err)
+	var layer []byte
+	var diffID digest.Digest
+	mediaType := ocispec.MediaTypeImageLayerGzip
+	if img.LayerTar != "" {
+		if len(img.Files) > 0 {
+			return nil, fmt.Errorf("image %s: both Files and LayerTar given", img.Name)
+		}
+		b, err := os.ReadFile(img.LayerTar)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Name, err)
+		}
+		layer, diffID, mediaType = b, digest.FromBytes(b), ocispec.MediaTypeImageLayer
+	} else {
+		var err error
+		if layer, diffID, err = buildLayer(img.Files); err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Name, err)
+		}
+	}
+	layerDigest := diffID // an uncompressed layer is its own diff
+	if mediaType == ocispec.MediaTypeImageLayerGzip {
+		layerDigest = digest.FromBytes(layer)
 	}
 	layerDesc := ocispec.Descriptor{
-		MediaType: ocispec.MediaTypeImageLayerGzip,
-		Digest:    digest.FromBytes(layer),
+		MediaType: mediaType,
+		Digest:    layerDigest,
 		Size:      int64(len(layer)),
 	}
 	cfg := ocispec.Image{
