@@ -12,10 +12,17 @@ require (
 )
 
 require (
+	github.com/google/go-containerregistry v0.22.1
 	golang.org/x/arch v0.33.0
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	golang.org/x/text v0.40.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260526163538-3dc84a4a5aaa // indirect
 	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af // indirect
+)
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	golang.org/x/sync v0.22.0 // indirect
 )

@@ -216,3 +216,189 @@ func (m *MM) Resident() uint64 {
 
 // Frames returns the allocator m draws from.
 func (m *MM) Frames() *Frames { return m.frames }
+
+// ZeroForce zeroes [addr, addr+n) whatever the mapping's protection (the
+// loader clears the bss tail of a segment's last file page).
+func (m *MM) ZeroForce(ctx context.Context, addr, n uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n > 0 {
+		pa := addr &^ (pageSize - 1)
+		v := m.findLocked(pa)
+		if v == nil {
+			return unix.EFAULT
+		}
+		p, ok := m.pages[pa]
+		if !ok || p.cow {
+			prot := v.Prot
+			v.Prot |= platform.PermRead | platform.PermWrite
+			var err error
+			p, err = m.faultLocked(ctx, pa, true, false, false)
+			v.Prot = prot
+			if err != nil {
+				return err
+			}
+			if err := m.as.Map(pa, p.gpa, pageSize, m.ptePerm(v, p)); err != nil {
+				return err
+			}
+		}
+		off := addr - pa
+		c := min(n, pageSize-off)
+		clear(m.frames.Bytes(p.gpa)[off : off+c])
+		addr += c
+		n -= c
+	}
+	return nil
+}
+
+// Discard drops the pages of [addr, addr+length) (madvise DONTNEED): a
+// private anonymous page reads as zero afterwards, a file page as the file.
+func (m *MM) Discard(ctx context.Context, addr, length uint64) error {
+	length, ok := pageUp(length)
+	if !ok || addr+length < addr || addr+length > platform.UserTop {
+		return unix.EINVAL
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.as.Begin()
+	for a := addr; a < addr+length; {
+		v := m.findLocked(a)
+		if v == nil {
+			a += pageSize
+			continue
+		}
+		end := min(v.End, addr+length)
+		if !v.Shared {
+			m.unmapPagesLocked(ctx, v, a, end)
+		}
+		a = end
+	}
+	return m.as.Commit()
+}
+
+// Sync writes shared file mappings in [addr, addr+length) back (msync).
+func (m *MM) Sync(ctx context.Context, addr, length uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vmas {
+		if v.End <= addr || v.Start >= addr+length || !v.Shared || v.File == nil {
+			continue
+		}
+		for a := max(v.Start, addr); a < min(v.End, addr+length); a += pageSize {
+			if p, ok := m.pages[a]; ok {
+				v.File.Pwrite(ctx, m.frames.Bytes(p.gpa), int64(v.Off+(a-v.Start)))
+			}
+		}
+	}
+	return nil
+}
+
+// Mincore reports which pages of [addr, addr+length) are resident.
+func (m *MM) Mincore(addr, length uint64) ([]byte, error) {
+	if addr%pageSize != 0 {
+		return nil, unix.EINVAL
+	}
+	length, ok := pageUp(length)
+	if !ok || addr+length > platform.UserTop || length > 1<<36 {
+		return nil, unix.ENOMEM
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]byte, length/pageSize)
+	for i := range out {
+		a := addr + uint64(i)*pageSize
+		if m.findLocked(a) == nil {
+			return nil, unix.ENOMEM
+		}
+		if _, ok := m.pages[a]; ok {
+			out[i] = 1
+		}
+	}
+	return out, nil
+}
+
+// Remap implements mremap: grow or shrink in place, or move when allowed.
+func (m *MM) Remap(ctx context.Context, old, oldLen, newLen uint64, flags uint32, newAddr uint64) (uint64, error) {
+	const mayMove, fixed, dontUnmap = 1, 2, 4
+	if old%pageSize != 0 || flags&^(mayMove|fixed|dontUnmap) != 0 || (flags&fixed != 0 && flags&mayMove == 0) {
+		return 0, unix.EINVAL
+	}
+	oldLen, ok1 := pageUp(oldLen)
+	newLen, ok2 := pageUp(newLen)
+	if !ok1 || !ok2 || newLen == 0 || old+oldLen < old || old+oldLen > platform.UserTop || newLen > platform.UserTop {
+		return 0, unix.EINVAL
+	}
+	m.mu.Lock()
+	v := m.findLocked(old)
+	if v == nil || old+oldLen > v.End && oldLen != 0 {
+		m.mu.Unlock()
+		return 0, unix.EFAULT
+	}
+	if flags&fixed == 0 {
+		if newLen <= oldLen {
+			m.mu.Unlock()
+			if newLen < oldLen {
+				if err := m.Unmap(ctx, old+newLen, oldLen-newLen); err != nil {
+					return 0, err
+				}
+			}
+			return old, nil
+		}
+		// Grow in place if the VMA ends here and the space is free.
+		if v.End == old+oldLen && !m.overlapsLocked(old+oldLen, old+newLen) && old+newLen <= platform.UserTop {
+			v.End = old + newLen
+			m.mu.Unlock()
+			return old, nil
+		}
+		if flags&mayMove == 0 {
+			m.mu.Unlock()
+			return 0, unix.ENOMEM
+		}
+		var err error
+		if newAddr, err = m.findGapLocked(newLen); err != nil {
+			m.mu.Unlock()
+			return 0, err
+		}
+	} else if newAddr%pageSize != 0 || newAddr+newLen > platform.UserTop || newAddr < old+oldLen && old < newAddr+newLen {
+		m.mu.Unlock()
+		return 0, unix.EINVAL
+	}
+	// Move: a new VMA at newAddr that takes the old pages.
+	m.as.Begin()
+	m.unmapLocked(ctx, newAddr, newAddr+newLen)
+	nv := *v
+	nv.Start, nv.End = newAddr, newAddr+newLen
+	if v.File != nil || v.shm != nil {
+		nv.Off = v.Off + (old - v.Start)
+	}
+	if nv.File != nil {
+		nv.File.IncRef()
+	}
+	if nv.shm != nil {
+		nv.shm.mu.Lock()
+		nv.shm.refs++
+		nv.shm.mu.Unlock()
+	}
+	m.insertLocked(&nv)
+	for off := uint64(0); off < min(oldLen, newLen); off += pageSize {
+		p, ok := m.pages[old+off]
+		if !ok {
+			continue
+		}
+		m.frames.IncRef(p.gpa)
+		np := &page{gpa: p.gpa, cow: p.cow}
+		m.pages[newAddr+off] = np
+		m.as.Map(newAddr+off, np.gpa, pageSize, m.ptePerm(&nv, np))
+	}
+	if err := m.as.Commit(); err != nil {
+		m.mu.Unlock()
+		return 0, err
+	}
+	m.mu.Unlock()
+	if flags&dontUnmap == 0 && oldLen > 0 {
+		if err := m.Unmap(ctx, old, oldLen); err != nil {
+			return 0, err
+		}
+	}
+	return newAddr, nil
+}
