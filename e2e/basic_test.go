@@ -180,9 +180,13 @@ func TestStaticCProgram(t *testing.T) {
 	})
 }
 
-// debianRootfs is the tar .ci/install.d/32-debian-rootfs.sh makes.
+// debianRootfs is the Debian 12 minbase tree .ci/install.d/30-debian-rootfs.sh
+// makes (shared with the sentry's tests).
 func debianRootfs() string {
-	return filepath.Join(harness.ToolsDir(), "rootfs", "debian-bookworm-minbase.tar")
+	if d := os.Getenv("MOAT_DEBIAN_ROOTFS"); d != "" {
+		return d
+	}
+	return "/var/cache/moat-test/debian-bookworm"
 }
 
 // TestDebianImage: an image made from a debootstrap minbase root
@@ -190,12 +194,12 @@ func debianRootfs() string {
 func TestDebianImage(t *testing.T) {
 	t.Parallel()
 	e := env(t)
-	tarPath := debianRootfs()
-	if _, err := os.Stat(tarPath); err != nil {
-		harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{tarPath + " (.ci/install.d/32-debian-rootfs.sh)"}})
+	root := debianRootfs()
+	if _, err := os.Stat(filepath.Join(root, ".moat-complete")); err != nil {
+		harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{root + " (.ci/install.d/30-debian-rootfs.sh)"}})
 	}
 	const image = "moat.test/debian:bookworm"
-	if err := e.ImportImage(testCtx(t), harness.Image{Name: image, LayerTar: tarPath, Cmd: []string{"bash"}}); err != nil {
+	if err := e.ImportImage(testCtx(t), harness.Image{Name: image, LayerDir: root, Cmd: []string{"bash"}}); err != nil {
 		t.Fatal(err)
 	}
 	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {

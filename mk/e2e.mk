@@ -7,7 +7,7 @@ e2e-tools: ## install the e2e tools (containerd, runc, CNI, crictl, busybox, cri
 	MOAT_TOOLS=$(E2E_TOOLS) bash .ci/install.d/20-containerd.sh
 	MOAT_TOOLS=$(E2E_TOOLS) bash .ci/install.d/30-e2e-tools.sh
 	MOAT_TOOLS=$(E2E_TOOLS) bash .ci/install.d/31-critest.sh
-	MOAT_TOOLS=$(E2E_TOOLS) bash .ci/install.d/32-debian-rootfs.sh
+	bash .ci/install.d/30-debian-rootfs.sh
 
 e2e: ## end-to-end tests against a private containerd, for every handler (root; missing tools fail)
 	MOAT_TOOLS=$(E2E_TOOLS) MOAT_REQUIRE_E2E=1 $(GO) test -count=1 -timeout 15m -v ./cri/ ./e2e/...

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -29,9 +30,11 @@ import (
 type Image struct {
 	Name string // full reference, e.g. "moat.test/busybox:e2e"
 	// Files make the layer; or LayerTar, an uncompressed tar of a whole
-	// root filesystem (such as a debootstrap tree), is the layer as is.
+	// root filesystem, is the layer as is; or LayerDir, a root filesystem
+	// tree on the host (such as a debootstrap tree), is packed into one.
 	Files      []File
 	LayerTar   string
+	LayerDir   string
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -68,16 +71,29 @@ func build(img Image) (*builtImage, error) {
 	var layer []byte
 	var diffID digest.Digest
 	mediaType := ocispec.MediaTypeImageLayerGzip
-	if img.LayerTar != "" {
-		if len(img.Files) > 0 {
-			return nil, fmt.Errorf("image %s: both Files and LayerTar given", img.Name)
+	sources := 0
+	for _, set := range []bool{len(img.Files) > 0, img.LayerTar != "", img.LayerDir != ""} {
+		if set {
+			sources++
 		}
-		b, err := os.ReadFile(img.LayerTar)
+	}
+	if sources > 1 {
+		return nil, fmt.Errorf("image %s: more than one of Files, LayerTar and LayerDir given", img.Name)
+	}
+	switch {
+	case img.LayerTar != "" || img.LayerDir != "":
+		var b []byte
+		var err error
+		if img.LayerTar != "" {
+			b, err = os.ReadFile(img.LayerTar)
+		} else {
+			b, err = tarDir(img.LayerDir)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", img.Name, err)
 		}
 		layer, diffID, mediaType = b, digest.FromBytes(b), ocispec.MediaTypeImageLayer
-	} else {
+	default:
 		var err error
 		if layer, diffID, err = buildLayer(img.Files); err != nil {
 			return nil, fmt.Errorf("image %s: %w", img.Name, err)
@@ -318,4 +334,79 @@ func (e *Env) Ctr(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// tarDir packs the tree at root into an uncompressed tar: directories,
+// regular files, symlinks and hard links, with their modes and numeric
+// owners. Device nodes, fifos and sockets are left out (a container gets
+// its /dev from the runtime).
+func tarDir(root string) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		var link string
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		} else if !fi.Mode().IsRegular() && !fi.IsDir() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+			if fi.Mode().IsRegular() && st.Nlink > 1 {
+				key := inode{uint64(st.Dev), st.Ino}
+				if first, dup := seen[key]; dup {
+					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+					return tw.WriteHeader(hdr)
+				}
+				seen[key] = hdr.Name
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	return buf.Bytes(), nil
 }
