@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -195,5 +196,51 @@ func TestReadLog(t *testing.T) {
 	}
 	if _, err := ReadLog(p); err == nil {
 		t.Error("ReadLog accepted a malformed line")
+	}
+}
+
+// TestTarDir: a host tree packs with its directories, files, modes,
+// symlinks and hard links; a fifo is left out.
+func TestTarDir(t *testing.T) {
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/bin/tool"), []byte("tool"), 0o755))
+	must(os.Link(filepath.Join(root, "usr/bin/tool"), filepath.Join(root, "usr/bin/alias")))
+	must(os.Symlink("usr/bin", filepath.Join(root, "bin")))
+	must(syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+	b, err := tarDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		got[h.Name] = h
+	}
+	if h := got["usr/bin/"]; h == nil || h.Typeflag != tar.TypeDir {
+		t.Errorf("usr/bin/ = %+v", h)
+	}
+	if h := got["bin"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "usr/bin" {
+		t.Errorf("bin = %+v", h)
+	}
+	// WalkDir goes in lexical order: alias comes first and is the file.
+	if h := got["usr/bin/alias"]; h == nil || h.Typeflag != tar.TypeReg || h.Mode&0o777 != 0o755 || h.Size != 4 {
+		t.Errorf("usr/bin/alias = %+v", h)
+	}
+	if h := got["usr/bin/tool"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "usr/bin/alias" {
+		t.Errorf("usr/bin/tool = %+v", h)
+	}
+	if _, ok := got["fifo"]; ok {
+		t.Error("the fifo was packed")
 	}
 }
