@@ -317,11 +317,10 @@ func (e *Env) ImportImage(ctx context.Context, img Image) error {
 	if werr != nil {
 		return werr
 	}
-	out, err := e.Ctr(ctx, "images", "import", "--platform", "linux/amd64", p)
-	if err != nil {
+	if _, err := e.Ctr(ctx, "images", "import", "--platform", "linux/amd64", p); err != nil {
 		return fmt.Errorf("import image %s: %w", img.Name, err)
 	}
-	e.logf("imported %s: %s", img.Name, strings.TrimSpace(out))
+	e.logf("imported %s", img.Name)
 	return nil
 }
 
