@@ -530,6 +530,7 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 		room = 0
 	}
 	var out []byte
+	var fds []int32
 	flags := 0
 	if ctl.Cred != nil {
 		if uint64(len(out))+abi.CmsgSpace(abi.UcredSize) <= room {
@@ -552,7 +553,6 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 		if fit < len(ctl.Rights) {
 			flags |= unix.MSG_CTRUNC
 		}
-		var fds []int32
 		for _, rf := range ctl.Rights[:fit] {
 			fd, err := t.FDs().New(rf, 0, cloexec, nofile(t))
 			if err != nil {
@@ -575,6 +575,11 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 	}
 	if len(out) > 0 {
 		if _, err := t.CopyOut(addr, out); err != nil {
+			// The guest never learns the numbers: take the
+			// descriptors back.
+			for _, fd := range fds {
+				closeFD(t, fd)
+			}
 			return 0, 0, unix.EFAULT
 		}
 	}
