@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -250,7 +251,6 @@ static int rights_test(void) {
 	return failed;
 }
 
-#include <sys/ioctl.h>
 static int ioctl_fionread(int fd, int *n) { return ioctl(fd, FIONREAD, n); }
 
 static int tcp_server(void) {
@@ -416,6 +416,9 @@ static int errors_test(void) {
 	EXPECT_ERR("write to closed peer", write(sv[0], "x", 1), EPIPE);
 	close(sv[0]);
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int on = 1;
+	CHECK(ioctl(sv[0], FIOASYNC, &on) == 0 && (fcntl(sv[0], F_GETFL) & O_ASYNC), "FIOASYNC");
+	CHECK(ioctl(sv[0], FIONBIO, &on) == 0 && (fcntl(sv[0], F_GETFL) & O_NONBLOCK), "FIONBIO");
 	CHECK(write(sv[0], "lost", 4) == 4, "write");
 	close(sv[1]);
 	EXPECT_ERR("read after the peer closed with data unread", read(sv[0], &c, 1), ECONNRESET);
