@@ -3,6 +3,7 @@ package syscalls_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"moat.dev/moat/sentry/fs/hostio"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/sandbox"
+	"moat.dev/moat/sentry/sandbox/sandboxtest"
 	"moat.dev/moat/sentry/vfs"
 )
 
@@ -428,5 +430,36 @@ func TestGoNetInSandbox(t *testing.T) {
 	out := startProgram(t, bin, "get", hs.URL).wait()
 	if out != "status 200 body hello from the host\n" {
 		t.Errorf("client in the sandbox: %q", out)
+	}
+}
+
+// freePort returns a loopback TCP port that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestBusyboxNetworking runs busybox's httpd (it forks into the
+// background), wget and nc in one sandbox: servers and clients of the
+// sandbox talking over host sockets.
+func TestBusyboxNetworking(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, true)
+	port, ncPort := freePort(t), freePort(t)
+	script := fmt.Sprintf(`echo served by busybox > /tmp/index.html
+httpd -p 127.0.0.1:%d -h /tmp || exit 1
+wget -q -O - http://127.0.0.1:%d/index.html || exit 2
+nc -l -p %d > /tmp/nc.out &
+until echo through nc | nc 127.0.0.1 %d; do sleep 0.1; done
+wait
+cat /tmp/nc.out`, port, port, ncPort, ncPort)
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", script}, sandboxtest.Options{CPUs: 2})
+	if r.ExitCode() != 0 || r.Stdout != "served by busybox\nthrough nc\n" {
+		t.Errorf("exit %d\nstdout: %q\nstderr: %s\nlog: %s", r.ExitCode(), r.Stdout, r.Stderr, r.Log)
 	}
 }
