@@ -463,3 +463,13 @@ cat /tmp/nc.out`, port, port, ncPort, ncPort)
 		t.Errorf("exit %d\nstdout: %q\nstderr: %s\nlog: %s", r.ExitCode(), r.Stdout, r.Stderr, r.Log)
 	}
 }
+
+// TestSocketGarbage makes 5000 socket calls with random arguments
+// (pointers, lengths, msghdrs, control messages, options, families): each
+// must return to the program as an errno or a result.
+func TestSocketGarbage(t *testing.T) {
+	out := startSock(t, "garbage", "5000").wait()
+	if !strings.Contains(out, "garbage: 5000 calls returned") {
+		t.Errorf("output:\n%s", out)
+	}
+}

@@ -721,6 +721,73 @@ static int inetopts_test(void) {
 	return failed;
 }
 
+static unsigned long long rnd_state = 88172645463325252ULL;
+static unsigned long long RND(void) {
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+// garbage_test makes socket calls with random arguments: every one must
+// return (an error or a result), never crash the kernel under it.
+static int garbage_test(int rounds) {
+	signal(SIGPIPE, SIG_IGN);
+	static unsigned char mem[8192];
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv);
+	int tcp = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	int fds[] = {sv[0], sv[1], tcp, udp, 1, -1, 999};
+	long pointers[] = {0, 8, -1, (long)mem, (long)mem + 4096, (long)mem + sizeof mem - 3};
+	for (int i = 0; i < rounds; i++) {
+		for (size_t j = 0; j < sizeof mem; j += 8) *(unsigned long long *)(mem + j) = RND();
+		// Keep some msghdrs plausible so the parsers below get exercised.
+		struct msghdr *mh = (struct msghdr *)mem;
+		struct iovec *iov = (struct iovec *)(mem + 512);
+		if (RND() % 2) {
+			mh->msg_iov = iov;
+			mh->msg_iovlen = RND() % 4;
+			for (int k = 0; k < 4; k++) { iov[k].iov_base = mem + 1024 + RND() % 2048; iov[k].iov_len = RND() % 1024; }
+			mh->msg_control = mem + 4096;
+			mh->msg_controllen = RND() % 512;
+			mh->msg_name = RND() % 2 ? mem + 3500 : NULL;
+			mh->msg_namelen = RND() % 200;
+			struct cmsghdr *c = (struct cmsghdr *)(mem + 4096);
+			c->cmsg_len = RND() % 64;
+			c->cmsg_level = RND() % 2 ? SOL_SOCKET : (int)RND();
+			c->cmsg_type = RND() % 3;
+			int *fdp = (int *)CMSG_DATA(c);
+			for (int k = 0; k < 8; k++) fdp[k] = RND() % 2 ? fds[RND() % 7] : (int)RND();
+		}
+		int fd = fds[RND() % 7];
+		long p = RND() % 3 ? (long)mem : pointers[RND() % 6];
+		long l = RND() % 4 ? (long)(RND() % 300) : (long)RND();
+		int flags = RND() % 2 ? (int)(RND() & (MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) | MSG_DONTWAIT : (int)RND() | MSG_DONTWAIT;
+		switch (RND() % 12) {
+		case 0: sendmsg(fd, (struct msghdr *)p, flags); break;
+		case 1: recvmsg(fd, (struct msghdr *)p, flags); break;
+		case 2: sendto(fd, (void *)p, l, flags, (struct sockaddr *)pointers[RND() % 6], RND() % 140); break;
+		case 3: recvfrom(fd, (void *)p, l, flags, (struct sockaddr *)pointers[RND() % 6], (socklen_t *)pointers[RND() % 6]); break;
+		case 4: setsockopt(fd, RND() % 2 ? SOL_SOCKET : (int)(RND() % 300), RND() % 80, (void *)p, l); break;
+		case 5: { socklen_t ol = RND() % 300; getsockopt(fd, RND() % 2 ? SOL_SOCKET : (int)(RND() % 300), RND() % 80, (void *)p, RND() % 2 ? &ol : (socklen_t *)pointers[RND() % 6]); break; }
+		case 6: bind(RND() % 2 ? udp : socket(AF_UNIX, SOCK_DGRAM, 0), (struct sockaddr *)p, l); break;
+		case 7: connect(fd == tcp ? udp : fd, (struct sockaddr *)p, l); break;
+		case 8: getsockname(fd, (struct sockaddr *)p, (socklen_t *)pointers[RND() % 6]); break;
+		case 9: sendmmsg(fd, (struct mmsghdr *)p, RND() % 4, flags); break;
+		case 10: recvmmsg(fd, (struct mmsghdr *)p, RND() % 4, flags, NULL); break;
+		case 11: { int s = socket((int)(RND() % 45), (int)(RND() % 12) | (RND() % 2 ? SOCK_NONBLOCK : 0), (int)(RND() % 300)); if (s > 2) close(s); break; }
+		}
+		// Drain what the calls queued, and close descriptors they made.
+		char buf[256];
+		while (recv(sv[0], buf, sizeof buf, MSG_DONTWAIT) >= 0) {}
+		while (recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) >= 0) {}
+		for (int k = 8; k < 16; k++) close(k);
+	}
+	say("garbage: %d calls returned", rounds);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -736,6 +803,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "tcp6")) return tcp6_test();
 	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "inetopts")) return inetopts_test();
+	if (!strcmp(cmd, "garbage") && argc > 2) return garbage_test(atoi(argv[2]));
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
 		return failed;
