@@ -28,7 +28,7 @@ import (
 
 // sockNeedKVM skips the test when /dev/kvm or gcc is missing, unless
 // MOAT_REQUIRE_KVM says they must be there.
-func sockNeedKVM(t *testing.T) {
+func sockNeedKVM(t testing.TB) {
 	t.Helper()
 	var missing []string
 	if _, err := os.Stat("/dev/kvm"); err != nil {
@@ -53,7 +53,7 @@ var (
 )
 
 // sockTestBinary builds testdata/sock_test.c once, statically.
-func sockTestBinary(t *testing.T) string {
+func sockTestBinary(t testing.TB) string {
 	t.Helper()
 	sockBuildOnce.Do(func() {
 		sockBuildDir, sockBuildErr = os.MkdirTemp("", "moat-sock-test")
@@ -81,7 +81,7 @@ func (e *sockBuildError) Error() string { return e.err.Error() + ": " + e.out }
 
 // sockRun is one sock_test process in a fresh sandbox.
 type sockRun struct {
-	t      *testing.T
+	t      testing.TB
 	lines  chan string
 	done   chan struct{}
 	status kernel.WaitStatus
@@ -92,7 +92,7 @@ type sockRun struct {
 
 // start runs sock_test with args in a new sandbox whose root holds the
 // binary and an empty /tmp; its standard output is read line by line.
-func startSock(t *testing.T, args ...string) *sockRun {
+func startSock(t testing.TB, args ...string) *sockRun {
 	t.Helper()
 	sockNeedKVM(t)
 	return startProgram(t, sockTestBinary(t), args...)
@@ -100,7 +100,7 @@ func startSock(t *testing.T, args ...string) *sockRun {
 
 // startProgram runs the static program bin as /sock_test in a new
 // sandbox.
-func startProgram(t *testing.T, bin string, args ...string) *sockRun {
+func startProgram(t testing.TB, bin string, args ...string) *sockRun {
 	t.Helper()
 	root := t.TempDir()
 	data, err := os.ReadFile(bin)
@@ -471,5 +471,26 @@ func TestSocketGarbage(t *testing.T) {
 	out := startSock(t, "garbage", "5000").wait()
 	if !strings.Contains(out, "garbage: 5000 calls returned") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// BenchmarkSocketThroughput reports the sandbox's unix and TCP loopback
+// stream throughput (64 KiB writes, 64 MiB) and unix round-trip time.
+func BenchmarkSocketThroughput(b *testing.B) {
+	for range b.N {
+		r := startSock(b, "bench", "64")
+		out := r.wait()
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			name, val, ok := strings.Cut(l, ": ")
+			if !ok {
+				continue
+			}
+			f, unit, _ := strings.Cut(val, " ")
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				continue
+			}
+			b.ReportMetric(v, strings.ReplaceAll(name, " ", "-")+"-"+strings.ReplaceAll(unit, " ", "-"))
+		}
 	}
 }

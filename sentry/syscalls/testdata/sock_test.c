@@ -788,6 +788,79 @@ static int garbage_test(int rounds) {
 	return failed;
 }
 
+static double now_sec(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// stream_bench pushes total bytes from a child through the connected
+// pair (w, r) in 64 KiB writes and prints MB/s.
+static void stream_bench(const char *tag, int w, int r, long total) {
+	static char buf[65536];
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(r);
+		for (long done = 0; done < total;) {
+			ssize_t n = write(w, buf, sizeof buf);
+			if (n <= 0) _exit(1);
+			done += n;
+		}
+		_exit(0);
+	}
+	close(w);
+	double t0 = now_sec();
+	long got = 0;
+	for (;;) {
+		ssize_t n = read(r, buf, sizeof buf);
+		if (n <= 0) break;
+		got += n;
+	}
+	double dt = now_sec() - t0;
+	waitchild(pid);
+	close(r);
+	CHECK(got == total, "%s: got %ld of %ld", tag, got, total);
+	say("%s: %.1f MB/s", tag, total / dt / 1e6);
+}
+
+// bench measures throughput and round trips.
+static int bench_test(long mb) {
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	stream_bench("unix stream", sv[0], sv[1], mb << 20);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&a, &al);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+	int s = accept(l, NULL, NULL);
+	close(l);
+	stream_bench("tcp loopback", c, s, mb << 20);
+	// Round trips of one byte over a unix socketpair.
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int rounds = 2000;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char b;
+		for (int i = 0; i < rounds; i++) {
+			if (read(sv[1], &b, 1) != 1 || write(sv[1], &b, 1) != 1) _exit(1);
+		}
+		_exit(0);
+	}
+	double t0 = now_sec();
+	for (int i = 0; i < rounds; i++) {
+		char b = 'x';
+		CHECK(write(sv[0], &b, 1) == 1 && read(sv[0], &b, 1) == 1, "ping");
+	}
+	double dt = now_sec() - t0;
+	waitchild(pid);
+	say("unix ping-pong: %.1f us per round trip", dt / rounds * 1e6);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -803,6 +876,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "tcp6")) return tcp6_test();
 	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "inetopts")) return inetopts_test();
+	if (!strcmp(cmd, "bench") && argc > 2) return bench_test(atol(argv[2]));
 	if (!strcmp(cmd, "garbage") && argc > 2) return garbage_test(atoi(argv[2]));
 	if (!strcmp(cmd, "netlink")) { // the sentry has no netlink sockets yet
 		EXPECT_ERR("netlink", socket(AF_NETLINK, SOCK_RAW, 0), EAFNOSUPPORT);
