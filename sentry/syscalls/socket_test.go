@@ -246,8 +246,24 @@ func TestSocketErrors(t *testing.T) {
 	if got != want {
 		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
 	}
-	if out := startSock(t, "netlink").wait(); !strings.Contains(out, "netlink: Address family not supported") {
-		t.Errorf("netlink socket: %s", out)
+}
+
+// TestNetlinkRoute lists the interfaces with getifaddrs in the sandbox
+// (read-only NETLINK_ROUTE on a host netlink socket) and natively: the
+// same interfaces and addresses, the sandbox shares the network
+// namespace. Requests that would change the network are refused.
+func TestNetlinkRoute(t *testing.T) {
+	got := startSock(t, "netlink", "sandbox").wait()
+	want := nativeSock(t, "netlink")
+	for _, l := range strings.Split(strings.TrimSpace(want), "\n") {
+		if !strings.Contains(got, l+"\n") {
+			t.Errorf("sandbox lacks %q\nsandbox:\n%s\nnative:\n%s", l, got, want)
+		}
+	}
+	for _, l := range []string{"RTM_NEWADDR refused", "RTM_DELLINK refused", "multicast groups refused"} {
+		if !strings.Contains(got, l) {
+			t.Errorf("sandbox output lacks %q:\n%s", l, got)
+		}
 	}
 }
 
@@ -430,6 +446,9 @@ func TestGoNetInSandbox(t *testing.T) {
 	out := startProgram(t, bin, "get", hs.URL).wait()
 	if out != "status 200 body hello from the host\n" {
 		t.Errorf("client in the sandbox: %q", out)
+	}
+	if out := startProgram(t, bin, "ifaces").wait(); !strings.Contains(out, "interface lo\n") {
+		t.Errorf("net.Interfaces in the sandbox:\n%s", out)
 	}
 }
 

@@ -107,8 +107,10 @@ func newSocket(t *kernel.Task, family, typ, protocol int) (sock.Socket, error) {
 		return unixsock.New(unixNamespace(t.Kernel()), typ, protocol)
 	case unix.AF_INET, unix.AF_INET6:
 		return hostinet.New(caller{t}, family, typ, protocol)
+	case unix.AF_NETLINK:
+		// Read-only NETLINK_ROUTE, for getifaddrs and the like.
+		return hostinet.NewNetlink(caller{t}, typ, protocol)
 	}
-	// AF_NETLINK among others: glibc's getaddrinfo does without it.
 	return nil, unix.EAFNOSUPPORT
 }
 
@@ -152,7 +154,7 @@ func sysSocketpair(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	}
 	switch family {
 	case unix.AF_UNIX:
-	case unix.AF_INET, unix.AF_INET6:
+	case unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK:
 		return 0, unix.EOPNOTSUPP
 	default:
 		return 0, unix.EAFNOSUPPORT

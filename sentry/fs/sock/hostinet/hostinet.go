@@ -281,7 +281,12 @@ func (s *Socket) Write(_ context.Context, p []byte, _ int64) (int, error) {
 
 // Readiness implements waiter.Waitable by asking the host.
 func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask {
-	fds := []unix.PollFd{{Fd: int32(s.fd), Events: int16(mask & 0xffff)}}
+	return pollHost(s.fd, mask)
+}
+
+// pollHost returns the events of mask that the host reports for fd now.
+func pollHost(fd int, mask waiter.EventMask) waiter.EventMask {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: int16(mask & 0xffff)}}
 	for {
 		_, err := unix.Poll(fds, 0)
 		if err == unix.EINTR {

@@ -125,3 +125,33 @@ func TestOptionAllowlist(t *testing.T) {
 		t.Errorf("stream UDP: %v", err)
 	}
 }
+
+// TestNetlinkRequests: only complete GET requests pass.
+func TestNetlinkRequests(t *testing.T) {
+	msg := func(l uint32, typ, flags uint16) []byte {
+		b := make([]byte, 20)
+		binary.LittleEndian.PutUint32(b, l)
+		binary.LittleEndian.PutUint16(b[4:], typ)
+		binary.LittleEndian.PutUint16(b[6:], flags)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		err  error
+	}{
+		{"getlink dump", msg(20, unix.RTM_GETLINK, unix.NLM_F_REQUEST|unix.NLM_F_DUMP), nil},
+		{"getaddr", msg(20, unix.RTM_GETADDR, unix.NLM_F_REQUEST), nil},
+		{"two gets", append(msg(20, unix.RTM_GETLINK, unix.NLM_F_REQUEST), msg(20, unix.RTM_GETROUTE, unix.NLM_F_REQUEST)...), nil},
+		{"get then new", append(msg(20, unix.RTM_GETLINK, unix.NLM_F_REQUEST), msg(20, unix.RTM_NEWROUTE, unix.NLM_F_REQUEST)...), unix.EPERM},
+		{"newaddr", msg(20, unix.RTM_NEWADDR, unix.NLM_F_REQUEST|unix.NLM_F_CREATE), unix.EPERM},
+		{"not a request", msg(20, unix.RTM_GETLINK, 0), unix.EPERM},
+		{"length past the end", msg(200, unix.RTM_GETLINK, unix.NLM_F_REQUEST), unix.EINVAL},
+		{"length below the header", msg(8, unix.RTM_GETLINK, unix.NLM_F_REQUEST), unix.EINVAL},
+		{"short", make([]byte, 10), unix.EINVAL},
+	} {
+		if err := checkRequests(tc.b); err != tc.err {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 //
 //	gonet serve      listen on 127.0.0.1:0, print "PORT n", serve HTTP
 //	gonet get URL    print the body of an HTTP GET
+//	gonet ifaces     list the network interfaces (netlink)
 package main
 
 import (
@@ -33,6 +34,15 @@ func main() {
 			fmt.Fprintf(w, "served %s from the sandbox\n", r.URL.Path)
 		})
 		http.Serve(l, nil)
+	case "ifaces":
+		ifs, err := net.Interfaces()
+		if err != nil {
+			fmt.Println("interfaces:", err)
+			os.Exit(1)
+		}
+		for _, i := range ifs {
+			fmt.Println("interface", i.Name)
+		}
 	case "get":
 		resp, err := http.Get(os.Args[2])
 		if err != nil {
