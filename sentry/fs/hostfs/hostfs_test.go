@@ -456,3 +456,38 @@ func TestDeviceNodesAndReadOnly(t *testing.T) {
 		t.Fatalf("statfs: %+v %v", st, err)
 	}
 }
+
+// TestVolumeMount mounts a host directory as a volume in a tmpfs root:
+// a link in the volume pointing at "/" means the container's root.
+func TestVolumeMount(t *testing.T) {
+	rootfs, outside := layout(t)
+	vol := t.TempDir()
+	os.WriteFile(filepath.Join(vol, "data"), []byte("volume data"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(vol, "passwd"))
+	os.Symlink("../../../../../../../../"+outside+"/secret", filepath.Join(vol, "up"))
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	if err := e.v.Mkdir(e.ctx, e.cred, e.pop("/data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vfsVol, err := hostfs.New(vol, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/data"), vfsVol, vfs.MountOptions{Flags: vfs.MountNoExec}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/data/data": "volume data", "/data/passwd": "root:x:0:0::/root:/bin/sh\n"} {
+		if got, err := e.read(p); err != nil || got != want {
+			t.Fatalf("read %s: %q %v", p, got, err)
+		}
+	}
+	if got, err := e.read("/data/up"); err == nil || got == secret {
+		t.Fatalf("read /data/up: %q %v", got, err)
+	}
+	if _, err := e.v.Open(e.ctx, e.cred, e.pop("/data/data"), vfs.OpenOptions{Exec: true}); !errors.Is(err, unix.EACCES) {
+		t.Fatalf("exec on a noexec volume: %v", err)
+	}
+	if err := e.v.Rename(e.ctx, e.cred, e.pop("/data/data"), e.pop("/data2"), 0); !errors.Is(err, unix.EXDEV) {
+		t.Fatalf("rename out of the volume: %v", err)
+	}
+}
