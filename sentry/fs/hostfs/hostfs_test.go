@@ -491,3 +491,37 @@ func TestVolumeMount(t *testing.T) {
 		t.Fatalf("rename out of the volume: %v", err)
 	}
 }
+
+// BenchmarkHostStatDepth5 measures a stat of /a/b/c/d/f on a host
+// directory: each component is an openat2 and a statx or two.
+func BenchmarkHostStatDepth5(b *testing.B) {
+	dir := b.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a/b/c/d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a/b/c/d/f"), []byte("x"), 0o644)
+	e := newEnv(&testing.T{}, dir, hostfs.Options{}, vfs.MountOptions{})
+	pop := e.pop("/a/b/c/d/f")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.v.Stat(e.ctx, e.cred, pop); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHostOpenReadClose measures open, a 4 KiB read and close of a
+// host file.
+func BenchmarkHostOpenReadClose(b *testing.B) {
+	dir := b.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), make([]byte, 4096), 0o644)
+	e := newEnv(&testing.T{}, dir, hostfs.Options{}, vfs.MountOptions{})
+	buf := make([]byte, 4096)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := e.v.Open(e.ctx, e.cred, e.pop("/f"), vfs.OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Read(e.ctx, buf)
+		f.DecRef(e.ctx)
+	}
+}
