@@ -43,11 +43,17 @@ type Dentry struct {
 }
 
 func newDentry(ctx context.Context, fs Filesystem, inode Inode) (*Dentry, error) {
-	st, err := inode.Stat(ctx)
-	if err != nil {
-		return nil, err
+	var typ uint32
+	if t, ok := inode.(FileTyper); ok {
+		typ = t.FileType()
+	} else {
+		st, err := inode.Stat(ctx)
+		if err != nil {
+			return nil, err
+		}
+		typ = st.Type()
 	}
-	d := &Dentry{inode: inode, typ: st.Type(), fs: fs}
+	d := &Dentry{inode: inode, typ: typ, fs: fs}
 	d.refs.Store(1)
 	return d, nil
 }

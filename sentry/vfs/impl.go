@@ -89,6 +89,12 @@ type Revalidator interface {
 	Revalidate(ctx context.Context, name string, child Inode) bool
 }
 
+// FileTyper is implemented by inodes that know their file type (S_IFMT
+// bits) without a Stat, to save the VFS one Stat per looked-up name.
+type FileTyper interface {
+	FileType() uint32
+}
+
 // InodeReleaser is implemented by inodes that hold resources (a host
 // file descriptor): ReleaseInode is called once, when the VFS drops the
 // last dentry of this inode object. A filesystem whose Lookup returns a

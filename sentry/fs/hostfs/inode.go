@@ -46,6 +46,9 @@ func (i *inode) ReleaseInode() {
 	}
 }
 
+// FileType implements vfs.FileTyper.
+func (i *inode) FileType() uint32 { return i.typ }
+
 // Stat implements vfs.Inode.
 func (i *inode) Stat(context.Context) (vfs.Stat, error) {
 	return statFD(i.fd)

@@ -11,6 +11,15 @@ import (
 
 func (i *inode) isDir() bool { return i.typ() == unix.S_IFDIR }
 
+// setParent records a directory's new parent.
+// Preconditions: the old and new parents' mu are held (lock order:
+// parents before children).
+func (i *inode) setParent(p *inode) {
+	i.mu.Lock()
+	i.parent = p
+	i.mu.Unlock()
+}
+
 // Lookup implements vfs.Dir.
 func (i *inode) Lookup(_ context.Context, name string) (vfs.Inode, error) {
 	if !i.isDir() {
@@ -216,12 +225,12 @@ func (i *inode) Rename(_ context.Context, r vfs.RenameRequest) error {
 		oe.inode, ne.inode = b, a
 		if i != nd {
 			if a.isDir() {
-				a.parent = nd
+				a.setParent(nd)
 				i.nlink--
 				nd.nlink++
 			}
 			if b.isDir() {
-				b.parent = i
+				b.setParent(i)
 				nd.nlink--
 				i.nlink++
 			}
@@ -266,7 +275,7 @@ func (i *inode) Rename(_ context.Context, r vfs.RenameRequest) error {
 	i.removeLocked(r.OldName)
 	nd.addLocked(r.NewName, moved)
 	if moved.isDir() && i != nd {
-		moved.parent = nd
+		moved.setParent(nd)
 		i.nlink--
 		nd.nlink++
 	}
@@ -300,7 +309,7 @@ func (r dirReader) ReadDir(_ context.Context, off int64, emit func(vfs.Dirent) b
 	}
 	k := sort.Search(len(i.order), func(n int) bool { return i.order[n].cookie >= off })
 	for _, e := range i.order[k:] {
-		batch = append(batch, vfs.Dirent{Name: e.name, Ino: e.inode.ino, Type: vfs.DirentType(e.inode.mode), Off: e.cookie + 1})
+		batch = append(batch, vfs.Dirent{Name: e.name, Ino: e.inode.ino, Type: vfs.DirentType(e.inode.ftype), Off: e.cookie + 1})
 	}
 	i.atime = vfs.Now()
 	i.mu.Unlock()

@@ -106,10 +106,13 @@ func (i *inode) writeLocked(src []byte, off int64) (int, error) {
 		}
 		now := vfs.Now()
 		i.mtime, i.ctime = now, now
-		// A write by anyone clears set-user-ID, as Linux's file_remove_privs.
-		i.mode &^= unix.S_ISUID
-		if i.mode&unix.S_IXGRP != 0 {
-			i.mode &^= unix.S_ISGID
+		// A write clears set-user-ID (and set-group-ID of group-executable
+		// files), as Linux's file_remove_privs.
+		if i.mode&unix.S_ISUID != 0 || i.mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+			i.mode &^= unix.S_ISUID
+			if i.mode&unix.S_IXGRP != 0 {
+				i.mode &^= unix.S_ISGID
+			}
 		}
 		return int(done), nil
 	}

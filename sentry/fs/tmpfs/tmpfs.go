@@ -110,6 +110,8 @@ func (fs *Filesystem) unreserve(n int64) {
 type inode struct {
 	fs  *Filesystem
 	ino uint64
+	// ftype is the S_IFMT bits of mode, which never change.
+	ftype uint32
 
 	mu    sync.Mutex
 	mode  uint32
@@ -149,7 +151,7 @@ type dirent struct {
 
 func (fs *Filesystem) newInode(attr vfs.CreateAttr) *inode {
 	now := vfs.Now()
-	i := &inode{fs: fs, ino: fs.nextIno.Add(1), mode: attr.Mode, uid: attr.UID, gid: attr.GID,
+	i := &inode{fs: fs, ino: fs.nextIno.Add(1), ftype: attr.Mode & unix.S_IFMT, mode: attr.Mode, uid: attr.UID, gid: attr.GID,
 		nlink: 1, rdev: attr.Rdev, atime: now, mtime: now, ctime: now, btime: now}
 	switch attr.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -162,7 +164,11 @@ func (fs *Filesystem) newInode(attr vfs.CreateAttr) *inode {
 	return i
 }
 
-func (i *inode) typ() uint32 { return i.mode & unix.S_IFMT }
+// typ returns the file type.
+func (i *inode) typ() uint32 { return i.ftype }
+
+// FileType implements vfs.FileTyper.
+func (i *inode) FileType() uint32 { return i.ftype }
 
 // Stat implements vfs.Inode.
 func (i *inode) Stat(context.Context) (vfs.Stat, error) {
