@@ -108,9 +108,13 @@ func (v *VirtualFilesystem) newMount(fs Filesystem, root *Dentry, flags uint32) 
 	return m
 }
 
-// Mount attaches fs over the directory that pop names. Mounts stack: the
-// newest mount on a point is the one seen.
+// Mount attaches fs over the directory that pop names; it needs
+// CAP_SYS_ADMIN. Mounts stack: the newest mount on a point is the one
+// seen.
 func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, pop PathOperation, fs Filesystem, opts MountOptions) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	rootInode, err := fs.Root(ctx)
 	if err != nil {
 		return err
@@ -134,6 +138,9 @@ func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, 
 
 // BindMount attaches the subtree at source over target, as mount --bind.
 func (v *VirtualFilesystem) BindMount(ctx context.Context, creds *auth.Credentials, source, target PathOperation, opts MountOptions) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	src, err := v.GetDentryAt(ctx, creds, source)
 	if err != nil {
 		return err
@@ -179,6 +186,9 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 // umount2(MNT_DETACH): open files and working directories inside keep
 // working, and the filesystem is released with the last of them.
 func (v *VirtualFilesystem) Umount(ctx context.Context, creds *auth.Credentials, pop PathOperation) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	v.renameMu.Lock()
 	var toDrop []VirtualDentry
 	var dropMounts []*Mount

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/auth"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -174,6 +175,9 @@ func TestMountsAndChroot(t *testing.T) {
 		t.Fatalf("read of a file in a detached mount: %q, %v", buf[:n], err)
 	}
 	wantErr(t, "umount of /", e.v.Umount(e.ctx, e.cred, e.pop("/")), unix.EBUSY)
+	user := auth.User(1000, 1000)
+	wantErr(t, "mount as a user", e.v.Mount(e.ctx, user, e.pop("/a"), tmpfs.New(tmpfs.Options{}), vfs.MountOptions{}), unix.EPERM)
+	wantErr(t, "umount as a user", e.v.Umount(e.ctx, user, e.pop("/a")), unix.EPERM)
 }
 
 func TestReadOnlyMount(t *testing.T) {

@@ -266,6 +266,47 @@ func TestEscapeBySwapDuringWalk(t *testing.T) {
 	t.Logf("%d reads inside the root, %d refused, none outside", inside, failed)
 }
 
+func TestEscapeBySwappedFile(t *testing.T) {
+	rootfs, outside := layout(t)
+	os.WriteFile(filepath.Join(rootfs, "swapfile"), []byte("inside"), 0o644)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(rootfs, "swapsym"))
+	before := snapshot(t, outside)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a, b := filepath.Join(rootfs, "swapfile"), filepath.Join(rootfs, "swapsym")
+		for !stop.Load() {
+			unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+		}
+	}()
+	inside := 0
+	for i := 0; i < 3000; i++ {
+		got, err := e.read("/swapfile")
+		if got == secret {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatal("an open of a swapped file read outside the root")
+		}
+		if err == nil {
+			inside++
+		}
+		// Writes through the swapped name never reach the outside.
+		if f, err := e.v.Open(e.ctx, e.cred, e.pop("/swapfile"), vfs.OpenOptions{Flags: unix.O_WRONLY}); err == nil {
+			f.Pwrite(e.ctx, []byte("inside"), 0)
+			f.DecRef(e.ctx)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	sameSnapshot(t, before, snapshot(t, outside))
+	if inside == 0 {
+		t.Fatal("no read went through: the test raced nothing")
+	}
+}
+
 func TestHostOperations(t *testing.T) {
 	rootfs, _ := layout(t)
 	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
