@@ -119,7 +119,7 @@ func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, 
 	if err != nil {
 		return err
 	}
-	root, err := newDentry(ctx, fs, rootInode)
+	root, err := newDentry(ctx, v, fs, rootInode)
 	if err != nil {
 		return err
 	}

@@ -274,7 +274,7 @@ type pathFile struct{ FileDefaults }
 // eventfds, sockets. inode answers fstat; stream says the file has no
 // offset (read and write ignore it, pread gives ESPIPE).
 func (v *VirtualFilesystem) NewAnonFile(ctx context.Context, inode Inode, impl FileImpl, flags uint32, stream bool) (*File, error) {
-	d, err := newDentry(ctx, anonFS{}, inode)
+	d, err := newDentry(ctx, v, anonFS{}, inode)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,16 @@ type VirtualFilesystem struct {
 
 	locksMu sync.Mutex
 	locks   map[fileKey]*lockEntry
+
+	lruMu sync.Mutex
+	// lruHead is the least recently unused dentry, lruTail the most.
+	lruHead, lruTail *Dentry
+	lruLen           int
+	lruCap           int
 }
+
+// DefaultDentryCacheSize is how many unused dentries a VFS keeps cached.
+const DefaultDentryCacheSize = 1024
 
 // New makes a VFS whose root is a mount of fs.
 func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesystem, error) {
@@ -48,12 +57,13 @@ func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesys
 		fsRefs:  make(map[Filesystem]int),
 		devices: make(map[deviceKey]Device),
 		locks:   make(map[fileKey]*lockEntry),
+		lruCap:  DefaultDentryCacheSize,
 	}
 	rootInode, err := fs.Root(ctx)
 	if err != nil {
 		return nil, err
 	}
-	root, err := newDentry(ctx, fs, rootInode)
+	root, err := newDentry(ctx, v, fs, rootInode)
 	if err != nil {
 		return nil, err
 	}
@@ -592,4 +602,90 @@ func (v *VirtualFilesystem) CachedDentries() int {
 		n += r.countCached()
 	}
 	return n
+}
+
+// SetDentryCacheSize sets how many unused dentries stay cached (0: none,
+// every dentry goes with its last reference). Each may hold a host file
+// descriptor on hostfs.
+func (v *VirtualFilesystem) SetDentryCacheSize(n int) {
+	v.lruMu.Lock()
+	v.lruCap = max(n, 0)
+	v.lruMu.Unlock()
+	v.lruTrim()
+}
+
+// DropCaches evicts every unused dentry, as echo 2 > drop_caches.
+func (v *VirtualFilesystem) DropCaches() {
+	v.lruMu.Lock()
+	c := v.lruCap
+	v.lruCap = 0
+	v.lruMu.Unlock()
+	v.lruTrim()
+	v.lruMu.Lock()
+	v.lruCap = c
+	v.lruMu.Unlock()
+}
+
+// lruAdd puts an unused dentry at the tail of the list, and says whether
+// it is kept there.
+// Preconditions: d's parent's mu is held.
+func (v *VirtualFilesystem) lruAdd(d *Dentry) bool {
+	v.lruMu.Lock()
+	defer v.lruMu.Unlock()
+	if v.lruCap == 0 {
+		return false
+	}
+	if d.inLRU {
+		v.lruUnlinkLocked(d)
+	}
+	d.inLRU = true
+	d.lruPrev, d.lruNext = v.lruTail, nil
+	if v.lruTail != nil {
+		v.lruTail.lruNext = d
+	} else {
+		v.lruHead = d
+	}
+	v.lruTail = d
+	v.lruLen++
+	return true
+}
+
+// Preconditions: v.lruMu is held; d.inLRU.
+func (v *VirtualFilesystem) lruUnlinkLocked(d *Dentry) {
+	if d.lruPrev != nil {
+		d.lruPrev.lruNext = d.lruNext
+	} else {
+		v.lruHead = d.lruNext
+	}
+	if d.lruNext != nil {
+		d.lruNext.lruPrev = d.lruPrev
+	} else {
+		v.lruTail = d.lruPrev
+	}
+	d.lruPrev, d.lruNext, d.inLRU = nil, nil, false
+	v.lruLen--
+}
+
+func (v *VirtualFilesystem) lruRemove(d *Dentry) {
+	v.lruMu.Lock()
+	if d.inLRU {
+		v.lruUnlinkLocked(d)
+	}
+	v.lruMu.Unlock()
+}
+
+// lruTrim evicts the oldest unused dentries while the list is too long.
+// Evicting a leaf may make its parent unused, which joins the list.
+func (v *VirtualFilesystem) lruTrim() {
+	for {
+		v.lruMu.Lock()
+		if v.lruLen <= v.lruCap || v.lruHead == nil {
+			v.lruMu.Unlock()
+			return
+		}
+		d := v.lruHead
+		v.lruUnlinkLocked(d)
+		v.lruMu.Unlock()
+		d.tryEvict()
+	}
 }

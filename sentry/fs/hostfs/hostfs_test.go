@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -564,5 +565,47 @@ func BenchmarkHostOpenReadClose(b *testing.B) {
 		}
 		f.Read(e.ctx, buf)
 		f.DecRef(e.ctx)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestHostChangesAndDescriptors changes files behind the VFS's back while
+// their dentries are cached, and checks that no host descriptor leaks.
+func TestHostChangesAndDescriptors(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	before := openFDs(t)
+	if got, _ := e.read("/dir/f"); got != "inside" {
+		t.Fatalf("read %q", got)
+	}
+	// Replace the file on the host: the cached dentry is stale.
+	os.Remove(filepath.Join(rootfs, "dir", "f"))
+	if _, err := e.read("/dir/f"); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("read of a file removed on the host: %v", err)
+	}
+	os.WriteFile(filepath.Join(rootfs, "dir", "f"), []byte("replaced"), 0o644)
+	if got, err := e.read("/dir/f"); err != nil || got != "replaced" {
+		t.Fatalf("read of a file replaced on the host: %q %v", got, err)
+	}
+	os.Remove(filepath.Join(rootfs, "dir", "f"))
+	os.Symlink("/etc/passwd", filepath.Join(rootfs, "dir", "f"))
+	if got, err := e.read("/dir/f"); err != nil || !strings.HasPrefix(got, "root:x") {
+		t.Fatalf("read of a file turned symlink on the host: %q %v", got, err)
+	}
+	for i := 0; i < 200; i++ {
+		e.read("/etclink/passwd")
+		e.read("/dir/../etc/passwd")
+	}
+	e.v.DropCaches()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d host descriptors open before, %d after", before, after)
 	}
 }
