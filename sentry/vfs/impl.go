@@ -81,6 +81,16 @@ type Symlink interface {
 	Readlink(ctx context.Context) (string, error)
 }
 
+// MagicLink is implemented by symbolic links that lead to a place rather
+// than a path, as procfs's /proc/<pid>/fd/<n>, cwd, root and exe do: a
+// walk that follows one continues at Target (which may be an unlinked file
+// or lie outside the walker's root), and Readlink only describes it.
+type MagicLink interface {
+	Symlink
+	// Target returns where the link leads, with a reference.
+	Target(ctx context.Context) (VirtualDentry, error)
+}
+
 // Revalidator is implemented by directories whose children can change
 // behind the VFS's back (a host directory that host processes also
 // modify). Before the VFS reuses a cached child it asks whether name still

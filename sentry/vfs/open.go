@@ -91,9 +91,13 @@ func (v *VirtualFilesystem) openTarget(ctx context.Context, creds *auth.Credenti
 			return VirtualDentry{}, false, err
 		}
 		if !isNormalName(last) {
-			// "/", "." and ".." name existing directories.
+			// "/", "." and ".." name existing directories; "" is also
+			// where a magic link led.
 			if excl {
 				return VirtualDentry{}, false, unix.EEXIST
+			}
+			if last == "" && !w.cur.Dentry.IsDir() {
+				return w.take(), false, nil
 			}
 			return VirtualDentry{}, false, unix.EISDIR
 		}
