@@ -174,11 +174,10 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 	point.IncRef() // held by the mount
 	point.Dentry.mounts.Add(1)
 	m.parent, m.point = point.Mount, point.Dentry
-	key := mountKey{point.Mount, point.Dentry}
-	if under := v.mounts[key]; under != nil {
-		v.stacked[m] = under
-	}
-	v.mounts[key] = m
+	// point is the top of any stack of mounts there (the walk followed
+	// them), so the key is free: a new mount stacks on the root of the
+	// one it covers, and unmounting it uncovers that one.
+	v.mounts[mountKey{point.Mount, point.Dentry}] = m
 	return nil
 }
 
@@ -215,18 +214,7 @@ func (v *VirtualFilesystem) Umount(ctx context.Context, creds *auth.Credentials,
 					detach(child)
 				}
 			}
-			key := mountKey{m.parent, m.point}
-			if under := v.stacked[m]; under != nil {
-				v.mounts[key] = under
-				delete(v.stacked, m)
-			} else {
-				delete(v.mounts, key)
-			}
-			for above, under := range v.stacked {
-				if under == m {
-					v.stacked[above] = nil
-				}
-			}
+			delete(v.mounts, mountKey{m.parent, m.point})
 			m.point.mounts.Add(-1)
 			toDrop = append(toDrop, VirtualDentry{m.parent, m.point})
 			m.parent, m.point = nil, nil
@@ -262,12 +250,6 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 	for _, m := range v.mounts {
 		p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
 		out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
-	}
-	for _, m := range v.stacked {
-		if m != nil && m.parent != nil {
-			p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
-			out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
-		}
 	}
 	return out
 }

@@ -257,7 +257,7 @@ func (v *VirtualFilesystem) openDentry(ctx context.Context, creds *auth.Credenti
 			return nil, err
 		}
 	default:
-		if flags&unix.O_TRUNC != 0 && d.typ == unix.S_IFREG && !created && st.Size != 0 {
+		if flags&unix.O_TRUNC != 0 && d.typ == unix.S_IFREG && !created {
 			if err := d.inode.SetStat(ctx, SetStat{Mask: SetSize | SetMtime | SetCtime, Mtime: Now(), Ctime: Now()}); err != nil {
 				return nil, err
 			}

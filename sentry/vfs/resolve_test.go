@@ -1,6 +1,7 @@
 package vfs_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -209,5 +210,38 @@ func TestReadOnlyMount(t *testing.T) {
 	st, err := e.v.Statfs(e.ctx, e.cred, e.pop("/ro"))
 	if err != nil || st.Flags&unix.ST_RDONLY == 0 || st.Type != unix.TMPFS_MAGIC {
 		t.Fatalf("statfs of ro mount: %+v, %v", st, err)
+	}
+}
+
+func TestStackedMounts(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("/m", 0o755)
+	e.writeFile("/m/base", "", 0o644)
+	for i, name := range []string{"first", "second"} {
+		if err := e.v.Mount(e.ctx, e.cred, e.pop("/m"), tmpfs.New(tmpfs.Options{}), vfs.MountOptions{}); err != nil {
+			t.Fatalf("mount %d: %v", i, err)
+		}
+		e.writeFile("/m/"+name, "", 0o644)
+	}
+	if n := len(e.v.Mounts()); n != 3 {
+		t.Fatalf("%d mounts listed, want 3", n)
+	}
+	seen := func(name string) bool {
+		_, err := e.v.Stat(e.ctx, e.cred, e.pop("/m/"+name))
+		return err == nil
+	}
+	if !seen("second") || seen("first") || seen("base") {
+		t.Fatal("the newest mount is not the one seen")
+	}
+	for _, want := range []string{"first", "base"} {
+		if err := e.v.Umount(e.ctx, e.cred, e.pop("/m")); err != nil {
+			t.Fatal(err)
+		}
+		if !seen(want) {
+			t.Fatalf("after umount %s is not visible", want)
+		}
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/m")); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("umount of a plain directory: %v", err)
 	}
 }

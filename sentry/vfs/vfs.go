@@ -8,6 +8,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -24,11 +25,9 @@ type VirtualFilesystem struct {
 	// always the parent.
 	renameMu sync.RWMutex
 	root     *Mount
-	// mounts maps a mountpoint to the mount seen there. Guarded by
+	// mounts maps a mountpoint to the mount attached there. Guarded by
 	// renameMu.
 	mounts map[mountKey]*Mount
-	// stacked maps a mount to the one it hides. Guarded by renameMu.
-	stacked map[*Mount]*Mount
 
 	fsMu   sync.Mutex
 	fsRefs map[Filesystem]int
@@ -53,7 +52,6 @@ const DefaultDentryCacheSize = 1024
 func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesystem, error) {
 	v := &VirtualFilesystem{
 		mounts:  make(map[mountKey]*Mount),
-		stacked: make(map[*Mount]*Mount),
 		fsRefs:  make(map[Filesystem]int),
 		devices: make(map[deviceKey]Device),
 		locks:   make(map[fileKey]*lockEntry),
@@ -61,15 +59,15 @@ func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesys
 	}
 	rootInode, err := fs.Root(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), err)
 	}
 	root, err := newDentry(ctx, v, fs, rootInode)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), err)
 	}
 	defer root.DecRef()
 	if !root.IsDir() {
-		return nil, unix.ENOTDIR
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), unix.ENOTDIR)
 	}
 	v.addFilesystem(fs)
 	v.root = v.newMount(fs, root, opts.Flags)
