@@ -1,0 +1,126 @@
+// Package sandbox assembles one sandbox: a KVM machine sized to the pod's
+// CPUs, the application kernel with its syscall table, the container's
+// root filesystem and mounts, and the processes that run in it. It is what
+// `moat run` drives directly and what the shim drives in a sentry process.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/fs/devfs"
+	"moat.dev/moat/sentry/fs/hostfs"
+	"moat.dev/moat/sentry/kernel"
+	"moat.dev/moat/sentry/platform"
+	"moat.dev/moat/sentry/syscalls"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// Config configures a sandbox.
+type Config struct {
+	// Device is the KVM device ("" for the default).
+	Device string
+	// CPUs is how many vCPUs run user code at once (at least 1).
+	CPUs int
+	// Memory bounds the sandbox's RAM in bytes (0: none).
+	Memory uint64
+	// RootFS is the host directory with the root filesystem.
+	RootFS string
+	// ReadOnlyRoot mounts it read-only.
+	ReadOnlyRoot bool
+	Hostname     string
+	Log          *slog.Logger
+	Strace       io.Writer
+}
+
+// Sandbox is a running application kernel.
+type Sandbox struct {
+	Kernel  *kernel.Kernel
+	Machine platform.Machine
+	VFS     *vfs.VirtualFilesystem
+}
+
+// New builds a sandbox; nothing runs until Start.
+func New(cfg Config) (*Sandbox, error) {
+	ctx := context.Background()
+	if cfg.CPUs < 1 {
+		cfg.CPUs = 1
+	}
+	if cfg.RootFS == "" {
+		return nil, fmt.Errorf("sandbox: no root filesystem given")
+	}
+	if st, err := os.Stat(cfg.RootFS); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("sandbox: root filesystem %s is not a directory: %v", cfg.RootFS, err)
+	}
+	m, err := platform.NewKVM(cfg.Device, cfg.CPUs)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	root, err := rootFilesystem(ctx, cfg.RootFS, cfg.ReadOnlyRoot)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	v, err := vfs.New(ctx, root, vfs.MountOptions{})
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
+	}
+	if err := mountDefaults(ctx, v); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	k := kernel.New(kernel.Config{
+		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
+		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
+	})
+	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
+}
+
+// rootFilesystem returns the container's root: the host directory,
+// reached only through descriptors the sentry holds (hostfs), so no path or
+// symlink of the container leads outside it.
+func rootFilesystem(ctx context.Context, dir string, readOnly bool) (vfs.Filesystem, error) {
+	fs, err := hostfs.New(dir, hostfs.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
+	}
+	return fs, nil
+}
+
+// mountDefaults mounts what every container has: devfs at /dev.
+func mountDefaults(ctx context.Context, v *vfs.VirtualFilesystem) error {
+	creds := auth.Root()
+	root := v.Root()
+	defer root.DecRef(ctx)
+	dev, err := devfs.New(ctx, v)
+	if err != nil {
+		return err
+	}
+	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dev", FollowFinal: true}
+	if err := v.Mkdir(ctx, creds, pop, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mkdir /dev: %w", err)
+	}
+	if err := v.Mount(ctx, creds, pop, dev, vfs.MountOptions{Flags: vfs.MountNoSuid | vfs.MountNoExec}); err != nil {
+		return fmt.Errorf("mount devfs on /dev: %w", err)
+	}
+	return nil
+}
+
+// Start starts a process in the sandbox.
+func (s *Sandbox) Start(spec kernel.ProcessSpec) (*kernel.ThreadGroup, error) {
+	return s.Kernel.CreateProcess(spec)
+}
+
+// Close kills every process and releases the machine.
+func (s *Sandbox) Close() error {
+	s.Kernel.Shutdown()
+	return s.Machine.Close()
+}
