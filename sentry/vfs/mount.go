@@ -43,8 +43,21 @@ func (m *Mount) Flags() uint32 { return m.flags.Load() }
 // Filesystem returns the mounted filesystem.
 func (m *Mount) Filesystem() Filesystem { return m.fs }
 
-// ReadOnly says whether the mount refuses writes.
-func (m *Mount) ReadOnly() bool { return m.flags.Load()&MountReadOnly != 0 }
+// ReadOnly says whether the mount refuses writes: mounted read-only, or
+// a filesystem that is read-only itself (ReadOnlyFilesystem).
+func (m *Mount) ReadOnly() bool {
+	if m.flags.Load()&MountReadOnly != 0 {
+		return true
+	}
+	ro, ok := m.fs.(ReadOnlyFilesystem)
+	return ok && ro.ReadOnly()
+}
+
+// ReadOnlyFilesystem is implemented by filesystems that can be read-only
+// whatever their mounts say (a host directory opened read-only).
+type ReadOnlyFilesystem interface {
+	ReadOnly() bool
+}
 
 func (m *Mount) incRef() {
 	if m.refs.Add(1) <= 1 {
@@ -108,8 +121,8 @@ func (v *VirtualFilesystem) newMount(fs Filesystem, root *Dentry, flags uint32) 
 	return m
 }
 
-// Mount attaches fs over the directory that pop names; it needs
-// CAP_SYS_ADMIN. Mounts stack: the newest mount on a point is the one
+// Mount attaches fs over the directory (or, for a filesystem whose root
+// is a file, the file) that pop names; it needs CAP_SYS_ADMIN. Mounts stack: the newest mount on a point is the one
 // seen.
 func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, pop PathOperation, fs Filesystem, opts MountOptions) error {
 	if !creds.HasCap(auth.CapSysAdmin) {
@@ -124,9 +137,6 @@ func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, 
 		return err
 	}
 	defer root.DecRef()
-	if !root.IsDir() {
-		return unix.ENOTDIR
-	}
 	v.addFilesystem(fs)
 	m := v.newMount(fs, root, opts.Flags)
 	if err := v.attach(ctx, creds, pop, m); err != nil {
@@ -165,7 +175,9 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 		return err
 	}
 	defer point.DecRef(ctx)
-	if !point.Dentry.IsDir() {
+	// Directories go over directories, files over files (a host file
+	// bound over /etc/hosts).
+	if point.Dentry.IsDir() != m.root.IsDir() {
 		return unix.ENOTDIR
 	}
 	if point.Dentry.dead.Load() {

@@ -166,6 +166,9 @@ func statfsOf(ctx context.Context, vd VirtualDentry) (Statfs, error) {
 		return Statfs{}, err
 	}
 	f := vd.Mount.Flags()
+	if vd.Mount.ReadOnly() {
+		f |= MountReadOnly
+	}
 	for _, m := range []struct{ ms, st uint32 }{
 		{MountReadOnly, unix.ST_RDONLY}, {MountNoSuid, unix.ST_NOSUID}, {MountNoDev, unix.ST_NODEV},
 		{MountNoExec, unix.ST_NOEXEC}, {MountNoAtime, unix.ST_NOATIME},

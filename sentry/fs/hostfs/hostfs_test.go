@@ -609,3 +609,65 @@ func TestHostChangesAndDescriptors(t *testing.T) {
 		t.Fatalf("%d host descriptors open before, %d after", before, after)
 	}
 }
+
+// TestFileMount binds host files over files of the container, as
+// Kubernetes does with /etc/hosts and /etc/resolv.conf.
+func TestFileMount(t *testing.T) {
+	rootfs, _ := layout(t)
+	os.WriteFile(filepath.Join(rootfs, "etc", "hosts"), []byte("image hosts\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc", "resolv.conf"), []byte("image resolv\n"), 0o644)
+	hostDir := t.TempDir()
+	hosts := filepath.Join(hostDir, "etc-hosts")
+	resolv := filepath.Join(hostDir, "resolv.conf")
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"), 0o644)
+	os.WriteFile(resolv, []byte("nameserver 10.0.0.10\n"), 0o644)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	hfs, err := hostfs.NewFile(hosts, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc/hosts"), hfs, vfs.MountOptions{}); err != nil {
+		t.Fatalf("mount a file over /etc/hosts: %v", err)
+	}
+	rfs, err := hostfs.NewFile(resolv, hostfs.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc/resolv.conf"), rfs, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.read("/etc/hosts"); err != nil || got != "127.0.0.1 localhost\n" {
+		t.Fatalf("read /etc/hosts: %q %v", got, err)
+	}
+	f, err := e.v.Open(e.ctx, e.cred, e.pop("/etc/hosts"), vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_APPEND})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(e.ctx, []byte("10.1.2.3 pod\n"))
+	f.DecRef(e.ctx)
+	if b, _ := os.ReadFile(hosts); string(b) != "127.0.0.1 localhost\n10.1.2.3 pod\n" {
+		t.Fatalf("host file holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc", "hosts")); string(b) != "image hosts\n" {
+		t.Fatalf("the covered image file changed: %q", b)
+	}
+	_, err = e.v.Open(e.ctx, e.cred, e.pop("/etc/resolv.conf"), vfs.OpenOptions{Flags: unix.O_WRONLY})
+	if !errors.Is(err, unix.EROFS) {
+		t.Fatalf("write open of a read-only file mount: %v", err)
+	}
+	if st, err := e.v.Statfs(e.ctx, e.cred, e.pop("/etc/resolv.conf")); err != nil || st.Flags&unix.ST_RDONLY == 0 {
+		t.Fatalf("statfs of a read-only file mount: %+v %v", st, err)
+	}
+	if err := e.v.Unlink(e.ctx, e.cred, e.pop("/etc/hosts")); !errors.Is(err, unix.EBUSY) {
+		t.Fatalf("unlink of a file mountpoint: %v", err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc"), hfs, vfs.MountOptions{}); !errors.Is(err, unix.ENOTDIR) {
+		t.Fatalf("file over a directory: %v", err)
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/etc/hosts")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.read("/etc/hosts"); got != "image hosts\n" {
+		t.Fatalf("after umount /etc/hosts reads %q", got)
+	}
+}

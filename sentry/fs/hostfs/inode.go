@@ -17,6 +17,9 @@ type inode struct {
 	fd  int
 	typ uint32
 	id  fileID
+	// rootFile marks the root of a one-file filesystem: fd is an open
+	// descriptor of the file, which opens duplicate.
+	rootFile bool
 
 	mu sync.Mutex
 	// parent and name are where the file was found, for the operations
@@ -64,6 +67,13 @@ func (i *inode) reopen(flags int) (int, error) {
 	}
 	if i.typ != unix.S_IFREG {
 		return -1, unix.ENXIO
+	}
+	if i.rootFile {
+		acc := flags & unix.O_ACCMODE
+		if acc != unix.O_RDONLY && i.fs.rootAcc == unix.O_RDONLY || acc != unix.O_WRONLY && i.fs.rootAcc == unix.O_WRONLY {
+			return -1, unix.EACCES
+		}
+		return unix.FcntlInt(uintptr(i.fd), unix.F_DUPFD_CLOEXEC, 0)
 	}
 	i.mu.Lock()
 	parent, name := i.parent, i.name
