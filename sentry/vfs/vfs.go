@@ -97,7 +97,32 @@ func (v *VirtualFilesystem) releaseFilesystem(ctx context.Context, fs Filesystem
 	}
 	v.fsMu.Unlock()
 	if last {
+		v.dropFilesystemCaches(fs)
 		fs.Release(ctx)
+	}
+}
+
+// dropFilesystemCaches evicts the unused dentries of fs, whose last mount
+// is gone, so their inodes (host descriptors) go with it.
+func (v *VirtualFilesystem) dropFilesystemCaches(fs Filesystem) {
+	for {
+		v.lruMu.Lock()
+		var victims []*Dentry
+		for d := v.lruHead; d != nil; d = d.lruNext {
+			if d.fs == fs {
+				victims = append(victims, d)
+			}
+		}
+		for _, d := range victims {
+			v.lruUnlinkLocked(d)
+		}
+		v.lruMu.Unlock()
+		if len(victims) == 0 {
+			return
+		}
+		for _, d := range victims {
+			d.tryEvict()
+		}
 	}
 }
 

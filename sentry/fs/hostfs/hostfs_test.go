@@ -79,7 +79,10 @@ func newEnv(t *testing.T, rootfs string, opts hostfs.Options, mopts vfs.MountOpt
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, v: v, root: v.Root(), cred: auth.Root()}
-	t.Cleanup(func() { e.root.DecRef(ctx) })
+	t.Cleanup(func() {
+		e.root.DecRef(ctx)
+		v.DropCaches()
+	})
 	return e
 }
 
@@ -669,5 +672,39 @@ func TestFileMount(t *testing.T) {
 	}
 	if got, _ := e.read("/etc/hosts"); got != "image hosts\n" {
 		t.Fatalf("after umount /etc/hosts reads %q", got)
+	}
+}
+
+// TestUmountReleasesDescriptors checks that unmounting a host directory
+// closes the descriptors its cached dentries held.
+func TestUmountReleasesDescriptors(t *testing.T) {
+	rootfs, _ := layout(t)
+	vol := t.TempDir()
+	os.MkdirAll(filepath.Join(vol, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(vol, "a", "b", "f"), []byte("x"), 0o644)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	e.v.Mkdir(e.ctx, e.cred, e.pop("/vol"), 0o755)
+	e.v.Stat(e.ctx, e.cred, e.pop("/vol")) // the mountpoint's own dentry is cached
+	before := openFDs(t)
+	fs, err := hostfs.New(vol, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/vol"), fs, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if got, err := e.read("/vol/a/b/f"); err != nil || got != "x" {
+			t.Fatalf("read: %q %v", got, err)
+		}
+	}
+	if during := openFDs(t); during <= before {
+		t.Fatalf("no descriptors cached while mounted (%d, %d before)", during, before)
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/vol")); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before the mount, %d after the umount", before, after)
 	}
 }
