@@ -265,3 +265,30 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 	}
 	return out
 }
+
+// Close detaches every mount and drops the tree's hold on the root
+// filesystem and the unused dentries, for a sandbox that is done. Files
+// still open keep working until they are closed; the VFS must not be used
+// for new operations afterwards.
+func (v *VirtualFilesystem) Close(ctx context.Context) {
+	v.renameMu.Lock()
+	var points []VirtualDentry
+	var ms []*Mount
+	for k, m := range v.mounts {
+		delete(v.mounts, k)
+		m.point.mounts.Add(-1)
+		points = append(points, VirtualDentry{m.parent, m.point})
+		m.parent, m.point = nil, nil
+		ms = append(ms, m)
+	}
+	root := v.root
+	v.renameMu.Unlock()
+	for _, vd := range points {
+		vd.DecRef(ctx)
+	}
+	for _, m := range ms {
+		m.decRef(ctx)
+	}
+	root.decRef(ctx)
+	v.DropCaches()
+}

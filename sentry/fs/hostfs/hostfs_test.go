@@ -708,3 +708,38 @@ func TestUmountReleasesDescriptors(t *testing.T) {
 		t.Fatalf("%d descriptors before the mount, %d after the umount", before, after)
 	}
 }
+
+func TestCloseReleasesEverything(t *testing.T) {
+	rootfs, _ := layout(t)
+	before := openFDs(t)
+	fs, err := hostfs.New(rootfs, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := vfs.New(ctx, fs, vfs.MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := v.Root()
+	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dir", FollowFinal: true}
+	vol, _ := hostfs.New(t.TempDir(), hostfs.Options{})
+	if err := v.Mount(ctx, auth.Root(), pop, vol, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pop.Path = "/etclink/passwd"
+	f, err := v.Open(ctx, auth.Root(), pop, vfs.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.DecRef(ctx)
+	v.Close(ctx)
+	buf := make([]byte, 4)
+	if n, err := f.Read(ctx, buf); n != 4 || err != nil {
+		t.Fatalf("read of a file open across Close: %d %v", n, err)
+	}
+	f.DecRef(ctx)
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before, %d after Close", before, after)
+	}
+}
