@@ -743,3 +743,71 @@ func TestCloseReleasesEverything(t *testing.T) {
 		t.Fatalf("%d descriptors before, %d after Close", before, after)
 	}
 }
+
+// TestConcurrentHostTree creates, renames, links and removes host files
+// from many goroutines; run with -race.
+func TestConcurrentHostTree(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	e.v.SetDentryCacheSize(16)
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			dir := "/dir/g" + string(rune('a'+g))
+			if err := e.v.Mkdir(e.ctx, e.cred, e.pop(dir), 0o755); err != nil {
+				t.Error(err)
+				return
+			}
+			for i := 0; i < 60; i++ {
+				name := dir + "/f" + string(rune('a'+i%26))
+				f, err := e.v.Open(e.ctx, e.cred, e.pop(name), vfs.OpenOptions{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_APPEND, Mode: 0o644})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				f.Write(e.ctx, []byte("x"))
+				if err := e.v.Rename(e.ctx, e.cred, e.pop(name), e.pop(name+"-r"), 0); err != nil {
+					t.Error(err)
+				}
+				if err := e.v.Link(e.ctx, e.cred, e.pop(name+"-r"), e.pop(name+"-l")); err != nil {
+					t.Error(err)
+				}
+				// The open file follows its renamed name.
+				f.Write(e.ctx, []byte("y"))
+				f.DecRef(e.ctx)
+				if got, err := e.read(name + "-l"); err != nil || got != "xy" {
+					t.Errorf("%s-l holds %q, %v", name, got, err)
+				}
+				e.v.Unlink(e.ctx, e.cred, e.pop(name+"-r"))
+				e.v.Unlink(e.ctx, e.cred, e.pop(name+"-l"))
+				e.read("/dir/../etclink/passwd")
+			}
+		}(g)
+	}
+	wg.Wait()
+	for g := 0; g < 6; g++ {
+		ents, err := os.ReadDir(filepath.Join(rootfs, "dir", "g"+string(rune('a'+g))))
+		if err != nil || len(ents) != 0 {
+			t.Fatalf("g%d left %d entries, %v", g, len(ents), err)
+		}
+	}
+}
+
+func TestKeepHostOwner(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{KeepHostOwner: true}, vfs.MountOptions{})
+	os.Chmod(filepath.Join(rootfs, "dir"), 0o777)
+	user := auth.User(1000, 1000)
+	if err := e.v.Mkdir(e.ctx, user, e.pop("/dir/mine"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(rootfs, "dir", "mine"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o7777 != 0o700 {
+		t.Fatalf("with KeepHostOwner the host sees uid %d mode %#o", st.Uid, st.Mode)
+	}
+}
