@@ -33,6 +33,9 @@ type Dentry struct {
 	dead atomic.Bool
 	// destroyed is set when the inode has been released.
 	destroyed atomic.Bool
+	// linkable marks the nameless file of an O_TMPFILE open that linkat
+	// may name.
+	linkable bool
 
 	mu sync.Mutex
 	// children caches the looked-up children. Every child, cached or

@@ -71,3 +71,45 @@ func TestFileOperationErrors(t *testing.T) {
 		t.Fatalf("fstat: %+v %v", st, err)
 	}
 }
+
+func TestOTmpfile(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("/tmp", 0o1777)
+	e.writeFile("/f", "", 0o644)
+	user := auth.User(1000, 1000)
+	f, err := e.v.Open(e.ctx, user, e.pop("/tmp"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDWR, Mode: 0o600})
+	if err != nil {
+		t.Fatalf("O_TMPFILE: %v", err)
+	}
+	defer f.DecRef(e.ctx)
+	f.Write(e.ctx, []byte("anonymous"))
+	st, _ := f.Stat(e.ctx)
+	if st.Nlink != 0 || st.UID != 1000 || st.Mode != unix.S_IFREG|0o600 {
+		t.Fatalf("O_TMPFILE file: nlink %d uid %d mode %#o", st.Nlink, st.UID, st.Mode)
+	}
+	d, _ := e.v.Open(e.ctx, user, e.pop("/tmp"), vfs.OpenOptions{Flags: unix.O_DIRECTORY})
+	if names := readDir(t, e.ctx, d, 100); len(names) != 2 {
+		t.Fatalf("the unnamed file shows in the listing: %v", names)
+	}
+	d.DecRef(e.ctx)
+	at := vfs.PathOperation{Root: e.root, Start: f.VirtualDentryNoRef(), EmptyPath: true}
+	if err := e.v.Link(e.ctx, user, at, e.pop("/tmp/named")); err != nil {
+		t.Fatalf("linkat of an O_TMPFILE file: %v", err)
+	}
+	if got, err := e.readFile(user, "/tmp/named"); err != nil || got != "anonymous" {
+		t.Fatalf("read the linked file: %q %v", got, err)
+	}
+	g, err := e.v.Open(e.ctx, user, e.pop("/tmp"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_WRONLY | unix.O_EXCL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.DecRef(e.ctx)
+	at.Start = g.VirtualDentryNoRef()
+	wantErr(t, "linkat of an O_EXCL tmpfile", e.v.Link(e.ctx, user, at, e.pop("/tmp/other")), unix.ENOENT)
+	_, err = e.v.Open(e.ctx, user, e.pop("/tmp"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDONLY})
+	wantErr(t, "O_TMPFILE|O_RDONLY", err, unix.EINVAL)
+	_, err = e.v.Open(e.ctx, user, e.pop("/f"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDWR})
+	wantErr(t, "O_TMPFILE on a file", err, unix.ENOTDIR)
+	_, err = e.v.Open(e.ctx, user, e.pop("/"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDWR})
+	wantErr(t, "O_TMPFILE without write permission", err, unix.EACCES)
+}

@@ -75,6 +75,13 @@ type Dir interface {
 	Rename(ctx context.Context, r RenameRequest) error
 }
 
+// TmpfileDir is implemented by directories whose filesystem supports
+// O_TMPFILE: CreateTmpfile makes a regular file with no name (link count
+// 0) that linkat may name later if linkable.
+type TmpfileDir interface {
+	CreateTmpfile(ctx context.Context, attr CreateAttr, linkable bool) (Inode, error)
+}
+
 // Symlink is implemented by symbolic link inodes.
 type Symlink interface {
 	Inode

@@ -50,7 +50,7 @@ func (v *VirtualFilesystem) Open(ctx context.Context, creds *auth.Credentials, p
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	}
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
+		return v.openTmpfile(ctx, creds, pop, opts)
 	}
 	if flags&unix.O_CREAT != 0 && flags&unix.O_DIRECTORY != 0 {
 		return nil, unix.EINVAL
@@ -299,3 +299,54 @@ func (anonFS) Statfs(context.Context) (Statfs, error) {
 	return Statfs{Type: 0x09041934, Bsize: 4096, NameLen: NameMax}, nil
 }
 func (anonFS) Release(context.Context) {}
+
+// openTmpfile implements O_TMPFILE: an unnamed regular file in the
+// directory pop names, which linkat can name later unless O_EXCL.
+func (v *VirtualFilesystem) openTmpfile(ctx context.Context, creds *auth.Credentials, pop PathOperation, opts OpenOptions) (*File, error) {
+	flags := opts.Flags &^ (unix.O_TMPFILE &^ unix.O_DIRECTORY)
+	if acc := flags & unix.O_ACCMODE; acc != unix.O_WRONLY && acc != unix.O_RDWR {
+		return nil, unix.EINVAL
+	}
+	if flags&unix.O_CREAT != 0 || flags&unix.O_PATH != 0 {
+		return nil, unix.EINVAL
+	}
+	pop.FollowFinal = true
+	dir, err := v.GetDentryAt(ctx, creds, pop)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.DecRef(ctx)
+	if !dir.Dentry.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	if err := v.mayCreate(ctx, creds, dir); err != nil {
+		return nil, err
+	}
+	td, ok := dir.Dentry.inode.(TmpfileDir)
+	if !ok {
+		return nil, unix.EOPNOTSUPP
+	}
+	st, err := dir.Dentry.inode.Stat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inode, err := td.CreateTmpfile(ctx, createAttr(creds, &st, unix.S_IFREG|opts.Mode&0o7777), flags&unix.O_EXCL == 0)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDentry(ctx, v, dir.Dentry.fs, inode)
+	if err != nil {
+		return nil, err
+	}
+	// A nameless child of the directory: never cached, already "removed",
+	// so PathOf reports it unreachable, and ".." from it is dir.
+	dir.Dentry.IncRef()
+	d.parent.Store(dir.Dentry)
+	d.name = "#tmpfile"
+	d.dead.Store(true)
+	d.linkable = flags&unix.O_EXCL == 0
+	dir.Mount.incRef()
+	vd := VirtualDentry{dir.Mount, d}
+	defer vd.DecRef(ctx)
+	return v.openDentry(ctx, creds, vd, flags&^(unix.O_DIRECTORY|unix.O_EXCL), false, true)
+}

@@ -485,7 +485,7 @@ func (v *VirtualFilesystem) Link(ctx context.Context, creds *auth.Credentials, o
 	if err != nil {
 		return err
 	}
-	if st.Nlink == 0 {
+	if st.Nlink == 0 && !old.Dentry.linkable {
 		return unix.ENOENT
 	}
 	v.renameMu.RLock()

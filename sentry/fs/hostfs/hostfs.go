@@ -139,7 +139,7 @@ func (fs *Filesystem) Root(context.Context) (vfs.Inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	i.rootFile = fs.rootFile
+	i.heldIO, i.ioAcc = fs.rootFile, fs.rootAcc
 	return i, nil
 }
 

@@ -811,3 +811,26 @@ func TestKeepHostOwner(t *testing.T) {
 		t.Fatalf("with KeepHostOwner the host sees uid %d mode %#o", st.Uid, st.Mode)
 	}
 }
+
+func TestHostOTmpfile(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	f, err := e.v.Open(e.ctx, e.cred, e.pop("/dir"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDWR, Mode: 0o640})
+	if err != nil {
+		t.Fatalf("O_TMPFILE on the host: %v", err)
+	}
+	defer f.DecRef(e.ctx)
+	f.Write(e.ctx, []byte("tmp"))
+	f.Write(e.ctx, []byte("file"))
+	before, _ := os.ReadDir(filepath.Join(rootfs, "dir"))
+	at := vfs.PathOperation{Root: e.root, Start: f.VirtualDentryNoRef(), EmptyPath: true}
+	if err := e.v.Link(e.ctx, e.cred, at, e.pop("/dir/named")); err != nil {
+		t.Fatalf("linkat: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "dir", "named")); err != nil || string(b) != "tmpfile" {
+		t.Fatalf("host sees %q, %v", b, err)
+	}
+	if after, _ := os.ReadDir(filepath.Join(rootfs, "dir")); len(after) != len(before)+1 {
+		t.Fatalf("%d entries before the link, %d after", len(before), len(after))
+	}
+}

@@ -63,7 +63,7 @@ func (f *regularFile) Write(_ context.Context, src []byte, off int64) (int, erro
 func (f *regularFile) Append(_ context.Context, src []byte) (int, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.inode.rootFile {
+	if f.inode.heldIO {
 		// The duplicated descriptors share their status flags, so no
 		// O_APPEND descriptor of its own: append under the inode's lock.
 		f.inode.mu.Lock()

@@ -95,6 +95,20 @@ func (i *inode) Create(_ context.Context, name string, attr vfs.CreateAttr) (vfs
 	return i.makeChild(name, attr, nil)
 }
 
+// CreateTmpfile implements vfs.TmpfileDir: a regular file with no name.
+func (i *inode) CreateTmpfile(_ context.Context, attr vfs.CreateAttr, linkable bool) (vfs.Inode, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.nlink == 0 {
+		return nil, unix.ENOENT
+	}
+	attr.Mode = unix.S_IFREG | attr.Mode&0o7777
+	c := i.fs.newInode(attr)
+	c.nlink = 0
+	c.linkable = linkable
+	return c, nil
+}
+
 // Mkdir implements vfs.Dir.
 func (i *inode) Mkdir(_ context.Context, name string, attr vfs.CreateAttr) error {
 	attr.Mode = unix.S_IFDIR | attr.Mode&0o7777
@@ -139,7 +153,7 @@ func (i *inode) Link(_ context.Context, name string, target vfs.Inode) error {
 		return err
 	}
 	t.mu.Lock()
-	if t.nlink == 0 {
+	if t.nlink == 0 && !t.linkable {
 		t.mu.Unlock()
 		return unix.ENOENT
 	}

@@ -128,6 +128,8 @@ type inode struct {
 	size  int64
 	pages map[int64][]byte
 	opens int
+	// linkable is set on an O_TMPFILE file that linkat may give a name.
+	linkable bool
 
 	// Directories.
 	parent  *inode
