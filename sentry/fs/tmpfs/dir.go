@@ -77,6 +77,9 @@ func (i *inode) makeChild(name string, attr vfs.CreateAttr, init func(*inode)) (
 	if err := i.checkNewLocked(name); err != nil {
 		return nil, err
 	}
+	if err := i.fs.reserveEntry(); err != nil {
+		return nil, err
+	}
 	child := i.fs.newInode(attr)
 	if init != nil {
 		init(child)
@@ -157,6 +160,10 @@ func (i *inode) Link(_ context.Context, name string, target vfs.Inode) error {
 		t.mu.Unlock()
 		return unix.ENOENT
 	}
+	if err := i.fs.reserveEntry(); err != nil {
+		t.mu.Unlock()
+		return err
+	}
 	t.nlink++
 	t.ctime = vfs.Now()
 	t.mu.Unlock()
@@ -176,6 +183,7 @@ func (i *inode) Unlink(_ context.Context, name string, child vfs.Inode) error {
 		return unix.EISDIR
 	}
 	i.removeLocked(name)
+	i.fs.releaseEntry()
 	e.inode.mu.Lock()
 	e.inode.dropLinkLocked()
 	e.inode.mu.Unlock()
@@ -200,6 +208,7 @@ func (i *inode) Rmdir(_ context.Context, name string, child vfs.Inode) error {
 		return unix.ENOTEMPTY
 	}
 	i.removeLocked(name)
+	i.fs.releaseEntry()
 	i.nlink--
 	c.nlink = 0
 	c.ctime = vfs.Now()
@@ -284,6 +293,7 @@ func (i *inode) Rename(_ context.Context, r vfs.RenameRequest) error {
 			victim.mu.Unlock()
 		}
 		nd.removeLocked(r.NewName)
+		i.fs.releaseEntry()
 	}
 	moved := oe.inode
 	i.removeLocked(r.OldName)

@@ -31,6 +31,10 @@ type Options struct {
 	// Name is the filesystem type reported in mount tables; "tmpfs"
 	// unless set.
 	Name string
+	// MaxInodes caps the names the filesystem holds (nr_inodes=: every
+	// file and every hard link counts, as on Linux); 0 is no limit.
+	// Creating past it fails with ENOSPC.
+	MaxInodes int64
 }
 
 // Filesystem is one tmpfs instance.
@@ -43,6 +47,8 @@ type Filesystem struct {
 	mu sync.Mutex
 	// pages counts the data pages held by all files.
 	pages int64
+	// entries counts the directory entries (names) of all directories.
+	entries int64
 }
 
 // New makes an empty tmpfs.
@@ -85,8 +91,32 @@ func (fs *Filesystem) Statfs(context.Context) (vfs.Statfs, error) {
 	if total > uint64(used) {
 		free = total - uint64(used)
 	}
+	fs.mu.Lock()
+	files, ffree := uint64(1<<20), uint64(1<<20)
+	if fs.opts.MaxInodes > 0 {
+		files = uint64(fs.opts.MaxInodes)
+		ffree = uint64(max(fs.opts.MaxInodes-fs.entries, 0))
+	}
+	fs.mu.Unlock()
 	return vfs.Statfs{Type: unix.TMPFS_MAGIC, Bsize: pageSize, Frsize: pageSize, Blocks: total,
-		Bfree: free, Bavail: free, Files: 1 << 20, Ffree: 1 << 20, NameLen: vfs.NameMax}, nil
+		Bfree: free, Bavail: free, Files: files, Ffree: ffree, NameLen: vfs.NameMax}, nil
+}
+
+// reserveEntry accounts one more name, or fails with ENOSPC.
+func (fs *Filesystem) reserveEntry() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.opts.MaxInodes > 0 && fs.entries >= fs.opts.MaxInodes {
+		return unix.ENOSPC
+	}
+	fs.entries++
+	return nil
+}
+
+func (fs *Filesystem) releaseEntry() {
+	fs.mu.Lock()
+	fs.entries--
+	fs.mu.Unlock()
 }
 
 // reserve accounts n more data pages, or fails with ENOSPC.

@@ -239,3 +239,43 @@ func TestConcurrentTree(t *testing.T) {
 		}
 	}
 }
+
+func TestInodeLimit(t *testing.T) {
+	e := newEnv(t, tmpfs.Options{MaxInodes: 4})
+	pop := func(p string) vfs.PathOperation {
+		return vfs.PathOperation{Root: e.root, Start: e.root, Path: p}
+	}
+	for _, p := range []string{"/a", "/b", "/c"} {
+		e.open(t, p, unix.O_WRONLY|unix.O_CREAT).DecRef(e.ctx)
+	}
+	if err := e.v.Mkdir(e.ctx, e.cred, pop("/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Hard links count too: they cost memory like names do.
+	if err := e.v.Link(e.ctx, e.cred, pop("/a"), pop("/d/a2")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("link past the limit: %v", err)
+	}
+	if err := e.v.Symlink(e.ctx, e.cred, "a", pop("/s")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("symlink past the limit: %v", err)
+	}
+	st, err := e.v.Statfs(e.ctx, e.cred, pop("/"))
+	if err != nil || st.Files != 4 || st.Ffree != 0 {
+		t.Fatalf("statfs: %+v %v", st, err)
+	}
+	// Renames keep the count; removals free names.
+	if err := e.v.Rename(e.ctx, e.cred, pop("/a"), pop("/d/a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Rename(e.ctx, e.cred, pop("/b"), pop("/c"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Link(e.ctx, e.cred, pop("/d/a"), pop("/d/a2")); err != nil {
+		t.Fatalf("link after a replacing rename freed a name: %v", err)
+	}
+	if err := e.v.Unlink(e.ctx, e.cred, pop("/c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mknod(e.ctx, e.cred, pop("/fifo"), unix.S_IFIFO|0o600, 0); err != nil {
+		t.Fatalf("mknod after unlink: %v", err)
+	}
+}
