@@ -38,6 +38,9 @@ type VirtualFilesystem struct {
 	locksMu sync.Mutex
 	locks   map[fileKey]*lockEntry
 
+	sockMu  sync.Mutex
+	sockets map[sockKey]any
+
 	lruMu sync.Mutex
 	// lruHead is the least recently unused dentry, lruTail the most.
 	lruHead, lruTail *Dentry
@@ -55,6 +58,7 @@ func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesys
 		fsRefs:  make(map[Filesystem]int),
 		devices: make(map[deviceKey]Device),
 		locks:   make(map[fileKey]*lockEntry),
+		sockets: make(map[sockKey]any),
 		lruCap:  DefaultDentryCacheSize,
 	}
 	rootInode, err := fs.Root(ctx)
