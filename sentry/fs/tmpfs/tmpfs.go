@@ -5,6 +5,7 @@ package tmpfs
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -173,6 +174,77 @@ type inode struct {
 
 	// FIFOs.
 	pipe *pipe.Pipe
+
+	// Extended attributes, at most maxXattrBytes of names and values.
+	xattrs     map[string][]byte
+	xattrBytes int
+}
+
+// maxXattrBytes bounds the extended attributes of one tmpfs file.
+const maxXattrBytes = 64 << 10
+
+// Getxattr implements vfs.XattrInode.
+func (i *inode) Getxattr(_ context.Context, name string) ([]byte, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	v, ok := i.xattrs[name]
+	if !ok {
+		return nil, unix.ENODATA
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Setxattr implements vfs.XattrInode.
+func (i *inode) Setxattr(_ context.Context, name string, value []byte, flags uint32) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	old, ok := i.xattrs[name]
+	if ok && flags&unix.XATTR_CREATE != 0 {
+		return unix.EEXIST
+	}
+	if !ok && flags&unix.XATTR_REPLACE != 0 {
+		return unix.ENODATA
+	}
+	size := i.xattrBytes + len(value) - len(old)
+	if !ok {
+		size += len(name)
+	}
+	if size > maxXattrBytes {
+		return unix.ENOSPC
+	}
+	if i.xattrs == nil {
+		i.xattrs = make(map[string][]byte)
+	}
+	i.xattrs[name] = append([]byte(nil), value...)
+	i.xattrBytes = size
+	i.ctime = vfs.Now()
+	return nil
+}
+
+// Listxattr implements vfs.XattrInode.
+func (i *inode) Listxattr(context.Context) ([]string, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	names := make([]string, 0, len(i.xattrs))
+	for n := range i.xattrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Removexattr implements vfs.XattrInode.
+func (i *inode) Removexattr(_ context.Context, name string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	v, ok := i.xattrs[name]
+	if !ok {
+		return unix.ENODATA
+	}
+	delete(i.xattrs, name)
+	i.xattrBytes -= len(name) + len(v)
+	i.ctime = vfs.Now()
+	return nil
 }
 
 type dirent struct {
