@@ -85,6 +85,7 @@ func (v *VirtualFilesystem) openTarget(ctx context.Context, creds *auth.Credenti
 		vd, err := w.resolve(follow)
 		return vd, false, err
 	}
+	retried := false
 	for {
 		last, trailing, err := w.walkToLast()
 		if err != nil {
@@ -149,6 +150,13 @@ func (v *VirtualFilesystem) openTarget(ctx context.Context, creds *auth.Credenti
 		}
 		vd, err := v.createRegular(ctx, creds, parent, last, mode)
 		d.mu.Unlock()
+		if err == unix.EEXIST && !excl && !retried {
+			// Made behind the VFS's back (a host process) since the
+			// lookup: open it instead, once.
+			retried = true
+			w.rest = last
+			continue
+		}
 		return vd, err == nil, err
 	}
 }
