@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"sort"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,8 @@ type Mount struct {
 	// refs counts the VirtualDentries that refer to this mount, plus
 	// one while attached.
 	refs atomic.Int64
+	// seq orders mounts by when they were made, for mount tables.
+	seq uint64
 }
 
 // Flags returns the mount's MS_* flags.
@@ -114,7 +117,7 @@ type MountOptions struct {
 // newMount makes a detached mount of fs rooted at root (which it takes a
 // reference on).
 func (v *VirtualFilesystem) newMount(fs Filesystem, root *Dentry, flags uint32) *Mount {
-	m := &Mount{vfs: v, fs: fs, root: root}
+	m := &Mount{vfs: v, fs: fs, root: root, seq: v.mountSeq.Add(1)}
 	m.flags.Store(flags & mountFlagMask)
 	m.refs.Store(1)
 	root.IncRef()
@@ -254,7 +257,8 @@ type MountInfo struct {
 	Flags uint32
 }
 
-// Mounts lists the attached mounts, the root mount first.
+// Mounts lists the attached mounts in the order they were made, the root
+// mount first.
 func (v *VirtualFilesystem) Mounts() []MountInfo {
 	v.renameMu.RLock()
 	defer v.renameMu.RUnlock()
@@ -263,6 +267,7 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 		p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
 		out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mount.seq < out[j].Mount.seq })
 	return out
 }
 

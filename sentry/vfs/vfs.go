@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -27,7 +28,8 @@ type VirtualFilesystem struct {
 	root     *Mount
 	// mounts maps a mountpoint to the mount attached there. Guarded by
 	// renameMu.
-	mounts map[mountKey]*Mount
+	mounts   map[mountKey]*Mount
+	mountSeq atomic.Uint64
 
 	fsMu   sync.Mutex
 	fsRefs map[Filesystem]int
