@@ -834,3 +834,48 @@ func TestHostOTmpfile(t *testing.T) {
 		t.Fatalf("%d entries before the link, %d after", len(before), len(after))
 	}
 }
+
+// TestConcurrentWalksAndCacheEviction walks host paths from many
+// goroutines while the dentry cache is tiny and dropped over and over;
+// run with -race. No descriptor may leak.
+func TestConcurrentWalksAndCacheEviction(t *testing.T) {
+	rootfs, _ := layout(t)
+	for i := 0; i < 20; i++ {
+		d := filepath.Join(rootfs, "tree", string(rune('a'+i)), "sub")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	}
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	before := openFDs(t)
+	e.v.SetDentryCacheSize(4)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			e.v.DropCaches()
+		}
+	}()
+	var walkers sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		walkers.Add(1)
+		go func(g int) {
+			defer walkers.Done()
+			for i := 0; i < 300; i++ {
+				p := "/tree/" + string(rune('a'+(i+g)%20)) + "/sub/../sub/f"
+				if got, err := e.read(p); err != nil || got != "x" {
+					t.Errorf("read %s: %q %v", p, got, err)
+					return
+				}
+			}
+		}(g)
+	}
+	walkers.Wait()
+	stop.Store(true)
+	wg.Wait()
+	e.v.DropCaches()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before, %d after", before, after)
+	}
+}
