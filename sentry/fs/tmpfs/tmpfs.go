@@ -333,7 +333,7 @@ func (i *inode) Open(_ context.Context, flags uint32) (vfs.FileImpl, error) {
 		i.mu.Lock()
 		i.opens++
 		i.mu.Unlock()
-		return &regularFile{inode: i}, nil
+		return &regularFile{inode: i, noatime: flags&unix.O_NOATIME != 0}, nil
 	case unix.S_IFIFO:
 		return i.pipe.Open(flags)
 	}

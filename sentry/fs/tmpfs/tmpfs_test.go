@@ -279,3 +279,37 @@ func TestInodeLimit(t *testing.T) {
 		t.Fatalf("mknod after unlink: %v", err)
 	}
 }
+
+func TestRelatime(t *testing.T) {
+	e := newEnv(t, tmpfs.Options{})
+	f := e.open(t, "/f", unix.O_RDWR|unix.O_CREAT)
+	defer f.DecRef(e.ctx)
+	f.Write(e.ctx, []byte("x"))
+	old := unix.Timespec{Sec: 1000}
+	set := func() {
+		t.Helper()
+		if err := f.SetStat(e.ctx, e.cred, vfs.SetStat{Mask: vfs.SetAtime, Atime: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set()
+	buf := make([]byte, 1)
+	f.Pread(e.ctx, buf, 0)
+	if st, _ := f.Stat(e.ctx); st.Atime == old {
+		t.Fatal("a read after a change left the access time alone")
+	}
+	// A second read soon after does not write the access time again.
+	st1, _ := f.Stat(e.ctx)
+	f.Pread(e.ctx, buf, 0)
+	if st2, _ := f.Stat(e.ctx); st2.Atime != st1.Atime {
+		t.Fatal("relatime updated the access time twice")
+	}
+	// O_NOATIME reads leave it alone.
+	set()
+	g := e.open(t, "/f", unix.O_RDONLY|unix.O_NOATIME)
+	defer g.DecRef(e.ctx)
+	g.Pread(e.ctx, buf, 0)
+	if st, _ := g.Stat(e.ctx); st.Atime != old {
+		t.Fatalf("O_NOATIME read changed the access time to %v", st.Atime)
+	}
+}
