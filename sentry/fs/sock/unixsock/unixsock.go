@@ -63,6 +63,7 @@ type Socket struct {
 	mu      sync.Mutex
 	state   state
 	local   addr
+	binding bool // a bind is making the name
 	pathKey *pathKey
 	// peer is the other end of a connection, or a datagram socket's
 	// default destination.
@@ -146,12 +147,11 @@ func (s *Socket) Bind(c sock.Caller, b []byte) error {
 		return err
 	}
 	s.mu.Lock()
-	if s.local.bound || s.closed {
+	if s.local.bound || s.binding || s.closed {
 		s.mu.Unlock()
 		return unix.EINVAL
 	}
-	// Hold the name being made as bound so a concurrent bind fails.
-	s.local = addr{bound: true, abstract: true, name: "\x00binding"}
+	s.binding = true // a concurrent bind fails
 	s.mu.Unlock()
 	var k *pathKey
 	switch {
@@ -167,8 +167,8 @@ func (s *Socket) Bind(c sock.Caller, b []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.binding = false
 	if err != nil {
-		s.local = addr{}
 		return err
 	}
 	s.local, s.pathKey = a, k
@@ -393,9 +393,6 @@ func (s *Socket) Shutdown(how int) error {
 func (s *Socket) SockName() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.local.name == "\x00binding" {
-		return addr{}.bytes(), nil
-	}
 	return s.local.bytes(), nil
 }
 
