@@ -107,7 +107,7 @@ func (s *Socket) GetSockOpt(c sock.Caller, level, name int, size int) ([]byte, e
 		l.Marshal(b)
 		return b, nil
 	case unix.SO_PEERCRED:
-		u := abi.Ucred{PID: 0, UID: 65534, GID: 65534}
+		u := abi.Ucred{UID: overflowID, GID: overflowID}
 		if s.hasPeerCred {
 			u = abi.Ucred{PID: s.peerCred.PID, UID: s.peerCred.UID, GID: s.peerCred.GID}
 		}

@@ -33,7 +33,10 @@ const (
 	// MaxRights is SCM_MAX_FD: the files one message may carry.
 	MaxRights = abi.SCM_MAX_FD
 	fionread  = 0x541b
-	siocoutq  = 0x5411
+	// overflowID is the uid and gid reported for an unknown sender
+	// (/proc/sys/kernel/overflowuid).
+	overflowID = 65534
+	siocoutq   = 0x5411
 )
 
 type state int
@@ -509,7 +512,9 @@ func (s *Socket) send(c sock.Caller, data []byte, opts *sock.SendOptions) (int, 
 	if len(opts.Control.Rights) > MaxRights {
 		return 0, unix.EINVAL
 	}
-	var from sock.Cred
+	// A write through the file alone (splice, sendfile) knows no
+	// sender: it claims nobody's identity.
+	from := sock.Cred{UID: overflowID, GID: overflowID}
 	if c != nil {
 		from = c.Cred()
 	}
@@ -730,7 +735,7 @@ func takeControl(m *message, peek, passcred bool) sock.Control {
 			cr := *m.ctl.Cred
 			c.Cred = &cr
 		} else {
-			c.Cred = &sock.Cred{PID: 0, UID: 65534, GID: 65534}
+			c.Cred = &sock.Cred{UID: overflowID, GID: overflowID}
 		}
 	}
 	return c
