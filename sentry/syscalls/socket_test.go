@@ -390,6 +390,17 @@ func TestInetOptions(t *testing.T) {
 	}
 }
 
+// TestPacketInfo receives UDP datagrams with IP_PKTINFO and
+// IPV6_PKTINFO and answers from the address they came to, compared with a
+// native run.
+func TestPacketInfo(t *testing.T) {
+	got := startSock(t, "pktinfo").wait()
+	want := nativeSock(t, "pktinfo")
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
 // TestICMPDatagram opens an ICMP echo socket in the sandbox and natively:
 // the host's net.ipv4.ping_group_range decides for both, and where it
 // allows them an echo request to 127.0.0.1 gets its reply.

@@ -416,37 +416,43 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 			return fail(unix.EINVAL)
 		}
 		data := b[abi.CmsghdrSize:h.Len]
-		if s.Family() != unix.AF_UNIX || h.Level != unix.SOL_SOCKET {
+		if s.Family() == unix.AF_INET || s.Family() == unix.AF_INET6 {
+			if !inetCmsgAllowed(s.Family(), int(h.Level), int(h.Type), len(data)) {
+				return fail(unix.EINVAL)
+			}
+			ctl.Inet = append(ctl.Inet, sock.Cmsg{Level: int(h.Level), Type: int(h.Type), Data: append([]byte(nil), data...)})
+		} else if s.Family() != unix.AF_UNIX || h.Level != unix.SOL_SOCKET {
 			return fail(unix.EINVAL)
-		}
-		switch h.Type {
-		case unix.SCM_RIGHTS:
-			if len(data)%4 != 0 {
-				return fail(unix.EINVAL)
-			}
-			n := len(data) / 4
-			if len(ctl.Rights)+n > unixsock.MaxRights {
-				return fail(unix.EINVAL)
-			}
-			for i := range n {
-				rf := t.FDs().Get(int32(le.Uint32(data[4*i:])))
-				if rf == nil {
-					return fail(unix.EBADF)
+		} else {
+			switch h.Type {
+			case unix.SCM_RIGHTS:
+				if len(data)%4 != 0 {
+					return fail(unix.EINVAL)
 				}
-				ctl.Rights = append(ctl.Rights, rf)
-			}
-		case unix.SCM_CREDENTIALS:
-			if len(data) != abi.UcredSize {
+				n := len(data) / 4
+				if len(ctl.Rights)+n > unixsock.MaxRights {
+					return fail(unix.EINVAL)
+				}
+				for i := range n {
+					rf := t.FDs().Get(int32(le.Uint32(data[4*i:])))
+					if rf == nil {
+						return fail(unix.EBADF)
+					}
+					ctl.Rights = append(ctl.Rights, rf)
+				}
+			case unix.SCM_CREDENTIALS:
+				if len(data) != abi.UcredSize {
+					return fail(unix.EINVAL)
+				}
+				var u abi.Ucred
+				u.Unmarshal(data)
+				if err := checkCred(t, u); err != nil {
+					return fail(err)
+				}
+				ctl.Cred = &sock.Cred{PID: u.PID, UID: u.UID, GID: u.GID}
+			default:
 				return fail(unix.EINVAL)
 			}
-			var u abi.Ucred
-			u.Unmarshal(data)
-			if err := checkCred(t, u); err != nil {
-				return fail(err)
-			}
-			ctl.Cred = &sock.Cred{PID: u.PID, UID: u.UID, GID: u.GID}
-		default:
-			return fail(unix.EINVAL)
 		}
 		next := abi.CmsgAlign(h.Len)
 		if next >= uint64(len(b)) {
@@ -455,6 +461,19 @@ func parseControl(t *kernel.Task, s sock.Socket, b []byte) (sock.Control, error)
 		b = b[next:]
 	}
 	return ctl, nil
+}
+
+// inetCmsgAllowed says which control messages an inet send may carry:
+// the source address and interface (IP_PKTINFO, IPV6_PKTINFO) that UDP
+// servers answer with.
+func inetCmsgAllowed(family, level, typ, n int) bool {
+	switch {
+	case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO:
+		return n == unix.SizeofInet4Pktinfo
+	case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO:
+		return family == unix.AF_INET6 && n == unix.SizeofInet6Pktinfo
+	}
+	return false
 }
 
 // checkCred decides whether the sender may claim u (SCM_CREDENTIALS): its
@@ -543,6 +562,18 @@ func writeControl(t *kernel.Task, addr, room uint64, ctl *sock.Control, cloexec 
 		} else {
 			flags |= unix.MSG_CTRUNC
 		}
+	}
+	for _, m := range ctl.Inet {
+		need := abi.CmsgSpace(uint64(len(m.Data)))
+		if uint64(len(out))+need > room {
+			flags |= unix.MSG_CTRUNC
+			continue
+		}
+		b := make([]byte, need)
+		h := abi.Cmsghdr{Len: abi.CmsgLen(uint64(len(m.Data))), Level: int32(m.Level), Type: int32(m.Type)}
+		h.Marshal(b)
+		copy(b[abi.CmsghdrSize:], m.Data)
+		out = append(out, b...)
 	}
 	if len(ctl.Rights) > 0 {
 		left := room - min(room, uint64(len(out)))

@@ -51,10 +51,18 @@ type Caller interface {
 
 // Control is the ancillary data of one message: the files of
 // SCM_RIGHTS (each holding a reference that whoever takes the message
-// owns) and the credentials of SCM_CREDENTIALS.
+// owns), the credentials of SCM_CREDENTIALS, and the inet messages
+// (IP_PKTINFO, IPV6_PKTINFO) that pass as bytes once checked.
 type Control struct {
 	Rights []*vfs.File
 	Cred   *Cred
+	Inet   []Cmsg
+}
+
+// Cmsg is one control message other than files and credentials.
+type Cmsg struct {
+	Level, Type int
+	Data        []byte
 }
 
 // Release drops the references of files that were never delivered.
@@ -66,7 +74,7 @@ func (c *Control) Release(ctx context.Context) {
 }
 
 // Empty says whether there is nothing to deliver.
-func (c *Control) Empty() bool { return len(c.Rights) == 0 && c.Cred == nil }
+func (c *Control) Empty() bool { return len(c.Rights) == 0 && c.Cred == nil && len(c.Inet) == 0 }
 
 // SendOptions are the arguments of one send.
 type SendOptions struct {

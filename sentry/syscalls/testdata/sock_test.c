@@ -901,6 +901,77 @@ static int netlink_test(int sandbox) {
 	return failed;
 }
 
+// pktinfo_test receives UDP datagrams with their destination address
+// (IP_PKTINFO, IPV6_RECVPKTINFO) and answers from that address, as DNS
+// servers do.
+static int pktinfo_test(void) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	int on = 1;
+	CHECK(setsockopt(s, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) == 0, "IP_PKTINFO");
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0, "bind");
+	getsockname(s, (struct sockaddr *)&a, &al);
+	int c = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&a, sizeof a) == 1, "sendto");
+	char buf[8];
+	union { struct cmsghdr h; char b[256]; } u;
+	struct sockaddr_in from;
+	struct iovec iov = {buf, sizeof buf};
+	struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+	CHECK(recvmsg(s, &mh, 0) == 1, "recvmsg");
+	struct in_pktinfo pi;
+	int got = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_PKTINFO) { memcpy(&pi, CMSG_DATA(h), sizeof pi); got = 1; }
+	CHECK(got, "no IP_PKTINFO");
+	char ip[32];
+	inet_ntop(AF_INET, &pi.ipi_addr, ip, sizeof ip);
+	say("IP_PKTINFO: to %s on interface %d, controllen %zu", ip, pi.ipi_ifindex, (size_t)mh.msg_controllen);
+	// Answer from the address the query came to.
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct in_pktinfo))]; } o;
+	memset(&o, 0, sizeof o);
+	struct msghdr rh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &(struct iovec){"r", 1}, .msg_iovlen = 1, .msg_control = o.b, .msg_controllen = sizeof o.b};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&rh);
+	h->cmsg_level = IPPROTO_IP;
+	h->cmsg_type = IP_PKTINFO;
+	h->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+	struct in_pktinfo spi = {.ipi_spec_dst = pi.ipi_addr};
+	memcpy(CMSG_DATA(h), &spi, sizeof spi);
+	CHECK(sendmsg(s, &rh, 0) == 1, "sendmsg with IP_PKTINFO");
+	CHECK(recv(c, buf, sizeof buf, 0) == 1 && buf[0] == 'r', "answer");
+	h->cmsg_len = CMSG_LEN(3);
+	EXPECT_ERR("IP_PKTINFO of the wrong size", sendmsg(s, &rh, 0), EINVAL);
+	close(s);
+	close(c);
+
+	s = socket(AF_INET6, SOCK_DGRAM, 0);
+	CHECK(setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) == 0, "IPV6_RECVPKTINFO");
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t a6l = sizeof a6;
+	if (bind(s, (struct sockaddr *)&a6, sizeof a6) != 0) {
+		say("IPV6_PKTINFO: to ::1 on interface 1"); // no IPv6 here
+		return failed;
+	}
+	getsockname(s, (struct sockaddr *)&a6, &a6l);
+	c = socket(AF_INET6, SOCK_DGRAM, 0);
+	CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&a6, sizeof a6) == 1, "sendto6");
+	mh.msg_name = NULL;
+	mh.msg_namelen = 0;
+	mh.msg_controllen = sizeof u.b;
+	CHECK(recvmsg(s, &mh, 0) == 1, "recvmsg6");
+	struct in6_pktinfo pi6;
+	got = 0;
+	for (struct cmsghdr *h6 = CMSG_FIRSTHDR(&mh); h6; h6 = CMSG_NXTHDR(&mh, h6))
+		if (h6->cmsg_level == IPPROTO_IPV6 && h6->cmsg_type == IPV6_PKTINFO) { memcpy(&pi6, CMSG_DATA(h6), sizeof pi6); got = 1; }
+	CHECK(got, "no IPV6_PKTINFO");
+	inet_ntop(AF_INET6, &pi6.ipi6_addr, ip, sizeof ip);
+	say("IPV6_PKTINFO: to %s on interface %d", ip, pi6.ipi6_ifindex);
+	close(s);
+	close(c);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -916,6 +987,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "tcp6")) return tcp6_test();
 	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "inetopts")) return inetopts_test();
+	if (!strcmp(cmd, "pktinfo")) return pktinfo_test();
 	if (!strcmp(cmd, "bench") && argc > 2) return bench_test(atol(argv[2]));
 	if (!strcmp(cmd, "garbage") && argc > 2) return garbage_test(atoi(argv[2]));
 	if (!strcmp(cmd, "netlink")) return netlink_test(argc > 2 && !strcmp(argv[2], "sandbox"));

@@ -13,6 +13,7 @@ package hostinet
 
 import (
 	"context"
+	"encoding/binary"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -228,8 +229,12 @@ const (
 
 // SendMsg implements sock.Socket.
 func (s *Socket) SendMsg(_ sock.Caller, data []byte, opts *sock.SendOptions) (int, error) {
-	if !opts.Control.Empty() {
+	if len(opts.Control.Rights) > 0 || opts.Control.Cred != nil {
 		return 0, unix.EINVAL
+	}
+	oob, err := buildOOB(s.family, opts.Control.Inet)
+	if err != nil {
+		return 0, err
 	}
 	var to unix.Sockaddr
 	if opts.To != nil && s.typ == unix.SOCK_DGRAM {
@@ -241,20 +246,67 @@ func (s *Socket) SendMsg(_ sock.Caller, data []byte, opts *sock.SendOptions) (in
 			to = sa
 		}
 	}
-	n, err := unix.SendmsgN(s.fd, data, nil, to, opts.Flags&sendFlags|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	n, err := unix.SendmsgN(s.fd, data, oob, to, opts.Flags&sendFlags|unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	if err != nil {
 		return 0, hostErr(err)
 	}
 	return n, nil
 }
 
+// buildOOB lays out the checked inet control messages for the host: only
+// IP_PKTINFO, and IPV6_PKTINFO on AF_INET6 sockets, of their exact sizes.
+func buildOOB(family int, msgs []sock.Cmsg) ([]byte, error) {
+	var oob []byte
+	for _, m := range msgs {
+		switch {
+		case m.Level == unix.IPPROTO_IP && m.Type == unix.IP_PKTINFO && len(m.Data) == unix.SizeofInet4Pktinfo:
+		case m.Level == unix.IPPROTO_IPV6 && m.Type == unix.IPV6_PKTINFO && len(m.Data) == unix.SizeofInet6Pktinfo && family == unix.AF_INET6:
+		default:
+			return nil, unix.EINVAL
+		}
+		b := make([]byte, unix.CmsgSpace(len(m.Data)))
+		binary.LittleEndian.PutUint64(b[0:], uint64(unix.CmsgLen(len(m.Data))))
+		binary.LittleEndian.PutUint32(b[8:], uint32(m.Level))
+		binary.LittleEndian.PutUint32(b[12:], uint32(m.Type))
+		copy(b[unix.CmsgLen(0):], m.Data)
+		oob = append(oob, b...)
+	}
+	return oob, nil
+}
+
+// inetCmsgs keeps the control messages of a host receive the guest may
+// see: the destination address and interface (IP_PKTINFO, IPV6_PKTINFO).
+func inetCmsgs(oob []byte) []sock.Cmsg {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var out []sock.Cmsg
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
+			out = append(out, sock.Cmsg{Level: unix.IPPROTO_IP, Type: unix.IP_PKTINFO, Data: append([]byte(nil), m.Data[:unix.SizeofInet4Pktinfo]...)})
+		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
+			out = append(out, sock.Cmsg{Level: unix.IPPROTO_IPV6, Type: unix.IPV6_PKTINFO, Data: append([]byte(nil), m.Data[:unix.SizeofInet6Pktinfo]...)})
+		}
+	}
+	return out
+}
+
 // RecvMsg implements sock.Socket.
 func (s *Socket) RecvMsg(_ sock.Caller, data []byte, flags int) (sock.RecvResult, error) {
-	n, _, rflags, from, err := unix.Recvmsg(s.fd, data, nil, flags&recvFlags|unix.MSG_DONTWAIT)
+	var oob []byte
+	if s.typ == unix.SOCK_DGRAM {
+		oob = make([]byte, 128)
+	}
+	n, oobn, rflags, from, err := unix.Recvmsg(s.fd, data, oob, flags&recvFlags|unix.MSG_DONTWAIT)
 	if err != nil {
 		return sock.RecvResult{}, hostErr(err)
 	}
 	r := sock.RecvResult{N: min(n, len(data)), MsgLen: n, Flags: rflags & (unix.MSG_TRUNC | unix.MSG_EOR | unix.MSG_OOB)}
+	if oobn > 0 {
+		r.Control.Inet = inetCmsgs(oob[:oobn])
+	}
 	if from != nil && s.typ == unix.SOCK_DGRAM {
 		r.From = formatAddr(from)
 	}

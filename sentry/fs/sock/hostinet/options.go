@@ -56,11 +56,13 @@ var options = map[optKey]struct {
 	{unix.IPPROTO_TCP, unix.TCP_LINGER2}:      {kind: optInt},
 	{unix.IPPROTO_TCP, unix.TCP_INFO}:         {kind: optTCPInfo},
 
-	{unix.IPPROTO_IP, unix.IP_TOS}:            {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_TTL}:            {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER}:   {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}:  {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP}: {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_TOS}:             {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_TTL}:             {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER}:    {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}:   {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP}:  {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_PKTINFO}:         {kind: optInt},
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO}: {kind: optInt, inet6: true},
 
 	{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY}:         {kind: optInt, inet6: true},
 	{unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS}:   {kind: optInt, inet6: true},
