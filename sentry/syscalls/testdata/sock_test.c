@@ -702,6 +702,16 @@ static int inetopts_test(void) {
 	showopt(u, SOL_SOCKET, SO_PROTOCOL, "udp6 SO_PROTOCOL");
 	close(u);
 
+	// connect(AF_UNSPEC) dissolves a UDP association.
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	CHECK(connect(u, (struct sockaddr *)&d, sizeof d) == 0, "udp connect");
+	struct sockaddr un = {.sa_family = AF_UNSPEC};
+	CHECK(connect(u, &un, sizeof un) == 0, "connect AF_UNSPEC");
+	EXPECT_ERR("send after AF_UNSPEC", send(u, "x", 1, 0), EDESTADDRREQ);
+	EXPECT_ERR("getpeername after AF_UNSPEC", getpeername(u, (struct sockaddr *)&d, &(socklen_t){sizeof d}), ENOTCONN);
+	close(u);
+
 	// A non-blocking connect to a closed port reports the refusal.
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
