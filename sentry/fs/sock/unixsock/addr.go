@@ -16,7 +16,7 @@ import (
 // the abstract names (which belong to the network namespace, so to the
 // whole pod) and the socket files of the VFS, identified by filesystem,
 // device and inode so a rename or a hard link of the file still leads to
-// the socket.
+// the socket, and a host file by device and inode alone.
 type Namespace struct {
 	mu       sync.Mutex
 	abstract map[string]*Socket
@@ -25,9 +25,21 @@ type Namespace struct {
 }
 
 type pathKey struct {
+	// fs is nil for a file of the host (hostfs): the same host file
+	// reached through two mounts (one volume in two containers of a pod)
+	// is one name, known by the host's device and inode.
 	fs  vfs.Filesystem
 	dev uint64
 	ino uint64
+}
+
+// keyOf returns the key of the socket file at vd with status st.
+func keyOf(vd vfs.VirtualDentry, st *vfs.Stat) pathKey {
+	fs := vd.Mount.Filesystem()
+	if fs.Name() == "hostfs" {
+		fs = nil
+	}
+	return pathKey{fs: fs, dev: st.Dev, ino: st.Ino}
 }
 
 // NewNamespace returns an empty namespace.
@@ -127,7 +139,7 @@ func (ns *Namespace) bindPath(c sock.Caller, s *Socket, name string) (pathKey, e
 	if err != nil {
 		return pathKey{}, err
 	}
-	k := pathKey{fs: vd.Mount.Filesystem(), dev: st.Dev, ino: st.Ino}
+	k := keyOf(vd, &st)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if _, taken := ns.paths[k]; taken {
@@ -209,7 +221,7 @@ func (ns *Namespace) lookup(c sock.Caller, a addr) (*Socket, error) {
 	}
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	if s := ns.paths[pathKey{fs: vd.Mount.Filesystem(), dev: st.Dev, ino: st.Ino}]; s != nil {
+	if s := ns.paths[keyOf(vd, &st)]; s != nil {
 		return s, nil
 	}
 	return nil, unix.ECONNREFUSED

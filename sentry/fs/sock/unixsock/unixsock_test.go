@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/fs/hostfs"
 	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/vfs"
@@ -388,5 +389,40 @@ func TestConnectWaitsForAccept(t *testing.T) {
 	}
 	if err := second.Connect(c, addrOf("\x00full")); err != nil {
 		t.Errorf("connect after accept: %v", err)
+	}
+}
+
+// TestSharedHostDirectory binds a socket in a host directory mounted at
+// one place and connects through another mount of the same directory:
+// two containers of a pod sharing a volume.
+func TestSharedHostDirectory(t *testing.T) {
+	c := newCaller(t)
+	ns := NewNamespace()
+	ctx := c.Ctx()
+	dir := t.TempDir()
+	for _, at := range []string{"/a", "/b"} {
+		pop, done, _ := c.PathOp(at, false)
+		if err := c.v.Mkdir(ctx, c.creds, pop, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := hostfs.New(dir, hostfs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.v.Mount(ctx, c.creds, pop, fs, vfs.MountOptions{}); err != nil {
+			t.Fatalf("mount %s: %v", at, err)
+		}
+		done()
+	}
+	l, _ := New(ns, unix.SOCK_STREAM, 0)
+	defer l.Release(ctx)
+	if err := l.Bind(c, addrOf("/a/app.sock")); err != nil {
+		t.Fatalf("bind in the host directory: %v", err)
+	}
+	l.Listen(c, 1)
+	cl, _ := New(ns, unix.SOCK_STREAM, 0)
+	defer cl.Release(ctx)
+	if err := cl.Connect(c, addrOf("/b/app.sock")); err != nil {
+		t.Errorf("connect through the other mount: %v", err)
 	}
 }
