@@ -401,6 +401,18 @@ func TestPacketInfo(t *testing.T) {
 	}
 }
 
+// TestInterfaceIoctls asks about interfaces with SIOCGIFCONF and the
+// other SIOCGIF* ioctls, compared with a native run; the calls that would
+// change an interface or a route are refused in the sandbox.
+func TestInterfaceIoctls(t *testing.T) {
+	got := startSock(t, "ifioctl", "sandbox").wait()
+	want := nativeSock(t, "ifioctl")
+	want += "SIOCSIFFLAGS refused: Operation not permitted\nSIOCADDRT refused: Operation not permitted\n"
+	if got != want {
+		t.Errorf("sandbox output differs from native.\nsandbox:\n%s\nnative:\n%s", got, want)
+	}
+}
+
 // TestICMPDatagram opens an ICMP echo socket in the sandbox and natively:
 // the host's net.ipv4.ping_group_range decides for both, and where it
 // allows them an echo request to 127.0.0.1 gets its reply.

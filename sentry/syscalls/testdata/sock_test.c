@@ -15,6 +15,8 @@
 #include <string.h>
 #include <dirent.h>
 #include <ifaddrs.h>
+#include <net/if.h>
+#include <net/route.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <fcntl.h>
@@ -982,6 +984,47 @@ static int pktinfo_test(void) {
 	return failed;
 }
 
+// ifioctl_test asks about interfaces with the SIOCGIF* ioctls (as Java's
+// NetworkInterface does); in the sandbox, SIOCSIFFLAGS is refused.
+static int ifioctl_test(int sandbox) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifconf ic = {0};
+	CHECK(ioctl(s, SIOCGIFCONF, &ic) == 0 && ic.ifc_len > 0, "SIOCGIFCONF length %d", ic.ifc_len);
+	struct ifreq reqs[16];
+	ic.ifc_len = sizeof reqs;
+	ic.ifc_req = reqs;
+	CHECK(ioctl(s, SIOCGIFCONF, &ic) == 0, "SIOCGIFCONF");
+	for (int i = 0; i < ic.ifc_len / (int)sizeof(struct ifreq); i++) {
+		char ip[32];
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&reqs[i].ifr_addr)->sin_addr, ip, sizeof ip);
+		say("SIOCGIFCONF: %s %s", reqs[i].ifr_name, ip);
+	}
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	strcpy(r.ifr_name, "lo");
+	CHECK(ioctl(s, SIOCGIFINDEX, &r) == 0, "SIOCGIFINDEX");
+	int idx = r.ifr_ifindex;
+	CHECK(ioctl(s, SIOCGIFFLAGS, &r) == 0, "SIOCGIFFLAGS");
+	say("lo: index %d, up %d, loopback %d", idx, !!(r.ifr_flags & IFF_UP), !!(r.ifr_flags & IFF_LOOPBACK));
+	CHECK(ioctl(s, SIOCGIFMTU, &r) == 0, "SIOCGIFMTU");
+	say("lo: mtu %d", r.ifr_mtu);
+	memset(&r, 0, sizeof r);
+	r.ifr_ifindex = idx;
+	CHECK(ioctl(s, SIOCGIFNAME, &r) == 0, "SIOCGIFNAME");
+	say("index %d is %s", idx, r.ifr_name);
+	strcpy(r.ifr_name, "nosuchif0");
+	EXPECT_ERR("SIOCGIFINDEX of no interface", ioctl(s, SIOCGIFINDEX, &r), ENODEV);
+	EXPECT_ERR("SIOCGIFCONF bad pointer", ioctl(s, SIOCGIFCONF, (void *)8), EFAULT);
+	if (sandbox) {
+		strcpy(r.ifr_name, "lo");
+		ioctl(s, SIOCGIFFLAGS, &r);
+		EXPECT_ERR("SIOCSIFFLAGS refused", ioctl(s, SIOCSIFFLAGS, &r), EPERM);
+		EXPECT_ERR("SIOCADDRT refused", ioctl(s, SIOCADDRT, &r), EPERM);
+	}
+	close(s);
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -998,6 +1041,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "inetopts")) return inetopts_test();
 	if (!strcmp(cmd, "pktinfo")) return pktinfo_test();
+	if (!strcmp(cmd, "ifioctl")) return ifioctl_test(argc > 2);
 	if (!strcmp(cmd, "bench") && argc > 2) return bench_test(atol(argv[2]));
 	if (!strcmp(cmd, "garbage") && argc > 2) return garbage_test(atoi(argv[2]));
 	if (!strcmp(cmd, "netlink")) return netlink_test(argc > 2 && !strcmp(argv[2], "sandbox"));

@@ -12,6 +12,7 @@
 package hostinet
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"sync/atomic"
@@ -361,25 +362,80 @@ func (s *Socket) EventRegister(e *waiter.Entry) error {
 // EventUnregister implements waiter.Waitable.
 func (s *Socket) EventUnregister(e *waiter.Entry) { s.queue.EventUnregister(e) }
 
-// The ioctls answered from the host socket: all read one int.
+// The ioctls answered from the host socket that read one int.
 const (
 	fionread  = 0x541b // SIOCINQ
 	siocoutq  = 0x5411
 	siocatmrk = 0x8905
 )
 
+// ifreqIoctls are the interface queries answered from the host: each reads
+// a struct ifreq naming an interface (or an index) and fills in one
+// value. None changes anything; the SIOCSIF* calls that would are EPERM.
+var ifreqIoctls = map[uint32]bool{
+	unix.SIOCGIFNAME: true, unix.SIOCGIFFLAGS: true, unix.SIOCGIFADDR: true,
+	unix.SIOCGIFDSTADDR: true, unix.SIOCGIFBRDADDR: true, unix.SIOCGIFNETMASK: true,
+	unix.SIOCGIFMETRIC: true, unix.SIOCGIFMTU: true, unix.SIOCGIFHWADDR: true,
+	unix.SIOCGIFINDEX: true, unix.SIOCGIFTXQLEN: true,
+}
+
+const (
+	ifreqSize  = 40
+	ifconfSize = 16
+	// maxIfconf bounds the buffer SIOCGIFCONF fills.
+	maxIfconf = 64 << 10
+)
+
 // Ioctl implements vfs.FileImpl.
 func (s *Socket) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
-	switch cmd {
-	case fionread, siocoutq, siocatmrk:
-	default:
-		return 0, unix.ENOTTY
+	switch {
+	case cmd == fionread || cmd == siocoutq || cmd == siocatmrk:
+		v, err := unix.IoctlGetInt(s.fd, uint(cmd))
+		if err != nil {
+			return 0, hostErr(err)
+		}
+		b := make([]byte, 4)
+		binary.LittleEndian.PutUint32(b, uint32(int32(v)))
+		return 0, mem.CopyOut(arg, b)
+	case ifreqIoctls[cmd]:
+		b := make([]byte, ifreqSize)
+		if err := mem.CopyIn(arg, b); err != nil {
+			return 0, err
+		}
+		if cmd != unix.SIOCGIFNAME && bytes.IndexByte(b[:unix.IFNAMSIZ], 0) < 0 {
+			b[unix.IFNAMSIZ-1] = 0 // as Linux, which terminates the name
+		}
+		if err := ioctlBuf(s.fd, uint(cmd), b); err != nil {
+			return 0, hostErr(err)
+		}
+		return 0, mem.CopyOut(arg, b)
+	case cmd == unix.SIOCGIFCONF:
+		hdr := make([]byte, ifconfSize)
+		if err := mem.CopyIn(arg, hdr); err != nil {
+			return 0, err
+		}
+		n := int32(binary.LittleEndian.Uint32(hdr))
+		ptr := binary.LittleEndian.Uint64(hdr[8:])
+		var buf []byte
+		if ptr != 0 {
+			if n < 0 {
+				return 0, unix.EINVAL
+			}
+			buf = make([]byte, min(int(n), maxIfconf))
+		}
+		got, err := ifconf(s.fd, buf)
+		if err != nil {
+			return 0, hostErr(err)
+		}
+		if ptr != 0 && got > 0 {
+			if err := mem.CopyOut(ptr, buf[:min(got, len(buf))]); err != nil {
+				return 0, err
+			}
+		}
+		binary.LittleEndian.PutUint32(hdr, uint32(int32(got)))
+		return 0, mem.CopyOut(arg, hdr[:4])
+	case cmd >= 0x8900 && cmd <= 0x89ff:
+		return 0, unix.EPERM // the socket ioctls that change interfaces or routes
 	}
-	v, err := unix.IoctlGetInt(s.fd, uint(cmd))
-	if err != nil {
-		return 0, hostErr(err)
-	}
-	b := make([]byte, 4)
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	return 0, mem.CopyOut(arg, b)
+	return 0, unix.ENOTTY
 }
