@@ -779,7 +779,10 @@ static int garbage_test(int rounds) {
 		long p = RND() % 3 ? (long)mem : pointers[RND() % 6];
 		long l = RND() % 4 ? (long)(RND() % 300) : (long)RND();
 		int flags = RND() % 2 ? (int)(RND() & (MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) | MSG_DONTWAIT : (int)RND() | MSG_DONTWAIT;
-		switch (RND() % 12) {
+		static const unsigned long reads[] = {FIONREAD, TIOCOUTQ, SIOCATMARK, SIOCGIFCONF, SIOCGIFNAME,
+			SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFNETMASK};
+		switch (RND() % 13) {
+		case 12: ioctl(fd, reads[RND() % 11], (void *)p); break;
 		case 0: sendmsg(fd, (struct msghdr *)p, flags); break;
 		case 1: recvmsg(fd, (struct msghdr *)p, flags); break;
 		case 2: sendto(fd, (void *)p, l, flags, (struct sockaddr *)pointers[RND() % 6], RND() % 140); break;
