@@ -430,7 +430,7 @@ func goNetBinary(t *testing.T) string {
 	out := filepath.Join(t.TempDir(), "gonet")
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = "testdata/gonet"
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GO111MODULE=off")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GO111MODULE=off", "GOFLAGS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build testdata/gonet: %v\n%s", err, b)
 	}
