@@ -526,10 +526,10 @@ func recvMsg(t *kernel.Task, f *vfs.File, s sock.Socket, addr uint64, flags int)
 	if err != nil {
 		return 0, err
 	}
-	var b4 [4]byte
-	le.PutUint32(b4[:], nameLen)
-	if _, err := t.CopyOut(addr+8, b4[:]); err != nil {
-		return 0, unix.EFAULT
+	if m.Name != 0 { // Linux leaves msg_namelen alone without msg_name
+		if err := copyOutU32(t, addr+8, nameLen); err != nil {
+			return 0, err
+		}
 	}
 	if err := copyOutU64(t, addr+40, ctlLen); err != nil {
 		return 0, err

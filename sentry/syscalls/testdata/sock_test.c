@@ -972,9 +972,10 @@ static int pktinfo_test(void) {
 	c = socket(AF_INET6, SOCK_DGRAM, 0);
 	CHECK(sendto(c, "q", 1, 0, (struct sockaddr *)&a6, sizeof a6) == 1, "sendto6");
 	mh.msg_name = NULL;
-	mh.msg_namelen = 0;
+	mh.msg_namelen = 77;
 	mh.msg_controllen = sizeof u.b;
 	CHECK(recvmsg(s, &mh, 0) == 1, "recvmsg6");
+	say("msg_namelen without msg_name: %u", mh.msg_namelen);
 	struct in6_pktinfo pi6;
 	got = 0;
 	for (struct cmsghdr *h6 = CMSG_FIRSTHDR(&mh); h6; h6 = CMSG_NXTHDR(&mh, h6))
