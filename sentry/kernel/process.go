@@ -39,11 +39,11 @@ type ThreadGroup struct {
 	exitedCPU  time.Duration
 	realTimer  realTimer
 	// Job control: a stopped process's tasks wait for contCh to close.
-	stopped       bool
-	stopSig       abi.Signal
-	contCh        chan struct{}
-	stopReport    bool // a stop the parent has not waited for yet
-	contReport    bool // a continue the parent has not waited for yet
+	stopped    bool
+	stopSig    abi.Signal
+	contCh     chan struct{}
+	stopReport bool // a stop the parent has not waited for yet
+	contReport bool // a continue the parent has not waited for yet
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
