@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/fs/devfs"
+	"moat.dev/moat/sentry/fs/hostfs"
 	"moat.dev/moat/sentry/fs/procfs"
 	"moat.dev/moat/sentry/fs/sysfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
@@ -203,8 +205,15 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 				opts.RootUID, opts.RootGID = 0, 0
 			}
 		}
-		if dst == "/dev" {
-			opts.AllowDevices = true
+		if dst == "/dev" && typ == "tmpfs" {
+			// The container's /dev: the sentry's devices, the links to
+			// /proc/self/fd, and pts/, shm/ for the mounts that follow.
+			dev, err := devfs.New(ctx, v)
+			if err != nil {
+				return err
+			}
+			fs = dev
+			break
 		}
 		fs = tmpfs.New(opts)
 	case "cgroup", "cgroup2":
@@ -216,13 +225,7 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 	if err := mkdirAll(ctx, v, creds, root, dst); err != nil {
 		return err
 	}
-	if err := v.Mount(ctx, creds, pop, fs, vfs.MountOptions{Flags: o.flags}); err != nil {
-		return err
-	}
-	if dst == "/dev" && typ == "tmpfs" {
-		return populateDev(ctx, v, creds, root)
-	}
-	return nil
+	return v.Mount(ctx, creds, pop, fs, vfs.MountOptions{Flags: o.flags})
 }
 
 // mkdirAll makes dir and its missing parents in the container's tree.
@@ -248,9 +251,10 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credent
 	return nil
 }
 
-// bindMount makes a host path visible at dst. Until the host filesystem
-// is in place the source is copied in: a directory into a tmpfs mounted
-// at dst, a file (/etc/hosts, /etc/resolv.conf) over the file at dst.
+// bindMount makes a host path visible at dst: a directory through a
+// host filesystem mounted there, read-only if asked. The VFS mounts only
+// on directories, so a file (/etc/hosts, /etc/resolv.conf) is copied over
+// the file at dst for now.
 func bindMount(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, root vfs.VirtualDentry, src, dst string, o mountOpts) error {
 	if !path.IsAbs(src) {
 		return fmt.Errorf("bind source %q is not an absolute path", src)
@@ -268,22 +272,12 @@ func bindMount(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Creden
 	if err := mkdirAll(ctx, v, creds, root, dst); err != nil {
 		return err
 	}
-	fs := tmpfs.New(tmpfs.Options{RootMode: uint32(st.Mode().Perm())})
+	fs, err := hostfs.New(src, hostfs.Options{ReadOnly: o.flags&vfs.MountReadOnly != 0})
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
 	pop := vfs.PathOperation{Root: root, Start: root, Path: dst, FollowFinal: true}
-	if err := v.Mount(ctx, creds, pop, fs, vfs.MountOptions{}); err != nil {
-		return err
-	}
-	if err := populateAt(ctx, v, src, dst); err != nil {
-		return err
-	}
-	if o.flags != 0 {
-		// Remount with the flags now that the copy is in.
-		if err := v.Umount(ctx, creds, pop); err != nil {
-			return err
-		}
-		return v.Mount(ctx, creds, pop, fs, vfs.MountOptions{Flags: o.flags})
-	}
-	return nil
+	return v.Mount(ctx, creds, pop, fs, vfs.MountOptions{Flags: o.flags})
 }
 
 // copyFile writes the host file src at dst, replacing what is there.
@@ -300,42 +294,6 @@ func copyFile(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credent
 	defer f.DecRef(ctx)
 	if _, err := f.Write(ctx, data); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	return nil
-}
-
-// populateDev fills a fresh /dev as runc does: the standard character
-// devices, the links to /proc/self/fd, and pts/, shm/ and mqueue/
-// directories for the mounts that follow.
-func populateDev(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, root vfs.VirtualDentry) error {
-	pop := func(p string) vfs.PathOperation {
-		return vfs.PathOperation{Root: root, Start: root, Path: p}
-	}
-	for _, d := range []struct {
-		name         string
-		major, minor uint32
-		mode         uint32
-	}{
-		{"null", 1, 3, 0o666}, {"zero", 1, 5, 0o666}, {"full", 1, 7, 0o666},
-		{"random", 1, 8, 0o666}, {"urandom", 1, 9, 0o666}, {"tty", 5, 0, 0o666},
-	} {
-		if err := v.Mknod(ctx, creds, pop("/dev/"+d.name), unix.S_IFCHR|d.mode, unix.Mkdev(d.major, d.minor)); err != nil {
-			return fmt.Errorf("mknod /dev/%s: %w", d.name, err)
-		}
-	}
-	for _, l := range [][2]string{
-		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-		{"pts/ptmx", "/dev/ptmx"}, {"/proc/kcore", "/dev/core"},
-	} {
-		if err := v.Symlink(ctx, creds, l[0], pop(l[1])); err != nil {
-			return fmt.Errorf("symlink %s: %w", l[1], err)
-		}
-	}
-	for _, d := range []string{"/dev/pts", "/dev/shm", "/dev/mqueue"} {
-		if err := mkdirAll(ctx, v, creds, root, d); err != nil {
-			return err
-		}
 	}
 	return nil
 }
