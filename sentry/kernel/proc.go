@@ -87,7 +87,8 @@ func (t *Task) ProcCreds() Creds {
 type TaskInfo struct {
 	TID  int32
 	Name string
-	// State is 'R' while the thread runs user code, else 'S'.
+	// State is 'R' while the thread runs user code, 'T' while its
+	// process is stopped, else 'S'.
 	State      byte
 	SigMask    abi.SignalSet
 	SigPending abi.SignalSet
@@ -108,6 +109,9 @@ func (t *Task) infoLocked() TaskInfo {
 	if t.running != nil {
 		i.State = 'R'
 	}
+	if t.tg.stopped {
+		i.State = 'T'
+	}
 	return i
 }
 
@@ -116,7 +120,8 @@ type ProcessInfo struct {
 	PID, PPID, PGID, SID int32
 	// Name is the main thread's comm.
 	Name string
-	// State is 'Z' for a zombie, else the main thread's.
+	// State is 'Z' for a zombie, 'T' while stopped by job control, else
+	// the main thread's.
 	State byte
 	// Threads counts the live threads.
 	Threads int
@@ -167,6 +172,9 @@ func (g *ThreadGroup) Info() ProcessInfo {
 	}
 	if credsFrom != nil {
 		i.Creds = *credsFrom.creds
+	}
+	if g.stopped {
+		i.State = 'T'
 	}
 	if g.exited {
 		i.State = 'Z'

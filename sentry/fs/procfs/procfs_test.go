@@ -33,6 +33,7 @@ const catC = `
 #include <unistd.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/stat.h>
 // cat prints a file whole, or "ERR <errno>" if it cannot be read.
 static void cat(const char *p) {
 	int fd = open(p, O_RDONLY);
@@ -248,6 +249,10 @@ int main(void) {
 	snprintf(p, sizeof p, "/proc/%d/stat", c); cat(p);
 	snprintf(p, sizeof p, "/proc/%d/comm", c); cat(p);
 	snprintf(p, sizeof p, "/proc/%d/task/%d/stat", c, c); cat(p);
+	kill(c, SIGSTOP);
+	int st; waitpid(c, &st, WUNTRACED);
+	snprintf(p, sizeof p, "/proc/%d/stat", c); cat(p);
+	kill(c, SIGCONT);
 	kill(c, SIGKILL);
 	siginfo_t si; waitid(P_PID, c, &si, WEXITED|WNOWAIT);
 	snprintf(p, sizeof p, "/proc/%d/stat", c); cat(p);
@@ -261,7 +266,7 @@ int main(void) {
 		t.Fatalf("exit %d: %s %s", r.ExitCode(), r.Stdout, r.Stderr)
 	}
 	lines := strings.Split(r.Stdout, "\n")
-	if len(lines) < 6 {
+	if len(lines) < 7 {
 		t.Fatalf("output:\n%s", r.Stdout)
 	}
 	f := strings.Fields(lines[0])
@@ -274,12 +279,15 @@ int main(void) {
 	if tf := strings.Fields(lines[2]); len(tf) != 52 || tf[0] != f[0] {
 		t.Errorf("task stat %q", lines[2])
 	}
-	z := strings.Fields(lines[3])
-	if len(z) < 3 || z[0] != f[0] || z[2] != "Z" {
-		t.Errorf("zombie stat %q", lines[3])
+	if st := strings.Fields(lines[3]); len(st) < 3 || st[2] != "T" {
+		t.Errorf("stopped child's stat %q", lines[3])
 	}
-	if lines[4] != "ERR 2" {
-		t.Errorf("reaped child's stat: %q, want ENOENT", lines[4])
+	z := strings.Fields(lines[4])
+	if len(z) < 3 || z[0] != f[0] || z[2] != "Z" {
+		t.Errorf("zombie stat %q", lines[4])
+	}
+	if lines[5] != "ERR 2" {
+		t.Errorf("reaped child's stat: %q, want ENOENT", lines[5])
 	}
 }
 
@@ -319,7 +327,7 @@ int main(void) {
 func TestBusybox(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	root := sandboxtest.Rootfs(t, true)
-	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", "ps; cat /proc/meminfo; ls -l /proc/self/fd/ </etc/passwd; cat /proc/mounts"},
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", "sleep 10 & ps; cat /proc/meminfo; ls -l /proc/self/fd/ </etc/passwd; cat /proc/mounts; kill %1"},
 		sandboxtest.Options{Memory: 128 << 20})
 	if r.ExitCode() != 0 {
 		t.Fatalf("exit %d: %s %s", r.ExitCode(), r.Stdout, r.Stderr)
@@ -327,8 +335,9 @@ func TestBusybox(t *testing.T) {
 	out := r.Stdout
 	for _, re := range []string{
 		`(?m)^PID\s+USER\s+COMMAND$`,
-		`(?m)^\s+1 root\s+/bin/sh -c ps; cat`,
-		`(?m)^\s+\d+ root\s+\{ps\} /bin/sh -c ps; cat`,
+		`(?m)^\s+1 root\s+/bin/sh -c sleep 10 & ps; cat`,
+		`(?m)^\s+\d+ root\s+sleep 10$`,
+		`(?m)^\s+\d+ root\s+\{ps\} /bin/sh -c sleep 10 & ps; cat`,
 		`(?m)^MemTotal:\s+131072 kB$`,
 		`(?m)^MemFree:\s+\d+ kB$`,
 		`(?m)^lr-x------\s+1 root\s+root\s+\d+ .* 0 -> /etc/passwd$`,
@@ -381,5 +390,42 @@ int main(void) { cat("/proc/self/stat"); cat("/proc/self/statm"); cat("/proc/sel
 		if !ours[k] {
 			t.Errorf("status has no %s", k)
 		}
+	}
+}
+
+// TestMagicLinks follows /proc/self/fd/N, cwd and root as Linux does: to
+// the open file itself, which may be a pipe or a file already deleted
+// (on tmpfs: hostfs reopens files by name).
+func TestMagicLinks(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "magic", catC+`
+#include <stdlib.h>
+int main(void) {
+	int p[2]; pipe(p);
+	write(p[1], "through the pipe\n", 17);
+	close(p[1]);
+	char path[64]; snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+	cat(path);
+	int f = open("/dev/shm/gone", O_RDWR|O_CREAT, 0600);
+	write(f, "deleted but open\n", 17);
+	unlink("/dev/shm/gone");
+	snprintf(path, sizeof path, "/proc/self/fd/%d", f);
+	cat(path);
+	int o = open("/dev/stdout", O_WRONLY);
+	if (o < 0) { perror("open /dev/stdout"); return 1; }
+	fflush(stdout);
+	write(o, "via /dev/stdout\n", 16);
+	chdir("/tmp");
+	if (chdir("/proc/self/cwd") != 0) { perror("chdir"); return 1; }
+	char cwd[64]; printf("cwd %s\n", getcwd(cwd, sizeof cwd));
+	struct stat a, b; stat("/proc/self/root", &a); stat("/", &b);
+	printf("root same %d\n", a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/magic"}, sandboxtest.Options{})
+	want := "through the pipe\ndeleted but open\nvia /dev/stdout\ncwd /tmp\nroot same 1\n"
+	if r.ExitCode() != 0 || r.Stdout != want {
+		t.Fatalf("exit %d\ngot  %q\nwant %q\nstderr %s", r.ExitCode(), r.Stdout, want, r.Stderr)
 	}
 }
