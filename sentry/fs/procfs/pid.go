@@ -47,7 +47,7 @@ func (p *proc) task() *kernel.Task {
 		}
 		return nil
 	}
-	if l := p.g.Leader(); l != nil {
+	if l := p.g.Leader(); l != nil && l.Alive() {
 		return l
 	}
 	if ts := p.g.Tasks(); len(ts) > 0 {

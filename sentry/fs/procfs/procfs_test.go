@@ -207,11 +207,18 @@ func TestCPUsAndMemory(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	root := sandboxtest.Rootfs(t, false)
 	sandboxtest.BuildC(t, root, "cpus", catC+`
+#include <dirent.h>
 int main(void) {
 	cat("/proc/cpuinfo");
 	printf("online="); fflush(stdout); cat("/sys/devices/system/cpu/online");
 	printf("nprocs=%ld\n", sysconf(_SC_NPROCESSORS_ONLN));
 	cat("/proc/meminfo");
+	int fd = open("/sys/devices/system/cpu/online", O_WRONLY);
+	printf("write /sys: %s\n", fd < 0 ? strerror(errno) : "opened");
+	printf("mkdir /sys: %s\n", mkdir("/sys/fs/x", 0755) ? strerror(errno) : "made");
+	DIR *d = opendir("/sys/fs/cgroup"); struct dirent *e; int n = 0;
+	while (d && (e = readdir(d))) if (e->d_name[0] != '.') n++;
+	printf("cgroup entries %d\n", n);
 	return 0;
 }`)
 	r := sandboxtest.Run(t, root, []string{"/bin/cpus"}, sandboxtest.Options{CPUs: 2, Memory: 256 << 20})
@@ -221,7 +228,8 @@ int main(void) {
 	if n := len(regexp.MustCompile(`(?m)^processor\t: \d+$`).FindAllString(r.Stdout, -1)); n != 2 {
 		t.Errorf("%d processors in /proc/cpuinfo, want 2:\n%s", n, r.Stdout)
 	}
-	for _, want := range []string{"online=0-1\n", "nprocs=2\n", "MemTotal:         262144 kB\n"} {
+	for _, want := range []string{"online=0-1\n", "nprocs=2\n", "MemTotal:         262144 kB\n",
+		"write /sys: Read-only file system\n", "mkdir /sys: Read-only file system\n", "cgroup entries 0\n"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("no %q in:\n%s", want, r.Stdout)
 		}
@@ -427,5 +435,56 @@ int main(void) {
 	want := "through the pipe\ndeleted but open\nvia /dev/stdout\ncwd /tmp\nroot same 1\n"
 	if r.ExitCode() != 0 || r.Stdout != want {
 		t.Fatalf("exit %d\ngot  %q\nwant %q\nstderr %s", r.ExitCode(), r.Stdout, want, r.Stderr)
+	}
+}
+
+func TestThreads(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "threads", catC+`
+#include <pthread.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+static pthread_barrier_t b;
+static void *worker(void *arg) {
+	prctl(PR_SET_NAME, "worker");
+	char link[64]; ssize_t n = readlink("/proc/thread-self", link, sizeof link - 1);
+	link[n > 0 ? n : 0] = 0;
+	printf("thread-self %s tid %ld\n", link, (long)syscall(SYS_gettid));
+	fflush(stdout);
+	pthread_barrier_wait(&b);
+	pthread_barrier_wait(&b);
+	return 0;
+}
+int main(void) {
+	pthread_barrier_init(&b, 0, 2);
+	pthread_t th; pthread_create(&th, 0, worker, 0);
+	pthread_barrier_wait(&b);
+	DIR *d = opendir("/proc/self/task"); struct dirent *e; int n = 0;
+	while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
+	closedir(d);
+	printf("tasks %d\n", n);
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/task/%d/comm", getpid()); cat(p);
+	fflush(stdout);
+	pthread_barrier_wait(&b);
+	pthread_join(th, 0);
+	cat("/proc/self/status");
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/threads"}, sandboxtest.Options{CPUs: 2})
+	if r.ExitCode() != 0 {
+		t.Fatalf("exit %d: %s %s", r.ExitCode(), r.Stdout, r.Stderr)
+	}
+	m := regexp.MustCompile(`thread-self 1/task/(\d+) tid (\d+)\n`).FindStringSubmatch(r.Stdout)
+	if m == nil || m[1] != m[2] || m[1] == "1" {
+		t.Errorf("thread-self of the second thread: %q", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, "tasks 2\nthreads\n") {
+		t.Errorf("two tasks and the main thread's comm expected: %q", r.Stdout)
+	}
+	if got := field(t, r.Stdout, "Threads"); got != "1" {
+		t.Errorf("Threads after the join: %s", got)
 	}
 }
