@@ -147,6 +147,8 @@ func TestSelfFDAndCmdline(t *testing.T) {
 	sandboxtest.BuildC(t, root, "fds", catC+`
 #include <dirent.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 static void showlink(int fd) {
 	char p[64], t[256]; snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(p, t, sizeof t - 1);
@@ -158,6 +160,9 @@ int main(int argc, char **argv) {
 	int p[2]; pipe(p);
 	int d = open("/tmp", O_RDONLY|O_DIRECTORY);
 	showlink(f); showlink(p[0]); showlink(p[1]); showlink(d);
+	int ep = epoll_create1(0), ev = eventfd(0, 0);
+	showlink(ep); showlink(ev);
+	close(ep); close(ev);
 	DIR *dir = opendir("/proc/self/fd");
 	struct dirent *e; int n = 0;
 	while ((e = readdir(dir))) if (e->d_name[0] != '.') n++;
@@ -185,6 +190,8 @@ int main(int argc, char **argv) {
 		`(?m)^fd 3 -> /etc/data$`,
 		`(?m)^fd 4 -> pipe:\[\d+\]$`,
 		`(?m)^fd 6 -> /tmp$`,
+		`(?m)^fd 7 -> anon_inode:\[eventpoll\]$`,
+		`(?m)^fd 8 -> anon_inode:\[eventfd\]$`,
 		// 0-2, the file, the pipe's two ends, /tmp and the directory being read.
 		`(?m)^entries 8$`,
 		`(?m)^pos:\t0$`,
