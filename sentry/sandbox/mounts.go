@@ -150,15 +150,26 @@ func parseSize(s string) (int64, error) {
 // mountAll mounts ms in order, making missing mount points, and fills
 // /dev when a tmpfs is mounted there.
 func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount) error {
+	devices := false
 	for _, m := range ms {
-		if err := mountOne(ctx, v, k, m); err != nil {
+		if err := mountOne(ctx, v, k, m, &devices); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Destination, err)
+		}
+	}
+	if !devices {
+		// No /dev of the sentry's: device nodes of the image still
+		// open the sentry's devices, never the host's.
+		if err := devfs.RegisterDevices(v); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount) error {
+// mountOne mounts m; devices says whether the sentry's devices are
+// registered (by the devfs of a /dev mount), and is set when this mount
+// registers them.
+func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool) error {
 	dst := m.Destination
 	if !path.IsAbs(dst) || path.Clean(dst) != dst && path.Clean(dst)+"/" != dst {
 		return fmt.Errorf("destination %q is not a clean absolute path", dst)
@@ -205,13 +216,14 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 				opts.RootUID, opts.RootGID = 0, 0
 			}
 		}
-		if dst == "/dev" && typ == "tmpfs" {
+		if dst == "/dev" && typ == "tmpfs" && !*devices {
 			// The container's /dev: the sentry's devices, the links to
 			// /proc/self/fd, and pts/, shm/ for the mounts that follow.
 			dev, err := devfs.New(ctx, v)
 			if err != nil {
 				return err
 			}
+			*devices = true
 			fs = dev
 			break
 		}
