@@ -240,11 +240,6 @@ func (p *proc) stat(ctx context.Context) ([]byte, error) {
 		if p.t != nil {
 			state, name, cpu = ti.State, ti.Name, ti.CPUTime
 		}
-		if !pi.Zombie && state != 'Z' {
-			if state == 'S' && ti.State == 'R' {
-				state = 'R'
-			}
-		}
 		pending |= ti.SigPending
 		blocked = ti.SigMask
 	}
