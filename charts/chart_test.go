@@ -170,8 +170,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal("no DaemonSet moat-node")
 	}
 	pod := ds.Spec.Template.Spec
-	if !pod.HostPID || pod.HostNetwork {
-		t.Errorf("hostPID %v hostNetwork %v: want the host's pids (systemd strategy) and the pod's own network", pod.HostPID, pod.HostNetwork)
+	if pod.HostPID || pod.HostNetwork {
+		t.Errorf("hostPID %v hostNetwork %v: the systemd strategy (D-Bus) needs neither", pod.HostPID, pod.HostNetwork)
 	}
 	c := pod.Containers[0]
 	for _, a := range []string{"--prefix=/opt/moat/bin", "--restart=systemd", "--containerd-config=/etc/containerd/config.toml", "--handler=moat", "--sandbox-memory=64Mi"} {
@@ -185,13 +185,13 @@ func TestDefaults(t *testing.T) {
 			hostPaths[v.HostPath.Path] = v.Name
 		}
 	}
-	for _, p := range []string{"/etc/containerd", "/run/containerd", "/opt/moat/bin", "/etc/moat"} {
+	for _, p := range []string{"/etc/containerd", "/run/containerd", "/opt/moat/bin", "/etc/moat", "/run/systemd"} {
 		if _, ok := hostPaths[p]; !ok {
 			t.Errorf("no hostPath volume for %s (have %v)", p, hostPaths)
 		}
 	}
-	if len(hostPaths) != 4 {
-		t.Errorf("host paths %v: the agent should see exactly the four it needs", hostPaths)
+	if len(hostPaths) != 5 {
+		t.Errorf("host paths %v: the agent should see exactly the five it needs", hostPaths)
 	}
 	if _, ok := hostPaths["/"]; ok {
 		t.Error("the agent mounts the host's root")
@@ -293,6 +293,17 @@ func TestValuesVariants(t *testing.T) {
 		pod := find[*appsv1.DaemonSet](objs, "moat-node").Spec.Template.Spec
 		if !pod.HostPID || !slices.Contains(pod.Containers[0].Args, "--containerd-pid-file=/var/run/containerd.pid") || !slices.Contains(pod.Containers[0].Args, "--restart=signal") {
 			t.Errorf("hostPID %v args %v", pod.HostPID, pod.Containers[0].Args)
+		}
+	})
+	t.Run("nsenter restart", func(t *testing.T) {
+		pod := find[*appsv1.DaemonSet](render(t, "--set", "containerd.restart.strategy=nsenter"), "moat-node").Spec.Template.Spec
+		if !pod.HostPID || !slices.Contains(pod.Containers[0].Args, "--restart=nsenter") {
+			t.Errorf("hostPID %v args %v", pod.HostPID, pod.Containers[0].Args)
+		}
+		for _, v := range pod.Volumes {
+			if v.HostPath != nil && v.HostPath.Path == "/run/systemd" {
+				t.Error("systemd's socket mounted though the strategy does not use it")
+			}
 		}
 	})
 	t.Run("no restart, no hook, no RuntimeClass", func(t *testing.T) {

@@ -25,22 +25,22 @@ type Restarter interface {
 
 // Restart strategies, as the chart's containerd.restart value names them.
 const (
-	RestartSystemd = "systemd" // systemctl restart in the host's namespaces (nsenter into pid 1)
+	RestartSystemd = "systemd" // ask systemd over D-Bus (DBusRestarter)
 	RestartSignal  = "signal"  // SIGTERM to the containerd process; a supervisor starts it again
 	RestartNone    = "none"    // never restart; the operator does it
 )
 
-// SystemdRestarter restarts a systemd unit from inside the agent's pod by
-// entering the namespaces of the host's pid 1 (the pod needs hostPID and
-// the SYS_ADMIN and SYS_PTRACE capabilities).
-type SystemdRestarter struct {
+// NsenterRestarter restarts a systemd unit from inside the agent's pod by
+// running systemctl in the namespaces of the host's pid 1 (the pod needs
+// hostPID and privileges, the image needs nsenter).
+type NsenterRestarter struct {
 	Unit    string   // e.g. containerd.service
 	Command []string // the command run; empty means nsenter into pid 1 and systemctl restart Unit
 }
 
-func (s SystemdRestarter) String() string { return "systemd unit " + s.Unit }
+func (s NsenterRestarter) String() string { return "systemd unit " + s.Unit + " through nsenter" }
 
-func (s SystemdRestarter) Restart(ctx context.Context) error {
+func (s NsenterRestarter) Restart(ctx context.Context) error {
 	if !validUnit(s.Unit) {
 		return fmt.Errorf("systemd unit %q: not a unit name", s.Unit)
 	}

@@ -97,7 +97,7 @@ type options struct {
 	containerdConfig, containerdDropIn, containerdSocket string
 	runtimeOptionsFile, runtimeOptionsPath               string
 
-	restart, systemdUnit, containerdPidFile string
+	restart, systemdUnit, systemdSocket, containerdPidFile string
 	restartTimeout                          time.Duration
 
 	maxSandboxes                 int
@@ -134,8 +134,9 @@ func parseOptions(cmd string, args []string, stderr io.Writer) (*options, error)
 	fs.StringVar(&o.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket (CRI)")
 	fs.StringVar(&o.runtimeOptionsFile, "runtime-options-file", "", "moat runtime options to install (the chart's ConfigMap); empty for none")
 	fs.StringVar(&o.runtimeOptionsPath, "runtime-options-path", "/etc/moat/runtime.toml", "where the runtime options go on the host")
-	fs.StringVar(&o.restart, "restart", node.RestartSystemd, "how to restart containerd: systemd, signal or none")
-	fs.StringVar(&o.systemdUnit, "systemd-unit", "containerd.service", "containerd's systemd unit (restart=systemd)")
+	fs.StringVar(&o.restart, "restart", node.RestartSystemd, "how to restart containerd: systemd (over D-Bus), nsenter (systemctl in the host's namespaces), signal or none")
+	fs.StringVar(&o.systemdSocket, "systemd-socket", "/run/systemd/private", "systemd's D-Bus socket (restart=systemd): its private socket or the system bus")
+	fs.StringVar(&o.systemdUnit, "systemd-unit", "containerd.service", "containerd's systemd unit (restart=systemd or nsenter)")
 	fs.StringVar(&o.containerdPidFile, "containerd-pid-file", "", "containerd's pid file (restart=signal; default: find it by its socket)")
 	fs.DurationVar(&o.restartTimeout, "restart-timeout", 2*time.Minute, "how long containerd may take to come back")
 	fs.IntVar(&o.maxSandboxes, "max-sandboxes", 110, "most moat pods one node may run")
@@ -184,13 +185,15 @@ func (o *options) client() (kubernetes.Interface, error) {
 func (o *options) restarter() (node.Restarter, error) {
 	switch o.restart {
 	case node.RestartSystemd:
-		return node.SystemdRestarter{Unit: o.systemdUnit}, nil
+		return node.DBusRestarter{Socket: o.systemdSocket, Unit: o.systemdUnit, Timeout: o.restartTimeout}, nil
+	case node.RestartNsenter:
+		return node.NsenterRestarter{Unit: o.systemdUnit}, nil
 	case node.RestartSignal:
 		return node.SignalRestarter{PidFile: o.containerdPidFile, Socket: o.containerdSocket, Timeout: o.restartTimeout}, nil
 	case node.RestartNone:
 		return node.NoRestarter{}, nil
 	}
-	return nil, fmt.Errorf("--restart %q: want systemd, signal or none", o.restart)
+	return nil, fmt.Errorf("--restart %q: want systemd, nsenter, signal or none", o.restart)
 }
 
 func (o *options) config(log *slog.Logger) (node.Config, error) {
