@@ -98,7 +98,7 @@ type options struct {
 	runtimeOptionsFile, runtimeOptionsPath               string
 
 	restart, systemdUnit, systemdSocket, containerdPidFile string
-	restartTimeout                          time.Duration
+	restartTimeout                                         time.Duration
 
 	maxSandboxes                 int
 	sandboxMemory, systemReserve string
