@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 
@@ -245,6 +246,10 @@ func (a *Agent) install(ctx context.Context) error {
 	optionsPath := ""
 	if a.cfg.RuntimeOptions != nil && a.cfg.OptionsPath != "" {
 		optionsPath = a.cfg.OptionsPath
+		var parsed map[string]any
+		if _, err := toml.Decode(string(a.cfg.RuntimeOptions), &parsed); err != nil {
+			return a.fail("options", fmt.Errorf("runtime options are not valid TOML, not installing them: %w", err))
+		}
 		if wrote, err := writeFileIfChanged(optionsPath, a.cfg.RuntimeOptions, 0o644); err != nil {
 			return a.fail("options", err)
 		} else if wrote {

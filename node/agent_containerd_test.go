@@ -188,3 +188,94 @@ func TestAgentWithRealContainerd(t *testing.T) {
 		})
 	}
 }
+
+// A node whose config already holds the drop-in but whose containerd was
+// never restarted (the agent died in between) gets the restart it lacks;
+// cleanup run twice restarts containerd once.
+func TestAgentRecoversAndCleansUpOnce(t *testing.T) {
+	ctd := startContainerd(t, func(base, _ string) string { return base })
+	orig, _ := os.ReadFile(ctd.Config)
+	a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := a.cfg.Containerd.Ensure(DropIn{Handler: "moat", RuntimePath: a.cfg.RuntimePath, ConfigVersion: 3}); err != nil {
+		t.Fatal(err)
+	}
+	starts := ctd.Starts()
+	// The options differ from what Ensure wrote above, so the drop-in
+	// changes too; what matters is one restart, and the handler known after.
+	if err := a.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ctd.Starts() - starts; got != 1 {
+		t.Fatalf("%d restarts, want 1", got)
+	}
+	if err := a.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Now the config is in place but containerd forgot the handler: the
+	// config is unchanged, yet the agent must restart.
+	os.Remove(a.cfg.Containerd.DropInPath)
+	rs := SignalRestarter{Socket: ctd.Socket, Timeout: 30 * time.Second}
+	if err := rs.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := DialCRI(ctd.Socket)
+	defer rt.Close()
+	if err := WaitReady(ctx, rt, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.cfg.Containerd.Ensure(DropIn{Handler: "moat", RuntimePath: a.cfg.RuntimePath, OptionsPath: a.cfg.OptionsPath, ConfigVersion: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if h := criHandlers(t, ctd.Socket); slices.Contains(h, "moat") {
+		t.Fatalf("containerd knows moat before the agent restarted it: %v", h)
+	}
+	starts = ctd.Starts()
+	if err := a.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ctd.Starts() - starts; got != 1 {
+		t.Fatalf("%d restarts for a handler containerd did not know, want 1", got)
+	}
+	if h := criHandlers(t, ctd.Socket); !slices.Contains(h, "moat") {
+		t.Fatalf("CRI handlers %v", h)
+	}
+
+	starts = ctd.Starts()
+	if err := a.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ctd.Starts() - starts; got != 1 {
+		t.Fatalf("two cleanups restarted containerd %d times, want 1", got)
+	}
+	if after, _ := os.ReadFile(ctd.Config); !bytes.Equal(after, orig) {
+		t.Fatalf("config not restored:\n%s", after)
+	}
+}
+
+// Runtime options that are not TOML are refused before anything on the
+// node changes.
+func TestAgentRefusesBadRuntimeOptions(t *testing.T) {
+	ctd := startContainerd(t, func(base, _ string) string { return base })
+	orig, _ := os.ReadFile(ctd.Config)
+	a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+	a.cfg.RuntimeOptions = []byte("max_vcpus = = 4\n")
+	starts := ctd.Starts()
+	err := a.Setup(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "TOML") {
+		t.Fatalf("Setup with bad options: %v", err)
+	}
+	if a.State() != StateFailed || ctd.Starts() != starts {
+		t.Fatalf("state %q, %d restarts", a.State(), ctd.Starts()-starts)
+	}
+	if after, _ := os.ReadFile(ctd.Config); !bytes.Equal(after, orig) {
+		t.Fatal("config changed")
+	}
+	if _, err := os.Stat(a.cfg.Containerd.DropInPath); !os.IsNotExist(err) {
+		t.Fatal("drop-in written")
+	}
+}

@@ -108,20 +108,27 @@ func importsCover(mainPath string, imports []string, dropIn string) bool {
 }
 
 // The edits moat makes to containerd's main config are textual and exactly
-// reversible: either one line `imports = ["<drop-in>"]  # moat-node` placed
-// before the first table, or the element `"<drop-in>", ` right after the
-// opening bracket of an existing top-level imports array. Nothing else in the
-// user's file is touched, and removing the same bytes gives the file back as
-// it was.
+// reversible: either one line `imports = ["<drop-in>*"]  # added by moat-node`
+// placed before the first table, or the element `"<drop-in>*", ` put right
+// after the opening bracket of an existing top-level imports array. Nothing
+// else in the user's file is touched, and removing the same bytes gives the
+// file back as it was.
 const importsMarker = "  # added by moat-node"
 
 func addedImportsLine(dropIn string) string {
-	return fmt.Sprintf("imports = [%q]%s\n", dropIn, importsMarker)
+	return fmt.Sprintf("imports = [%q]%s\n", importPattern(dropIn), importsMarker)
 }
 
 func addedImportsElement(dropIn string) string {
-	return fmt.Sprintf("%q, ", dropIn)
+	return fmt.Sprintf("%q, ", importPattern(dropIn))
 }
+
+// importPattern is how the main config names the drop-in: as a glob that
+// matches it, because containerd refuses to start when a plainly imported
+// file is missing, and a glob that matches nothing is no error. So a
+// drop-in deleted by hand (or by config management) never keeps
+// containerd down.
+func importPattern(dropIn string) string { return dropIn + "*" }
 
 // createdMainConfig is what moat writes when the node has no containerd
 // config file at all (containerd runs on its defaults).
