@@ -26,7 +26,7 @@ func TestABIAgainstKernelHeaders(t *testing.T) {
 	var sync kvmSyncRegs
 	var sr kvmSregs
 	checks := []struct {
-		c  string
+		c   string
 		go_ uint64
 	}{
 		{"KVM_GET_API_VERSION", ioctlGetAPIVersion},

@@ -35,10 +35,15 @@ type guest struct {
 
 func newGuest(t testing.TB, vm *VM) *guest {
 	t.Helper()
-	r, err := vm.AddRegion(64 << 20)
+	r, err := vm.AddRegion(8 << 20)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := vm.RemoveRegion(r); err != nil {
+			t.Errorf("RemoveRegion: %v", err)
+		}
+	})
 	as, err := vm.NewAddressSpace()
 	if err != nil {
 		t.Fatal(err)

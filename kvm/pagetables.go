@@ -92,6 +92,25 @@ type AddressSpace struct {
 	// stale is set when a present entry changed and vCPUs must not use
 	// their cached translations any more.
 	stale bool
+	// batch defers the flush of stale entries to Commit.
+	batch bool
+}
+
+// Begin starts a batch: changes to present mappings made until Commit are
+// made visible to the vCPUs together, by one flush in Commit. Until then
+// a vCPU may still use the old mappings.
+func (as *AddressSpace) Begin() {
+	as.mu.Lock()
+	as.batch = true
+	as.mu.Unlock()
+}
+
+// Commit ends a batch and makes its changes visible to every vCPU.
+func (as *AddressSpace) Commit() error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.batch = false
+	return as.flushLocked()
 }
 
 // NewAddressSpace returns an address space with no user mappings.
@@ -266,7 +285,7 @@ func (as *AddressSpace) forEachPresent(va, n uint64, fn func(slot, e uint64)) {
 // flushLocked makes a change to present entries visible to every vCPU.
 // Preconditions: as.mu is held.
 func (as *AddressSpace) flushLocked() error {
-	if !as.stale {
+	if !as.stale || as.batch {
 		return nil
 	}
 	as.stale = false

@@ -59,8 +59,10 @@ type VM struct {
 
 	mu sync.Mutex
 	// regions are the RAM regions, by slot.
-	regions  map[uint32]*Region
-	nextGPA  uint64
+	regions map[uint32]*Region
+	nextGPA uint64
+	// holes are guest-physical ranges of removed regions, reused first.
+	holes    []Region
 	freeSlot []uint32
 	nextSlot uint32
 	vcpus    []*VCPU
@@ -209,7 +211,14 @@ func (vm *VM) AddRegion(size uint64) (*Region, error) {
 	size = (size + (2<<20 - 1)) &^ (2<<20 - 1)
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	if size == 0 || vm.nextGPA+size > maxGPA || vm.nextGPA+size < vm.nextGPA {
+	gpa, hole := vm.nextGPA, -1
+	for i, h := range vm.holes {
+		if h.Size >= size {
+			gpa, hole = h.GPA, i
+			break
+		}
+	}
+	if size == 0 || (hole < 0 && (gpa+size > maxGPA || gpa+size < gpa)) {
 		return nil, fmt.Errorf("kvm: add %d bytes of guest memory: guest-physical space exhausted at %#x", size, vm.nextGPA)
 	}
 	var slot uint32
@@ -220,12 +229,21 @@ func (vm *VM) AddRegion(size uint64) (*Region, error) {
 		slot = vm.nextSlot
 		vm.nextSlot++
 	}
-	r := &Region{GPA: vm.nextGPA, Size: size, slot: slot}
+	r := &Region{GPA: gpa, Size: size, slot: slot}
 	if err := vm.setSlot(slot, r.GPA, size); err != nil {
 		vm.freeSlot = append(vm.freeSlot, slot)
 		return nil, err
 	}
-	vm.nextGPA += size
+	if hole >= 0 {
+		h := &vm.holes[hole]
+		h.GPA += size
+		h.Size -= size
+		if h.Size == 0 {
+			vm.holes = append(vm.holes[:hole], vm.holes[hole+1:]...)
+		}
+	} else {
+		vm.nextGPA += size
+	}
 	vm.regions[slot] = r
 	return r, nil
 }
@@ -247,6 +265,7 @@ func (vm *VM) RemoveRegion(r *Region) error {
 	delete(vm.regions, r.slot)
 	vm.freeSlot = append(vm.freeSlot, r.slot)
 	vm.discard(r.GPA, r.Size)
+	vm.holes = append(vm.holes, Region{GPA: r.GPA, Size: r.Size})
 	return nil
 }
 

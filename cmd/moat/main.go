@@ -13,6 +13,7 @@ import (
 const usage = `moat runs each container in its own KVM-backed application kernel.
 
 Usage:
+  moat run [flags] -- CMD [ARG...]                  run a container in a KVM sandbox
   moat check [--json] [--device PATH] [--exits N]   report whether this node can run moat
 
 Run "moat COMMAND --help" for a command's flags.
@@ -28,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,51 @@
+package abi
+
+// poll(2) events (include/uapi/asm-generic/poll.h).
+const (
+	POLLIN     = 0x0001
+	POLLPRI    = 0x0002
+	POLLOUT    = 0x0004
+	POLLERR    = 0x0008
+	POLLHUP    = 0x0010
+	POLLNVAL   = 0x0020
+	POLLRDNORM = 0x0040
+	POLLRDBAND = 0x0080
+	POLLWRNORM = 0x0100
+	POLLWRBAND = 0x0200
+	POLLMSG    = 0x0400
+	POLLREMOVE = 0x1000
+	POLLRDHUP  = 0x2000
+)
+
+// epoll(7) events and control operations (include/uapi/linux/eventpoll.h).
+const (
+	EPOLLIN        = 0x00000001
+	EPOLLPRI       = 0x00000002
+	EPOLLOUT       = 0x00000004
+	EPOLLERR       = 0x00000008
+	EPOLLHUP       = 0x00000010
+	EPOLLNVAL      = 0x00000020
+	EPOLLRDNORM    = 0x00000040
+	EPOLLRDBAND    = 0x00000080
+	EPOLLWRNORM    = 0x00000100
+	EPOLLWRBAND    = 0x00000200
+	EPOLLMSG       = 0x00000400
+	EPOLLRDHUP     = 0x00002000
+	EPOLLEXCLUSIVE = 1 << 28
+	EPOLLWAKEUP    = 1 << 29
+	EPOLLONESHOT   = 1 << 30
+	EPOLLET        = 1 << 31
+
+	EPOLL_CTL_ADD = 1
+	EPOLL_CTL_DEL = 2
+	EPOLL_CTL_MOD = 3
+
+	EPOLL_CLOEXEC = O_CLOEXEC
+)
+
+// eventfd(2) flags.
+const (
+	EFD_SEMAPHORE = 1
+	EFD_CLOEXEC   = O_CLOEXEC
+	EFD_NONBLOCK  = O_NONBLOCK
+)

@@ -1,0 +1,231 @@
+// Package hostio gives a sandbox's processes host file descriptors as
+// files: the container's stdin, stdout and stderr (terminals, pipes or
+// containerd's FIFOs). Reads happen on a goroutine of their own so that a
+// task waiting for input never holds a CPU.
+package hostio
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/vfs"
+	"moat.dev/moat/sentry/waiter"
+)
+
+// File is a host file descriptor.
+type File struct {
+	vfs.FileDefaults
+	fd  int
+	tty bool
+
+	queue waiter.Queue
+
+	mu      sync.Mutex
+	buf     []byte
+	eof     bool
+	readErr error
+	reading bool
+	more    *sync.Cond
+}
+
+// New wraps host descriptor fd (which it now owns) as a vfs file opened
+// with flags.
+func New(ctx context.Context, v *vfs.VirtualFilesystem, fd int, flags uint32) (*vfs.File, error) {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	f := &File{fd: fd, tty: err == nil}
+	f.more = sync.NewCond(&f.mu)
+	return v.NewAnonFile(ctx, inode{f}, f, flags, true)
+}
+
+type inode struct{ f *File }
+
+func (i inode) Stat(context.Context) (vfs.Stat, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(i.f.fd, &st); err != nil {
+		return vfs.Stat{}, err
+	}
+	return vfs.Stat{Dev: 0x16, Ino: st.Ino, Mode: st.Mode, Nlink: 1, Rdev: st.Rdev,
+		Blksize: 4096, Atime: st.Atim, Mtime: st.Mtim, Ctime: st.Ctim}, nil
+}
+func (inode) SetStat(context.Context, vfs.SetStat) error         { return unix.EPERM }
+func (inode) Open(context.Context, uint32) (vfs.FileImpl, error) { return nil, unix.ENXIO }
+
+// reader moves host input into buf as the guest consumes it.
+func (f *File) reader() {
+	b := make([]byte, 32<<10)
+	for {
+		n, err := unix.Read(f.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			// A non-blocking host descriptor: wait for input.
+			fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}}
+			unix.Poll(fds, -1)
+			continue
+		}
+		f.mu.Lock()
+		if n > 0 {
+			f.buf = append(f.buf, b[:n]...)
+		}
+		if n == 0 || err != nil {
+			f.eof = true
+			if err != nil && err != unix.EIO {
+				f.readErr = err
+			}
+		}
+		f.queue.Notify(waiter.EventIn)
+		done := f.eof
+		// Do not read ahead more than one buffer.
+		for len(f.buf) >= len(b) && !done {
+			f.more.Wait()
+		}
+		f.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+func (f *File) startReader() {
+	if !f.reading {
+		f.reading = true
+		go f.reader()
+	}
+}
+
+// Read returns buffered input, EAGAIN when there is none yet, 0 at EOF.
+func (f *File) Read(_ context.Context, p []byte, _ int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startReader()
+	if len(f.buf) == 0 {
+		if f.eof {
+			if f.tty {
+				// ^D on a terminal ends one read, not the input.
+				f.eof = false
+				f.reading = false
+			}
+			return 0, nil
+		}
+		return 0, unix.EAGAIN
+	}
+	n := copy(p, f.buf)
+	f.buf = f.buf[n:]
+	f.more.Signal()
+	return n, nil
+}
+
+// Write writes to the host descriptor.
+func (f *File) Write(_ context.Context, p []byte, _ int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(f.fd, p[done:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLOUT}}
+			unix.Poll(fds, -1)
+			continue
+		}
+		if err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Readiness: input when buffered or at EOF; output always.
+func (f *File) Readiness(mask waiter.EventMask) waiter.EventMask {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startReader()
+	var r waiter.EventMask = waiter.EventOut
+	if len(f.buf) > 0 || f.eof {
+		r |= waiter.EventIn
+	}
+	return r & mask
+}
+
+func (f *File) EventRegister(e *waiter.Entry) error {
+	f.queue.EventRegister(e)
+	return nil
+}
+func (f *File) EventUnregister(e *waiter.Entry) { f.queue.EventUnregister(e) }
+
+// Release closes the host descriptor.
+func (f *File) Release(context.Context) { unix.Close(f.fd) }
+
+// Ioctl passes terminal requests to the host terminal.
+func (f *File) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
+	switch cmd {
+	case abi.FIONREAD:
+		f.mu.Lock()
+		n := len(f.buf)
+		f.mu.Unlock()
+		var b [4]byte
+		b[0], b[1], b[2], b[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		return 0, mem.CopyOut(arg, b[:])
+	}
+	if !f.tty {
+		return 0, unix.ENOTTY
+	}
+	switch cmd {
+	case abi.TCGETS:
+		t, err := unix.IoctlGetTermios(f.fd, unix.TCGETS)
+		if err != nil {
+			return 0, err
+		}
+		var at abi.Termios
+		at.Iflag, at.Oflag, at.Cflag, at.Lflag, at.Line = t.Iflag, t.Oflag, t.Cflag, t.Lflag, t.Line
+		copy(at.CC[:], t.Cc[:])
+		b := make([]byte, abi.TermiosSize)
+		at.Marshal(b)
+		return 0, mem.CopyOut(arg, b)
+	case abi.TCSETS, abi.TCSETSW, abi.TCSETSF:
+		b := make([]byte, abi.TermiosSize)
+		if err := mem.CopyIn(arg, b); err != nil {
+			return 0, err
+		}
+		var at abi.Termios
+		at.Unmarshal(b)
+		t := &unix.Termios{Iflag: at.Iflag, Oflag: at.Oflag, Cflag: at.Cflag, Lflag: at.Lflag, Line: at.Line}
+		copy(t.Cc[:], at.CC[:])
+		return 0, unix.IoctlSetTermios(f.fd, uint(cmd), t)
+	case abi.TIOCGWINSZ:
+		w, err := unix.IoctlGetWinsize(f.fd, unix.TIOCGWINSZ)
+		if err != nil {
+			return 0, err
+		}
+		ws := abi.Winsize{Row: w.Row, Col: w.Col, Xpixel: w.Xpixel, Ypixel: w.Ypixel}
+		b := make([]byte, abi.WinsizeSize)
+		ws.Marshal(b)
+		return 0, mem.CopyOut(arg, b)
+	case abi.TIOCSWINSZ:
+		b := make([]byte, abi.WinsizeSize)
+		if err := mem.CopyIn(arg, b); err != nil {
+			return 0, err
+		}
+		var ws abi.Winsize
+		ws.Unmarshal(b)
+		return 0, unix.IoctlSetWinsize(f.fd, unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Row, Col: ws.Col, Xpixel: ws.Xpixel, Ypixel: ws.Ypixel})
+	case abi.TIOCGPGRP, abi.TIOCSPGRP, abi.TIOCSCTTY, abi.TIOCNOTTY:
+		// Job control on the host terminal is the sentry's own business:
+		// the sandbox has one foreground group.
+		if cmd == abi.TIOCGPGRP {
+			var b [4]byte
+			b[0] = 1
+			return 0, mem.CopyOut(arg, b[:])
+		}
+		return 0, nil
+	}
+	return 0, unix.ENOTTY
+}

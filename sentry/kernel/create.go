@@ -1,0 +1,134 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// ProcessSpec describes a process started from outside the sandbox: a
+// container's init, or an exec into a running container.
+type ProcessSpec struct {
+	Argv []string
+	Envv []string
+	// Path of the program; Argv[0] when empty (looked up in PATH by the
+	// caller, not here).
+	Path string
+	Cwd  string
+	Creds
+	Umask uint32
+	// Stdio are the files for descriptors 0, 1 and 2 (nil: none). The
+	// process takes its own references.
+	Stdio [3]*vfs.File
+	// Init makes the process the sandbox's pid 1, whose exit ends it.
+	Init      bool
+	Container string
+	// OnExit is called with the exit status once the process is gone.
+	OnExit func(WaitStatus)
+	// Rlimits override the defaults.
+	Rlimits map[int]abi.Rlimit
+	// Root is the process's root directory (a container's root
+	// filesystem); the VFS root when not set. The process takes its own
+	// reference.
+	Root vfs.VirtualDentry
+}
+
+// CreateProcess starts a process.
+func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
+	ctx := context.Background()
+	creds := spec.Creds
+	if spec.Path == "" && len(spec.Argv) > 0 {
+		spec.Path = spec.Argv[0]
+	}
+	if spec.Path == "" {
+		return nil, fmt.Errorf("create process: no program given")
+	}
+	root := spec.Root
+	if root.Ok() {
+		root.IncRef()
+	} else {
+		root = k.VFS.Root()
+	}
+	fsc := &FSContext{root: root, umask: spec.Umask, refs: 1}
+	fsc.cwd = fsc.root
+	fsc.cwd.IncRef()
+	t := &Task{
+		k: k, fds: NewFDTable(), fs: fsc, creds: &creds, ctx: ctx,
+		interrupt: make(chan struct{}, 1),
+	}
+	fail := func(err error) (*ThreadGroup, error) {
+		t.fds.DecRef(ctx)
+		fsc.decRef(ctx)
+		return nil, err
+	}
+	if spec.Cwd != "" && spec.Cwd != "/" {
+		pop, done, err := t.PathOp(abi.AT_FDCWD, spec.Cwd, true)
+		if err != nil {
+			return fail(err)
+		}
+		vd, err := k.VFS.GetDirectoryAt(ctx, creds.VFSCreds(), pop)
+		done()
+		if err != nil {
+			return fail(fmt.Errorf("working directory %s: %w", spec.Cwd, err))
+		}
+		fsc.SetCwd(ctx, vd)
+	}
+	for i, f := range spec.Stdio {
+		if f != nil {
+			if _, err := t.fds.New(f, int32(i), false, 1<<20); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	// A bootstrap address space lets load use the task's path lookups.
+	img, err := t.load(ExecArgs{Path: spec.Path, DirFD: abi.AT_FDCWD, Argv: spec.Argv, Envv: spec.Envv})
+	if err != nil {
+		return fail(fmt.Errorf("exec %s: %w", spec.Path, err))
+	}
+	t.mm = img.mm
+	t.fp = k.M.NewFPState()
+	t.regs.RIP, t.regs.RSP, t.regs.RFLAGS = img.entry, img.sp, 0x202
+	t.regs.CS, t.regs.SS = 0x33, 0x2b
+	t.name = img.name
+	if len(t.name) > 15 {
+		t.name = t.name[:15]
+	}
+
+	k.mu.Lock()
+	if spec.Init && k.init != nil {
+		k.mu.Unlock()
+		t.mm.DecUsers(ctx)
+		return fail(fmt.Errorf("create process: the sandbox already has an init"))
+	}
+	t.tid = k.allocID()
+	g := &ThreadGroup{
+		k: k, pid: t.tid, leader: t, tasks: map[*Task]struct{}{t: {}},
+		children: map[*ThreadGroup]struct{}{}, handlers: &SignalHandlers{},
+		childEvent: make(chan struct{}), rlimits: map[int]abi.Rlimit{},
+		start: time.Now(), Container: spec.Container, onExit: spec.OnExit,
+	}
+	for r, l := range spec.Rlimits {
+		g.rlimits[r] = l
+	}
+	g.pgid, g.sid = g.pid, g.pid
+	t.tg = g
+	if spec.Init {
+		k.init = g
+	}
+	k.groups[g.pid] = g
+	k.tasks[t.tid] = t
+	k.liveTasks.Add(1)
+	k.mu.Unlock()
+	go t.run()
+	return g, nil
+}
+
+// Init returns the sandbox's init process.
+func (k *Kernel) Init() *ThreadGroup {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.init
+}

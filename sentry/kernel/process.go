@@ -1,0 +1,669 @@
+package kernel
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/platform"
+)
+
+// ThreadGroup is a process.
+type ThreadGroup struct {
+	k   *Kernel
+	pid int32
+
+	// Guarded by k.mu.
+	leader     *Task
+	tasks      map[*Task]struct{}
+	parent     *ThreadGroup
+	children   map[*ThreadGroup]struct{}
+	pgid, sid  int32
+	handlers   *SignalHandlers
+	pending    sigQueue
+	exitSignal abi.Signal // sent to the parent at exit
+	exiting    bool
+	exited     bool // zombie: all tasks gone, not yet reaped
+	status     WaitStatus
+	termSignal abi.Signal
+	coreDump   bool
+	oomKilled  bool
+	groupExit  bool
+	// childEvent is closed and replaced when a child changes state.
+	childEvent chan struct{}
+	rlimits    map[int]abi.Rlimit
+	start      time.Time
+	childCPU   time.Duration
+	// Container is the name of the container the process belongs to
+	// (set for a container's init, inherited).
+	Container string
+	// OnExit, if set on a process, runs when it is reaped or exits with
+	// no one to reap it.
+	onExit func(WaitStatus)
+}
+
+// PID returns the process ID.
+func (g *ThreadGroup) PID() int32 { return g.pid }
+
+// Leader returns the main thread (nil once it has exited).
+func (g *ThreadGroup) Leader() *Task {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.leader
+}
+
+// Tasks returns the live threads.
+func (g *ThreadGroup) Tasks() []*Task {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	out := make([]*Task, 0, len(g.tasks))
+	for t := range g.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// PPID returns the parent's PID (0 for init).
+func (g *ThreadGroup) PPID() int32 {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	if g.parent == nil {
+		return 0
+	}
+	return g.parent.pid
+}
+
+// PGID and SID return the process group and session.
+func (g *ThreadGroup) PGID() int32 {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.pgid
+}
+
+// SID returns the session ID.
+func (g *ThreadGroup) SID() int32 {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.sid
+}
+
+// Zombie reports whether the process has exited and awaits its parent.
+func (g *ThreadGroup) Zombie() bool {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.exited
+}
+
+// Rlimit returns resource limit res.
+func (g *ThreadGroup) Rlimit(res int) abi.Rlimit {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	if l, ok := g.rlimits[res]; ok {
+		return l
+	}
+	return defaultRlimit(res)
+}
+
+// SetRlimit sets resource limit res.
+func (g *ThreadGroup) SetRlimit(res int, l abi.Rlimit) {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	g.rlimits[res] = l
+}
+
+func defaultRlimit(res int) abi.Rlimit {
+	inf := ^uint64(0)
+	switch res {
+	case abi.RLIMIT_NOFILE:
+		return abi.Rlimit{Cur: 1048576, Max: 1048576}
+	case abi.RLIMIT_STACK:
+		return abi.Rlimit{Cur: 8 << 20, Max: inf}
+	case abi.RLIMIT_CORE:
+		return abi.Rlimit{Cur: 0, Max: inf}
+	case abi.RLIMIT_NPROC, abi.RLIMIT_SIGPENDING:
+		return abi.Rlimit{Cur: 63536, Max: 63536}
+	case abi.RLIMIT_MEMLOCK:
+		return abi.Rlimit{Cur: 8 << 20, Max: 8 << 20}
+	case abi.RLIMIT_MSGQUEUE:
+		return abi.Rlimit{Cur: 819200, Max: 819200}
+	}
+	return abi.Rlimit{Cur: inf, Max: inf}
+}
+
+// notifyChildLocked wakes waiters in g's wait4.
+func (g *ThreadGroup) notifyChildLocked() {
+	close(g.childEvent)
+	g.childEvent = make(chan struct{})
+}
+
+// killGroupLocked makes every thread of g exit with sig.
+// Preconditions: k.mu is held.
+func (k *Kernel) killGroupLocked(g *ThreadGroup, sig abi.Signal) {
+	if g.exiting {
+		return
+	}
+	g.exiting = true
+	g.groupExit = true
+	if g.termSignal == 0 {
+		g.termSignal = sig
+	}
+	for t := range g.tasks {
+		t.exiting = true
+		t.wakeLocked()
+	}
+}
+
+// ExitGroup makes the whole process exit with status code.
+func (t *Task) ExitGroup(code int) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !t.tg.exiting {
+		t.tg.status = Exited(code)
+	}
+	k.killGroupLocked(t.tg, 0)
+}
+
+// Exit ends the calling thread (exit(2)); the last thread ends the process.
+func (t *Task) Exit(code int) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t.exiting = true
+	t.exitStatus = Exited(code)
+	if len(t.tg.tasks) == 1 && !t.tg.exiting {
+		t.tg.status = Exited(code)
+	}
+}
+
+// finishExit runs on the task goroutine when it leaves the run loop.
+func (t *Task) finishExit() {
+	k := t.k
+	ctx := t.ctx
+	// clear_child_tid: zero it and wake a futex waiter (pthread_join).
+	if t.clearChildTID != 0 && t.mm != nil {
+		var zero [4]byte
+		if _, err := t.mm.CopyOut(ctx, t.clearChildTID, zero[:]); err == nil {
+			k.Futexes().Wake(t, t.clearChildTID, false, 1, ^uint32(0))
+		}
+	}
+	t.releaseRobustList()
+	k.mu.Lock()
+	g := t.tg
+	delete(g.tasks, t)
+	delete(k.tasks, t.tid)
+	if g.leader == t && len(g.tasks) > 0 {
+		// The leader's PID lives on while other threads run.
+	}
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
+	last := len(g.tasks) == 0
+	if last {
+		g.exiting = true
+		if g.termSignal != 0 && g.status == 0 {
+			g.status = Signaled(g.termSignal, g.coreDump)
+		}
+	}
+	k.mu.Unlock()
+
+	t.fds.DecRef(ctx)
+	t.fs.decRef(ctx)
+	t.mm.DecUsers(ctx)
+	if last {
+		k.processExited(g)
+	}
+}
+
+// processExited turns g into a zombie, reparents its children and tells
+// its parent.
+func (k *Kernel) processExited(g *ThreadGroup) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g.exited = true
+	g.leader = nil
+	// Orphans go to init (the sandbox's pid 1), which reaps them.
+	for c := range g.children {
+		delete(g.children, c)
+		if k.init != nil && k.init != g && !k.init.exited {
+			c.parent = k.init
+			k.init.children[c] = struct{}{}
+			if c.exited {
+				k.init.notifyChildLocked()
+			}
+		} else {
+			c.parent = nil
+			if c.exited {
+				k.reapLocked(c)
+			}
+		}
+	}
+	if g == k.init {
+		// The sandbox ends with its init: kill everything else.
+		for _, o := range k.groups {
+			if o != g {
+				k.killGroupLocked(o, abi.SIGKILL)
+			}
+		}
+	}
+	p := g.parent
+	if p == nil {
+		k.reapLocked(g)
+		return
+	}
+	autoReap := p.handlers.actions[abi.SIGCHLD].Handler == abi.SIG_IGN ||
+		p.handlers.actions[abi.SIGCHLD].Flags&abi.SA_NOCLDWAIT != 0
+	if g.exitSignal.Valid() {
+		var info abi.SignalInfo
+		info.SetSigno(g.exitSignal)
+		info.SetPID(g.pid)
+		if sig := g.status.Signal(); sig != 0 {
+			info.SetCode(abi.CLD_KILLED)
+			info.SetStatus(int32(sig))
+		} else {
+			info.SetCode(abi.CLD_EXITED)
+			info.SetStatus(int32(g.status.ExitCode()))
+		}
+		k.sendGroupLocked(p, &info, false)
+	}
+	p.notifyChildLocked()
+	if autoReap {
+		k.reapLocked(g)
+	}
+}
+
+// reapLocked removes a zombie for good.
+func (k *Kernel) reapLocked(g *ThreadGroup) {
+	if g.parent != nil {
+		delete(g.parent.children, g)
+		g.parent.childCPU += g.cpuTimeLocked()
+	}
+	delete(k.groups, g.pid)
+	if g.onExit != nil {
+		g.onExit(g.status)
+		g.onExit = nil
+	}
+	if g == k.init {
+		k.initStatus = g.status
+		close(k.initExit)
+	}
+}
+
+func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.childCPU }
+
+// WaitOptions are wait4/waitid's.
+type WaitOptions struct {
+	// PID: >0 that child; -1 any; 0 own process group; <-1 group -PID.
+	PID     int32
+	NoHang  bool
+	NoWait  bool // WNOWAIT: leave the child a zombie
+	Exited  bool
+	Stopped bool
+}
+
+// WaitResult is what wait found.
+type WaitResult struct {
+	PID    int32
+	Status WaitStatus
+	UID    uint32
+}
+
+// Wait waits for a child to change state (wait4, waitid).
+func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
+	k := t.k
+	for {
+		k.mu.Lock()
+		g := t.tg
+		found := false
+		for c := range g.children {
+			if !matches(c, o.PID, g) {
+				continue
+			}
+			found = true
+			if c.exited && o.Exited {
+				res := &WaitResult{PID: c.pid, Status: c.status}
+				if !o.NoWait {
+					k.reapLocked(c)
+				}
+				k.mu.Unlock()
+				return res, nil
+			}
+		}
+		ev := g.childEvent
+		k.mu.Unlock()
+		if !found {
+			return nil, unix.ECHILD
+		}
+		if o.NoHang {
+			return nil, nil
+		}
+		if err := t.Block(ev, time.Time{}); err != nil {
+			return nil, ErrRestartSys
+		}
+	}
+}
+
+func matches(c *ThreadGroup, pid int32, self *ThreadGroup) bool {
+	switch {
+	case pid > 0:
+		return c.pid == pid
+	case pid == -1:
+		return true
+	case pid == 0:
+		return c.pgid == self.pgid
+	default:
+		return c.pgid == -pid
+	}
+}
+
+// CloneOptions are clone(2)'s.
+type CloneOptions struct {
+	Flags      uint64
+	Stack      uint64
+	TLS        uint64
+	ParentTID  uint64
+	ChildTID   uint64
+	ExitSignal abi.Signal
+}
+
+// Clone creates a thread or a process (clone, fork, vfork, clone3).
+func (t *Task) Clone(o CloneOptions) (int32, error) {
+	k := t.k
+	f := o.Flags
+	if f&abi.CLONE_SIGHAND != 0 && f&abi.CLONE_VM == 0 {
+		return 0, unix.EINVAL
+	}
+	if f&abi.CLONE_THREAD != 0 && f&abi.CLONE_SIGHAND == 0 {
+		return 0, unix.EINVAL
+	}
+	if f&(abi.CLONE_NEWNS|abi.CLONE_NEWUSER|abi.CLONE_NEWPID|abi.CLONE_NEWNET|abi.CLONE_NEWIPC|abi.CLONE_NEWUTS|abi.CLONE_NEWCGROUP) != 0 {
+		return 0, unix.EPERM
+	}
+	if o.TLS != 0 && f&abi.CLONE_SETTLS != 0 && o.TLS >= platform.UserTop {
+		return 0, unix.EPERM
+	}
+	ctx := t.ctx
+	// Memory.
+	nmm := t.mm
+	if f&abi.CLONE_VM != 0 {
+		t.mm.IncUsers()
+	} else {
+		var err error
+		if nmm, err = t.mm.Fork(ctx, k.M); err != nil {
+			return 0, unix.ENOMEM
+		}
+	}
+	fp, err := t.fp.Fork()
+	if err != nil {
+		nmm.DecUsers(ctx)
+		return 0, unix.ENOMEM
+	}
+	fds := t.fds
+	if f&abi.CLONE_FILES != 0 {
+		fds.IncRef()
+	} else {
+		fds = fds.Fork()
+	}
+	fsc := t.fs
+	if f&abi.CLONE_FS != 0 {
+		fsc.mu.Lock()
+		fsc.refs++
+		fsc.mu.Unlock()
+	} else {
+		fsc = fsc.fork()
+	}
+
+	nt := &Task{
+		k: k, mm: nmm, fp: fp, fds: fds, fs: fsc, creds: t.creds,
+		ctx:       context.Background(),
+		interrupt: make(chan struct{}, 1),
+	}
+	nt.regs = t.regs
+	nt.regs.RAX = 0
+	if o.Stack != 0 {
+		nt.regs.RSP = o.Stack
+	}
+	if f&abi.CLONE_SETTLS != 0 {
+		nt.regs.FSBase = o.TLS
+	}
+	if f&abi.CLONE_CHILD_CLEARTID != 0 {
+		nt.clearChildTID = o.ChildTID
+	}
+
+	k.mu.Lock()
+	if t.tg.exiting {
+		k.mu.Unlock()
+		nt.fds.DecRef(ctx)
+		nt.fs.decRef(ctx)
+		nt.mm.DecUsers(ctx)
+		return 0, ErrRestartNoIntr
+	}
+	nt.tid = k.allocID()
+	nt.name = t.name
+	nt.sigMask = t.sigMask
+	nt.altStack = t.altStack
+	if f&abi.CLONE_VM != 0 && f&abi.CLONE_VFORK == 0 {
+		nt.altStack = abi.SignalStack{Flags: abi.SS_DISABLE}
+	}
+	if f&abi.CLONE_THREAD != 0 {
+		nt.tg = t.tg
+	} else {
+		handlers := t.tg.handlers
+		if f&abi.CLONE_SIGHAND == 0 {
+			handlers = handlers.copy()
+		}
+		parent := t.tg
+		if f&abi.CLONE_PARENT != 0 && t.tg.parent != nil {
+			parent = t.tg.parent
+		}
+		g := &ThreadGroup{
+			k: k, pid: nt.tid, leader: nt, tasks: map[*Task]struct{}{},
+			parent: parent, children: map[*ThreadGroup]struct{}{},
+			pgid: t.tg.pgid, sid: t.tg.sid, handlers: handlers,
+			exitSignal: o.ExitSignal, childEvent: make(chan struct{}),
+			rlimits: copyRlimits(t.tg.rlimits), start: time.Now(),
+			Container: t.tg.Container,
+		}
+		parent.children[g] = struct{}{}
+		k.groups[g.pid] = g
+		nt.tg = g
+	}
+	nt.tg.tasks[nt] = struct{}{}
+	k.tasks[nt.tid] = nt
+	var vfork chan struct{}
+	if f&abi.CLONE_VFORK != 0 {
+		vfork = make(chan struct{})
+		nt.vforkDone = vfork
+	}
+	k.mu.Unlock()
+
+	tid := uint32(nt.tid)
+	var b [4]byte
+	b[0], b[1], b[2], b[3] = byte(tid), byte(tid>>8), byte(tid>>16), byte(tid>>24)
+	if f&abi.CLONE_PARENT_SETTID != 0 {
+		t.mm.CopyOut(ctx, o.ParentTID, b[:])
+	}
+	if f&abi.CLONE_CHILD_SETTID != 0 {
+		nmm.CopyOut(ctx, o.ChildTID, b[:])
+	}
+	k.liveTasks.Add(1)
+	go nt.run()
+	if vfork != nil {
+		// The parent sleeps until the child execs or exits.
+		for {
+			if err := t.Block(vfork, time.Time{}); err == nil {
+				break
+			}
+			if t.hasExitPending() {
+				break
+			}
+			t.clearInterrupt()
+			// Signals wait until the child lets go of the memory.
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nt.tid, nil
+}
+
+func (t *Task) hasExitPending() bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.exiting
+}
+
+func copyRlimits(m map[int]abi.Rlimit) map[int]abi.Rlimit {
+	n := make(map[int]abi.Rlimit, len(m))
+	for k, v := range m {
+		n[k] = v
+	}
+	return n
+}
+
+// Setpgid and friends manage process groups and sessions.
+func (k *Kernel) Setpgid(caller *ThreadGroup, pid, pgid int32) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	target := caller
+	if pid != 0 && pid != caller.pid {
+		target = k.groups[pid]
+		if target == nil || target.parent != caller {
+			return unix.ESRCH
+		}
+		if target.sid != caller.sid {
+			return unix.EPERM
+		}
+	}
+	if pgid == 0 {
+		pgid = target.pid
+	}
+	if pgid < 0 {
+		return unix.EINVAL
+	}
+	if target.sid == target.pid {
+		return unix.EPERM
+	}
+	if pgid != target.pid {
+		ok := false
+		for _, g := range k.groups {
+			if g.pgid == pgid && g.sid == target.sid {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return unix.EPERM
+		}
+	}
+	target.pgid = pgid
+	return nil
+}
+
+// Setsid makes the caller a session and group leader.
+func (k *Kernel) Setsid(g *ThreadGroup) (int32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, o := range k.groups {
+		if o.pgid == g.pid {
+			return 0, unix.EPERM
+		}
+	}
+	g.sid, g.pgid = g.pid, g.pid
+	return g.pid, nil
+}
+
+// Getpgid returns the process group of pid (0: caller).
+func (k *Kernel) Getpgid(caller *ThreadGroup, pid int32) (int32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := caller
+	if pid != 0 {
+		if g = k.groups[pid]; g == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	return g.pgid, nil
+}
+
+// Getsid returns the session of pid (0: caller).
+func (k *Kernel) Getsid(caller *ThreadGroup, pid int32) (int32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	g := caller
+	if pid != 0 {
+		if g = k.groups[pid]; g == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	return g.sid, nil
+}
+
+// Kill implements kill(2)'s targeting.
+func (t *Task) Kill(pid int32, sig abi.Signal) error {
+	k := t.k
+	if sig != 0 && !sig.Valid() {
+		return unix.EINVAL
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	info := SignalInfoKill(sig, abi.SI_USER, t.tg.pid, t.creds.RUID)
+	var targets []*ThreadGroup
+	switch {
+	case pid > 0:
+		g := k.groups[pid]
+		if g == nil || (g.exited && sig != 0) {
+			if g == nil {
+				return unix.ESRCH
+			}
+			return nil
+		}
+		targets = []*ThreadGroup{g}
+	case pid == 0 || pid < -1:
+		pg := t.tg.pgid
+		if pid < -1 {
+			pg = -pid
+		}
+		for _, g := range k.groups {
+			if g.pgid == pg && !g.exited {
+				targets = append(targets, g)
+			}
+		}
+	default: // -1: everyone but init and self
+		for _, g := range k.groups {
+			if g != k.init && g != t.tg && !g.exited {
+				targets = append(targets, g)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return unix.ESRCH
+	}
+	if sig == 0 {
+		return nil
+	}
+	for _, g := range targets {
+		k.sendGroupLocked(g, info, false)
+	}
+	return nil
+}
+
+// Tgkill sends sig to thread tid of process tgid (tgid <= 0: any).
+func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
+	k := t.k
+	if sig != 0 && !sig.Valid() || tid <= 0 {
+		return unix.EINVAL
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	target := k.tasks[tid]
+	if target == nil || (tgid > 0 && target.tg.pid != tgid) {
+		return unix.ESRCH
+	}
+	if sig == 0 {
+		return nil
+	}
+	k.sendTaskLocked(target, SignalInfoKill(sig, code, t.tg.pid, t.creds.RUID))
+	return nil
+}

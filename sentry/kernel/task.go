@@ -1,0 +1,544 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/mm"
+	"moat.dev/moat/sentry/platform"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// Creds are a task's credentials.
+type Creds struct {
+	RUID, EUID, SUID, FSUID uint32
+	RGID, EGID, SGID, FSGID uint32
+	Groups                  []uint32
+	Caps                    auth.CapSet
+	NoNewPrivs              bool
+}
+
+// VFSCreds returns what the VFS checks permissions with.
+func (c *Creds) VFSCreds() *auth.Credentials {
+	caps := c.Caps
+	if c.FSUID != 0 {
+		caps &^= auth.CapSetOf(auth.CapDACOverride, auth.CapDACReadSearch, auth.CapFowner, auth.CapChown, auth.CapFsetid)
+	}
+	return &auth.Credentials{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups, Effective: caps}
+}
+
+// FSContext is a task's root, working directory and umask (shared with
+// CLONE_FS).
+type FSContext struct {
+	mu    sync.Mutex
+	root  vfs.VirtualDentry
+	cwd   vfs.VirtualDentry
+	umask uint32
+	refs  int
+}
+
+// Task is one thread.
+type Task struct {
+	k   *Kernel
+	tg  *ThreadGroup
+	tid int32
+
+	// Owned by the task goroutine.
+	mm    *mm.MM
+	regs  platform.Registers
+	fp    platform.FPState
+	cpu   platform.CPU
+	slot  bool // holds a scheduler slot
+	fds   *FDTable
+	fs    *FSContext
+	creds *Creds
+	ctx   context.Context
+	// restart says the syscall just returned a restart error.
+	restart error
+
+	// Guarded by k.mu.
+	name          string
+	sigMask       abi.SignalSet
+	savedMask     *abi.SignalSet // rt_sigsuspend/pselect restore this
+	pending       sigQueue
+	altStack      abi.SignalStack
+	exiting       bool
+	exitStatus    WaitStatus
+	clearChildTID uint64
+	robustList    uint64
+	vforkDone     chan struct{}
+	// interrupt is signalled when a signal needs the task's attention.
+	interrupt chan struct{}
+	// running is the CPU while in Switch (for kicks).
+	running platform.CPU
+	start   time.Time
+	cpuTime time.Duration // user+system time spent
+}
+
+// TID returns the task's thread ID.
+func (t *Task) TID() int32 { return t.tid }
+
+// ThreadGroup returns the task's process.
+func (t *Task) ThreadGroup() *ThreadGroup { return t.tg }
+
+// Kernel returns the task's kernel.
+func (t *Task) Kernel() *Kernel { return t.k }
+
+// MM returns the task's address space.
+func (t *Task) MM() *mm.MM { return t.mm }
+
+// Regs returns the task's user registers (valid inside a syscall).
+func (t *Task) Regs() *platform.Registers { return &t.regs }
+
+// FP returns the task's FP state.
+func (t *Task) FP() platform.FPState { return t.fp }
+
+// FDs returns the task's file descriptor table.
+func (t *Task) FDs() *FDTable { return t.fds }
+
+// FS returns the task's filesystem context.
+func (t *Task) FS() *FSContext { return t.fs }
+
+// Creds returns the task's credentials (do not modify; use SetCreds).
+func (t *Task) Creds() *Creds { return t.creds }
+
+// SetCreds replaces the task's credentials.
+func (t *Task) SetCreds(c *Creds) { t.creds = c }
+
+// Ctx is the context the task's VFS calls run with.
+func (t *Task) Ctx() context.Context { return t.ctx }
+
+// Name returns the task's comm.
+func (t *Task) Name() string {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.name
+}
+
+// SetName sets the comm (at most 15 bytes).
+func (t *Task) SetName(n string) {
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	t.k.mu.Lock()
+	t.name = n
+	t.k.mu.Unlock()
+}
+
+// CopyIn, CopyOut and CopyInString access the task's user memory.
+func (t *Task) CopyIn(addr uint64, b []byte) (int, error) { return t.mm.CopyIn(t.ctx, addr, b) }
+
+// CopyOut copies b to user address addr.
+func (t *Task) CopyOut(addr uint64, b []byte) (int, error) { return t.mm.CopyOut(t.ctx, addr, b) }
+
+// CopyInString reads a NUL-terminated string of at most max bytes.
+func (t *Task) CopyInString(addr uint64, max int) (string, error) {
+	return t.mm.CopyInString(t.ctx, addr, max)
+}
+
+// Root and Cwd return references the caller must DecRef.
+func (f *FSContext) Root() vfs.VirtualDentry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.root.IncRef()
+	return f.root
+}
+
+// Cwd returns a reference to the working directory.
+func (f *FSContext) Cwd() vfs.VirtualDentry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cwd.IncRef()
+	return f.cwd
+}
+
+// SetCwd replaces the working directory, taking over the reference.
+func (f *FSContext) SetCwd(ctx context.Context, vd vfs.VirtualDentry) {
+	f.mu.Lock()
+	old := f.cwd
+	f.cwd = vd
+	f.mu.Unlock()
+	old.DecRef(ctx)
+}
+
+// SetRoot replaces the root (chroot), taking over the reference.
+func (f *FSContext) SetRoot(ctx context.Context, vd vfs.VirtualDentry) {
+	f.mu.Lock()
+	old := f.root
+	f.root = vd
+	f.mu.Unlock()
+	old.DecRef(ctx)
+}
+
+// Umask returns the umask; SwapUmask sets it and returns the old one.
+func (f *FSContext) Umask() uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.umask
+}
+
+// SwapUmask sets the umask, returning the old value.
+func (f *FSContext) SwapUmask(m uint32) uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.umask
+	f.umask = m & 0o777
+	return old
+}
+
+func (f *FSContext) fork() *FSContext {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.root.IncRef()
+	f.cwd.IncRef()
+	return &FSContext{root: f.root, cwd: f.cwd, umask: f.umask, refs: 1}
+}
+
+func (f *FSContext) decRef(ctx context.Context) {
+	f.mu.Lock()
+	f.refs--
+	last := f.refs == 0
+	f.mu.Unlock()
+	if last {
+		f.root.DecRef(ctx)
+		f.cwd.DecRef(ctx)
+	}
+}
+
+// PathOp builds a VFS path operation relative to dirfd (AT_FDCWD for the
+// working directory).
+func (t *Task) PathOp(dirfd int32, path string, follow bool) (vfs.PathOperation, func(), error) {
+	root := t.fs.Root()
+	var start vfs.VirtualDentry
+	if strings.HasPrefix(path, "/") {
+		root.IncRef()
+		start = root
+	} else if dirfd == abi.AT_FDCWD {
+		start = t.fs.Cwd()
+	} else {
+		f := t.fds.Get(dirfd)
+		if f == nil {
+			root.DecRef(t.ctx)
+			return vfs.PathOperation{}, nil, unix.EBADF
+		}
+		start = f.VirtualDentry()
+		start.IncRef()
+		f.DecRef(t.ctx)
+	}
+	done := func() {
+		root.DecRef(t.ctx)
+		start.DecRef(t.ctx)
+	}
+	return vfs.PathOperation{Root: root, Start: start, Path: path, FollowFinal: follow}, done, nil
+}
+
+// acquireCPU takes a scheduler slot and a CPU, unless the task holds them.
+func (t *Task) acquireCPU() bool {
+	if t.cpu != nil {
+		return true
+	}
+	if !t.slot {
+		if !t.k.sched.acquire(t.interruptCh()) {
+			return false
+		}
+		t.slot = true
+	}
+	t.cpu = t.k.M.Acquire()
+	return true
+}
+
+// releaseCPU gives the CPU and the scheduler slot back.
+func (t *Task) releaseCPU() {
+	if t.cpu != nil {
+		t.k.M.Release(t.cpu)
+		t.cpu = nil
+	}
+	if t.slot {
+		t.k.sched.release()
+		t.slot = false
+	}
+}
+
+func (t *Task) interruptCh() <-chan struct{} { return t.interrupt }
+
+// ErrInterrupted is returned by Block when a signal needs the task.
+var ErrInterrupted = errors.New("interrupted")
+
+// Block waits until ch is ready, the deadline passes (zero: none) or a
+// signal interrupts the task. It gives up the CPU meanwhile. It returns
+// nil, unix.ETIMEDOUT or ErrInterrupted.
+func (t *Task) Block(ch <-chan struct{}, deadline time.Time) error {
+	if t.interrupted() {
+		return ErrInterrupted
+	}
+	t.releaseCPU()
+	var timer <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return unix.ETIMEDOUT
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timer = tm.C
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-t.interrupt:
+		// Leave the token so later checks see it too.
+		t.raiseInterrupt()
+		return ErrInterrupted
+	case <-timer:
+		return unix.ETIMEDOUT
+	}
+}
+
+// Sleep blocks for d or until interrupted.
+func (t *Task) Sleep(d time.Duration) error {
+	return t.Block(nil, time.Now().Add(d))
+}
+
+// interrupted reports whether a signal or exit needs the task now.
+func (t *Task) interrupted() bool {
+	select {
+	case <-t.interrupt:
+		t.raiseInterrupt()
+		return true
+	default:
+		return false
+	}
+}
+
+// raiseInterrupt makes the task notice pending work: a blocked task wakes,
+// a running one is kicked out of user mode.
+func (t *Task) raiseInterrupt() {
+	select {
+	case t.interrupt <- struct{}{}:
+	default:
+	}
+}
+
+// clearInterrupt consumes the interrupt token.
+func (t *Task) clearInterrupt() {
+	select {
+	case <-t.interrupt:
+	default:
+	}
+}
+
+// wake interrupts t for a signal or exit.
+// Preconditions: k.mu is held.
+func (t *Task) wakeLocked() {
+	t.raiseInterrupt()
+	if t.running != nil {
+		t.running.Kick()
+	}
+}
+
+// run is the task goroutine: run user code, serve what it traps for.
+func (t *Task) run() {
+	defer t.k.liveTasks.Done()
+	t.start = time.Now()
+	for {
+		if t.handlePending() {
+			break
+		}
+		if !t.acquireCPU() {
+			continue
+		}
+		t.k.mu.Lock()
+		t.running = t.cpu
+		t.k.mu.Unlock()
+		t.clearInterrupt()
+		if t.hasWork() {
+			t.k.mu.Lock()
+			t.running = nil
+			t.k.mu.Unlock()
+			continue
+		}
+		before := time.Now()
+		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
+		t.cpuTime += time.Since(before)
+		t.k.mu.Lock()
+		t.running = nil
+		t.k.mu.Unlock()
+		if err != nil {
+			t.k.Log.Error("CPU failure; killing the process", "pid", t.tg.pid, "tid", t.tid, "comm", t.Name(), "err", err)
+			t.k.mu.Lock()
+			t.k.killGroupLocked(t.tg, abi.SIGKILL)
+			t.k.mu.Unlock()
+			continue
+		}
+		switch exit.Kind {
+		case platform.ExitSyscall:
+			t.syscall()
+		case platform.ExitPageFault:
+			t.pageFault(exit)
+		case platform.ExitException:
+			t.exception(exit)
+		case platform.ExitInterrupted:
+			if t.k.sched.contended() {
+				// Time slice over: let a waiting task run.
+				t.releaseCPU()
+			}
+		}
+	}
+	t.releaseCPU()
+	t.finishExit()
+}
+
+// hasWork reports whether a signal or exit awaits the task.
+func (t *Task) hasWork() bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.exiting || t.deliverableLocked() != 0
+}
+
+func (t *Task) syscall() {
+	r := &t.regs
+	nr := r.RAX
+	r.OrigRAX = nr
+	a := SyscallArgs{Nr: nr, Args: [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}}
+	var (
+		rv  uint64
+		err error
+	)
+	if nr < uint64(len(t.k.syscalls)) && t.k.syscalls[nr] != nil {
+		rv, err = t.k.syscalls[nr](t, &a)
+	} else {
+		t.k.logUnimplemented(t, nr)
+		err = unix.ENOSYS
+	}
+	if err == ErrNoReturn {
+		// rt_sigreturn and execve set every register themselves.
+		t.traceSyscall(&a, 0, nil)
+		return
+	}
+	t.restart = nil
+	if err != nil {
+		switch {
+		case err == ErrRestartSys || err == ErrRestartNoHand || err == ErrRestartNoIntr:
+			t.restart = err
+			rv = negErrno(unix.EINTR)
+		case errors.Is(err, ErrInterrupted):
+			t.restart = ErrRestartSys
+			rv = negErrno(unix.EINTR)
+		default:
+			rv = errnoReturn(err)
+		}
+	}
+	r.RAX = rv
+	t.traceSyscall(&a, rv, err)
+}
+
+// Errors a syscall returns to be restarted (Linux's ERESTART*).
+var (
+	// ErrRestartSys restarts after a handler with SA_RESTART, or when no
+	// handler runs; else the call fails with EINTR.
+	ErrRestartSys = errors.New("restart syscall")
+	// ErrRestartNoHand restarts only when no handler runs.
+	ErrRestartNoHand = errors.New("restart syscall unless a handler runs")
+	// ErrRestartNoIntr always restarts.
+	ErrRestartNoIntr = errors.New("restart syscall always")
+	// ErrNoReturn: the syscall set the registers itself.
+	ErrNoReturn = errors.New("no return value")
+)
+
+// errnoReturn converts an error to a negative errno for RAX.
+func errnoReturn(err error) uint64 {
+	var ae abi.Errno
+	if errors.As(err, &ae) {
+		return -uint64(ae)
+	}
+	var ue unix.Errno
+	if errors.As(err, &ue) {
+		return -uint64(ue)
+	}
+	var fe *mm.FaultError
+	if errors.As(err, &fe) {
+		return negErrno(unix.EFAULT)
+	}
+	// An internal error with no errno: say EIO rather than lie.
+	return negErrno(unix.EIO)
+}
+
+func (t *Task) traceSyscall(a *SyscallArgs, rv uint64, err error) {
+	if t.k.Strace == nil {
+		return
+	}
+	name := abi.SyscallName(a.Nr)
+	if name == "" {
+		name = fmt.Sprintf("syscall_%d", a.Nr)
+	}
+	res := fmt.Sprintf("= %d", int64(rv))
+	if int64(rv) < 0 && int64(rv) > -4096 {
+		res = fmt.Sprintf("= -1 %s", abi.Errno(-int64(rv)).Name())
+	}
+	if err == ErrNoReturn {
+		res = "= ?"
+	}
+	fmt.Fprintf(t.k.Strace, "[%d] %s(%#x, %#x, %#x, %#x, %#x, %#x) %s\n", t.tid, name,
+		a.Args[0], a.Args[1], a.Args[2], a.Args[3], a.Args[4], a.Args[5], res)
+}
+
+func (t *Task) pageFault(e platform.Exit) {
+	err := t.mm.HandleFault(t.ctx, e.Addr, e.Write, e.Exec)
+	if err == nil {
+		return
+	}
+	var fe *mm.FaultError
+	if !errors.As(err, &fe) {
+		t.k.Log.Error("page fault failed", "pid", t.tg.pid, "addr", fmt.Sprintf("%#x", e.Addr), "err", err)
+		t.forceSignal(abi.SIGSEGV, abi.SEGV_MAPERR, e.Addr)
+		return
+	}
+	switch {
+	case fe.OOM:
+		t.k.oomKills.Add(1)
+		t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", t.Name())
+		t.k.mu.Lock()
+		t.tg.oomKilled = true
+		t.k.killGroupLocked(t.tg, abi.SIGKILL)
+		t.k.mu.Unlock()
+	case fe.Bus:
+		t.forceSignal(abi.SIGBUS, abi.BUS_ADRERR, e.Addr)
+	default:
+		t.forceSignal(abi.SIGSEGV, fe.Code, e.Addr)
+	}
+}
+
+func (t *Task) exception(e platform.Exit) {
+	switch e.Vector {
+	case 0: // #DE
+		t.forceSignal(abi.SIGFPE, abi.FPE_INTDIV, t.regs.RIP)
+	case 1, 3: // #DB, #BP
+		t.forceSignal(abi.SIGTRAP, abi.SI_KERNEL, 0)
+	case 4, 5, 13, 10, 11, 12: // #OF, #BR, #GP, #TS, #NP, #SS
+		t.forceSignal(abi.SIGSEGV, abi.SI_KERNEL, 0)
+	case 6: // #UD
+		t.forceSignal(abi.SIGILL, abi.ILL_ILLOPN, t.regs.RIP)
+	case 7: // #NM
+		t.forceSignal(abi.SIGFPE, abi.SI_KERNEL, t.regs.RIP)
+	case 16, 19: // #MF, #XM
+		t.forceSignal(abi.SIGFPE, abi.FPE_FLTDIV, t.regs.RIP)
+	case 17: // #AC
+		t.forceSignal(abi.SIGBUS, abi.BUS_ADRALN, t.regs.RIP)
+	default:
+		t.forceSignal(abi.SIGSEGV, abi.SI_KERNEL, 0)
+	}
+}
+
+// negErrno is the RAX value of a failed syscall.
+func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+
+// CPUTime is the time the task has spent running user code.
+func (t *Task) CPUTime() time.Duration { return t.cpuTime }

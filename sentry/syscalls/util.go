@@ -1,0 +1,5 @@
+package syscalls
+
+import "encoding/binary"
+
+var le = binary.LittleEndian

@@ -1,0 +1,173 @@
+package vfs
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dentry is a name in the VFS's tree: an inode, the directory it was
+// reached from and the name it was reached by. Dentries are cached only
+// while something refers to them (an open file, a cwd, a mount, a cached
+// child, a walk in progress); the last DecRef evicts an unpinned dentry
+// from its parent.
+type Dentry struct {
+	inode Inode
+	// typ is the inode's S_IFMT bits, which never change.
+	typ uint32
+	// mount-independent filesystem identity.
+	fs Filesystem
+
+	refs atomic.Int64
+	// parent is nil for a filesystem root. It and name change only in
+	// Rename, with VirtualFilesystem.renameMu held for writing and both
+	// parents' mu held.
+	parent atomic.Pointer[Dentry]
+	name   string
+	// mounts counts the mounts whose mountpoint this dentry is.
+	mounts atomic.Int32
+	// dead is set once the name is unlinked or removed.
+	dead atomic.Bool
+
+	mu sync.Mutex
+	// children caches the looked-up children. A cached child holds a
+	// reference on this dentry.
+	children map[string]*Dentry
+	// cached says whether this dentry is in its parent's children map
+	// (guarded by the parent's mu).
+	cached bool
+}
+
+func newDentry(ctx context.Context, fs Filesystem, inode Inode) (*Dentry, error) {
+	st, err := inode.Stat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dentry{inode: inode, typ: st.Type(), fs: fs}
+	d.refs.Store(1)
+	return d, nil
+}
+
+// Inode returns the dentry's inode.
+func (d *Dentry) Inode() Inode { return d.inode }
+
+// IsDir says whether the dentry is a directory.
+func (d *Dentry) IsDir() bool { return d.typ == unix.S_IFDIR }
+
+// IsSymlink says whether the dentry is a symbolic link.
+func (d *Dentry) IsSymlink() bool { return d.typ == unix.S_IFLNK }
+
+// IncRef takes a reference.
+func (d *Dentry) IncRef() {
+	if d.refs.Add(1) <= 1 {
+		panic("vfs: IncRef of a released dentry")
+	}
+}
+
+// DecRef drops a reference; the last one evicts the dentry from its
+// parent's cache.
+func (d *Dentry) DecRef() {
+	n := d.refs.Add(-1)
+	if n > 0 {
+		return
+	}
+	if n < 0 {
+		panic("vfs: dentry reference count below zero")
+	}
+	d.evict()
+}
+
+// evict removes an unreferenced dentry from its parent's cache.
+func (d *Dentry) evict() {
+	for {
+		p := d.parent.Load()
+		if p == nil {
+			return
+		}
+		p.mu.Lock()
+		if d.parent.Load() != p {
+			p.mu.Unlock()
+			continue
+		}
+		if d.refs.Load() != 0 || !d.cached {
+			p.mu.Unlock()
+			return
+		}
+		delete(p.children, d.name)
+		d.cached = false
+		p.mu.Unlock()
+		p.DecRef()
+		return
+	}
+}
+
+// tryIncRef takes a reference on a dentry found in a cache, which may
+// have dropped to zero and be on its way out.
+// Preconditions: the parent's mu is held.
+func (d *Dentry) incRefCached() {
+	d.refs.Add(1)
+}
+
+// lookupLocked returns the child called name with a reference, from the
+// cache or from the filesystem.
+// Preconditions: d.mu is held; name is a valid single component.
+func (d *Dentry) lookupLocked(ctx context.Context, name string) (*Dentry, error) {
+	if d.dead.Load() {
+		return nil, unix.ENOENT
+	}
+	dir, ok := d.inode.(Dir)
+	if !ok {
+		return nil, unix.ENOTDIR
+	}
+	if c := d.children[name]; c != nil {
+		rv, ok := d.inode.(Revalidator)
+		if !ok || c.mounts.Load() > 0 || rv.Revalidate(ctx, name, c.inode) {
+			c.incRefCached()
+			return c, nil
+		}
+		// The name now means something else: forget the stale child.
+		d.detachLocked(c)
+	}
+	inode, err := dir.Lookup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return d.insertLocked(ctx, name, inode)
+}
+
+// insertLocked caches inode as the child called name and returns it with
+// a reference.
+// Preconditions: d.mu is held and name is not cached.
+func (d *Dentry) insertLocked(ctx context.Context, name string, inode Inode) (*Dentry, error) {
+	c, err := newDentry(ctx, d.fs, inode)
+	if err != nil {
+		return nil, err
+	}
+	c.name = name
+	c.parent.Store(d)
+	c.cached = true
+	if d.children == nil {
+		d.children = make(map[string]*Dentry)
+	}
+	d.children[name] = c
+	d.refs.Add(1) // the child's reference on its parent
+	return c, nil
+}
+
+// detachLocked removes c from d's cache; c keeps its parent pointer (so
+// ".." from an unlinked directory still works) and d loses the child's
+// reference once d.mu is released, which the caller arranges by calling
+// d.DecRef when detachLocked returns true.
+// Preconditions: d.mu is held.
+func (d *Dentry) detachLocked(c *Dentry) {
+	if !c.cached || d.children[c.name] != c {
+		return
+	}
+	delete(d.children, c.name)
+	c.cached = false
+	// d.mu is held: the reference the child held on d cannot be the last
+	// one, because the caller holds one too.
+	d.refs.Add(-1)
+}

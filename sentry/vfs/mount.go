@@ -1,0 +1,263 @@
+package vfs
+
+import (
+	"context"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/auth"
+)
+
+// Mount flags (a subset of mount(2)'s MS_* flags, with their values).
+const (
+	MountReadOnly = unix.MS_RDONLY
+	MountNoSuid   = unix.MS_NOSUID
+	MountNoDev    = unix.MS_NODEV
+	MountNoExec   = unix.MS_NOEXEC
+	MountNoAtime  = unix.MS_NOATIME
+	mountFlagMask = MountReadOnly | MountNoSuid | MountNoDev | MountNoExec | MountNoAtime
+)
+
+// Mount is one filesystem (or subtree of one, for bind mounts) attached
+// to the tree.
+type Mount struct {
+	vfs   *VirtualFilesystem
+	fs    Filesystem
+	root  *Dentry
+	flags atomic.Uint32
+
+	// parent and point are where the mount is attached; nil for the root
+	// mount and after a detach. Guarded by vfs.renameMu.
+	parent *Mount
+	point  *Dentry
+
+	// refs counts the VirtualDentries that refer to this mount, plus
+	// one while attached.
+	refs atomic.Int64
+}
+
+// Flags returns the mount's MS_* flags.
+func (m *Mount) Flags() uint32 { return m.flags.Load() }
+
+// Filesystem returns the mounted filesystem.
+func (m *Mount) Filesystem() Filesystem { return m.fs }
+
+// ReadOnly says whether the mount refuses writes.
+func (m *Mount) ReadOnly() bool { return m.flags.Load()&MountReadOnly != 0 }
+
+func (m *Mount) incRef() {
+	if m.refs.Add(1) <= 1 {
+		panic("vfs: IncRef of a released mount")
+	}
+}
+
+func (m *Mount) decRef(ctx context.Context) {
+	n := m.refs.Add(-1)
+	if n > 0 {
+		return
+	}
+	if n < 0 {
+		panic("vfs: mount reference count below zero")
+	}
+	m.root.DecRef()
+	m.vfs.releaseFilesystem(ctx, m.fs)
+}
+
+// VirtualDentry is a position in the tree: a dentry seen through a mount.
+// The zero value is "none". Values returned by the VFS carry a reference
+// the receiver must drop with DecRef.
+type VirtualDentry struct {
+	Mount  *Mount
+	Dentry *Dentry
+}
+
+// Ok says whether vd refers to something.
+func (vd VirtualDentry) Ok() bool { return vd.Mount != nil }
+
+// IncRef takes a reference on vd.
+func (vd VirtualDentry) IncRef() {
+	vd.Mount.incRef()
+	vd.Dentry.IncRef()
+}
+
+// DecRef drops a reference on vd.
+func (vd VirtualDentry) DecRef(ctx context.Context) {
+	vd.Dentry.DecRef()
+	vd.Mount.decRef(ctx)
+}
+
+type mountKey struct {
+	parent *Mount
+	point  *Dentry
+}
+
+// MountOptions configures a new mount.
+type MountOptions struct {
+	// Flags is a set of Mount* flags.
+	Flags uint32
+}
+
+// newMount makes a detached mount of fs rooted at root (which it takes a
+// reference on).
+func (v *VirtualFilesystem) newMount(fs Filesystem, root *Dentry, flags uint32) *Mount {
+	m := &Mount{vfs: v, fs: fs, root: root}
+	m.flags.Store(flags & mountFlagMask)
+	m.refs.Store(1)
+	root.IncRef()
+	return m
+}
+
+// Mount attaches fs over the directory that pop names. Mounts stack: the
+// newest mount on a point is the one seen.
+func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, pop PathOperation, fs Filesystem, opts MountOptions) error {
+	rootInode, err := fs.Root(ctx)
+	if err != nil {
+		return err
+	}
+	root, err := newDentry(ctx, fs, rootInode)
+	if err != nil {
+		return err
+	}
+	defer root.DecRef()
+	if !root.IsDir() {
+		return unix.ENOTDIR
+	}
+	v.addFilesystem(fs)
+	m := v.newMount(fs, root, opts.Flags)
+	if err := v.attach(ctx, creds, pop, m); err != nil {
+		m.decRef(ctx)
+		return err
+	}
+	return nil
+}
+
+// BindMount attaches the subtree at source over target, as mount --bind.
+func (v *VirtualFilesystem) BindMount(ctx context.Context, creds *auth.Credentials, source, target PathOperation, opts MountOptions) error {
+	src, err := v.GetDentryAt(ctx, creds, source)
+	if err != nil {
+		return err
+	}
+	defer src.DecRef(ctx)
+	v.addFilesystem(src.Mount.fs)
+	m := v.newMount(src.Mount.fs, src.Dentry, opts.Flags)
+	if err := v.attach(ctx, creds, target, m); err != nil {
+		m.decRef(ctx)
+		return err
+	}
+	return nil
+}
+
+func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials, pop PathOperation, m *Mount) error {
+	v.renameMu.Lock()
+	defer v.renameMu.Unlock()
+	w := v.newWalker(ctx, creds, pop)
+	defer w.release()
+	point, err := w.resolve(true)
+	if err != nil {
+		return err
+	}
+	defer point.DecRef(ctx)
+	if !point.Dentry.IsDir() {
+		return unix.ENOTDIR
+	}
+	if point.Dentry.dead.Load() {
+		return unix.ENOENT
+	}
+	point.IncRef() // held by the mount
+	point.Dentry.mounts.Add(1)
+	m.parent, m.point = point.Mount, point.Dentry
+	key := mountKey{point.Mount, point.Dentry}
+	if under := v.mounts[key]; under != nil {
+		v.stacked[m] = under
+	}
+	v.mounts[key] = m
+	return nil
+}
+
+// Umount detaches the mount whose root pop names. The detach is lazy, as
+// umount2(MNT_DETACH): open files and working directories inside keep
+// working, and the filesystem is released with the last of them.
+func (v *VirtualFilesystem) Umount(ctx context.Context, creds *auth.Credentials, pop PathOperation) error {
+	v.renameMu.Lock()
+	var toDrop []VirtualDentry
+	var dropMounts []*Mount
+	err := func() error {
+		w := v.newWalker(ctx, creds, pop)
+		defer w.release()
+		vd, err := w.resolve(true)
+		if err != nil {
+			return err
+		}
+		toDrop = append(toDrop, vd)
+		m := vd.Mount
+		if vd.Dentry != m.root {
+			return unix.EINVAL
+		}
+		if m.parent == nil {
+			return unix.EBUSY // the root mount
+		}
+		// Detach the mount and every mount below it.
+		var detach func(m *Mount)
+		detach = func(m *Mount) {
+			for k, child := range v.mounts {
+				if k.parent == m {
+					detach(child)
+				}
+			}
+			key := mountKey{m.parent, m.point}
+			if under := v.stacked[m]; under != nil {
+				v.mounts[key] = under
+				delete(v.stacked, m)
+			} else {
+				delete(v.mounts, key)
+			}
+			for above, under := range v.stacked {
+				if under == m {
+					v.stacked[above] = nil
+				}
+			}
+			m.point.mounts.Add(-1)
+			toDrop = append(toDrop, VirtualDentry{m.parent, m.point})
+			m.parent, m.point = nil, nil
+			dropMounts = append(dropMounts, m)
+		}
+		detach(m)
+		return nil
+	}()
+	v.renameMu.Unlock()
+	for _, vd := range toDrop {
+		vd.DecRef(ctx)
+	}
+	for _, m := range dropMounts {
+		m.decRef(ctx)
+	}
+	return err
+}
+
+// MountInfo describes one attached mount, for /proc/self/mounts.
+type MountInfo struct {
+	Mount *Mount
+	// Path is the mountpoint, relative to the VFS root.
+	Path  string
+	FS    string
+	Flags uint32
+}
+
+// Mounts lists the attached mounts, the root mount first.
+func (v *VirtualFilesystem) Mounts() []MountInfo {
+	v.renameMu.RLock()
+	defer v.renameMu.RUnlock()
+	out := []MountInfo{{Mount: v.root, Path: "/", FS: v.root.fs.Name(), Flags: v.root.Flags()}}
+	for _, m := range v.mounts {
+		p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
+		out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
+	}
+	for _, m := range v.stacked {
+		if m != nil && m.parent != nil {
+			p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
+			out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
+		}
+	}
+	return out
+}
