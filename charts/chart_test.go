@@ -174,7 +174,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("hostPID %v hostNetwork %v: the systemd strategy (D-Bus) needs neither", pod.HostPID, pod.HostNetwork)
 	}
 	c := pod.Containers[0]
-	for _, a := range []string{"--prefix=/opt/moat/bin", "--restart=systemd", "--containerd-config=/etc/containerd/config.toml", "--handler=moat", "--sandbox-memory=64Mi"} {
+	for _, a := range []string{"--prefix=/opt/moat/bin", "--restart=systemd", "--containerd-config=/etc/containerd/config.toml", "--handler=moat", "--sandbox-memory=40Mi"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("agent args lack %s: %v", a, c.Args)
 		}
