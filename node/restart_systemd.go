@@ -93,7 +93,7 @@ func (d DBusRestarter) Restart(ctx context.Context) error {
 		var state dbus.Variant
 		err := conn.Object(systemdDest, job).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, systemdJob, "State").Store(&state)
 		var derr dbus.Error
-		if errors.As(err, &derr) && (derr.Name == "org.freedesktop.DBus.Error.UnknownObject" || derr.Name == "org.freedesktop.systemd1.NoSuchJob") {
+		if errors.As(err, &derr) && jobGone[derr.Name] {
 			break
 		}
 		if err != nil && ctx.Err() == nil {
@@ -117,6 +117,16 @@ func (d DBusRestarter) Restart(ctx context.Context) error {
 		return fmt.Errorf("systemd restarted %s but it is %q: see `journalctl -u %s`", d.Unit, s, d.Unit)
 	}
 	return nil
+}
+
+// jobGone are the errors that say a job object no longer exists: systemd
+// answers UnknownObject; other D-Bus implementations say it in their ways.
+var jobGone = map[string]bool{
+	"org.freedesktop.DBus.Error.UnknownObject":    true,
+	"org.freedesktop.DBus.Error.NoSuchObject":     true,
+	"org.freedesktop.DBus.Error.UnknownInterface": true,
+	"org.freedesktop.DBus.Error.UnknownMethod":    true,
+	"org.freedesktop.systemd1.NoSuchJob":          true,
 }
 
 func (d DBusRestarter) unitPath(ctx context.Context, conn *dbus.Conn) (dbus.ObjectPath, error) {
