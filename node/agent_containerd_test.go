@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"moat.dev/moat/e2e/harness"
 	"moat.dev/moat/kvm"
 )
 
@@ -277,5 +278,39 @@ func TestAgentRefusesBadRuntimeOptions(t *testing.T) {
 	}
 	if _, err := os.Stat(a.cfg.Containerd.DropInPath); !os.IsNotExist(err) {
 		t.Fatal("drop-in written")
+	}
+}
+
+// The count of running sandboxes per handler, which decides whether cleanup
+// may remove the shim, comes from CRI: a real runc pod counts for "runc" and
+// not for "moat".
+func TestSandboxCountOverCRI(t *testing.T) {
+	e := harness.Start(t, harness.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rt, err := DialCRI(e.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if n, err := rt.Sandboxes(ctx, "runc"); err != nil || n != 0 {
+		t.Fatalf("before: %d, %v", n, err)
+	}
+	pod, err := e.RunPod(ctx, e.PodConfig("count"), harness.HandlerRunc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pod.Remove(context.Background())
+	if n, err := rt.Sandboxes(ctx, "runc"); err != nil || n != 1 {
+		t.Fatalf("runc sandboxes with one pod: %d, %v", n, err)
+	}
+	if n, err := rt.Sandboxes(ctx, "moat"); err != nil || n != 0 {
+		t.Fatalf("moat sandboxes: %d, %v", n, err)
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rt.Sandboxes(ctx, "runc"); err != nil || n != 0 {
+		t.Fatalf("after removal: %d, %v", n, err)
 	}
 }
