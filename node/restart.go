@@ -174,25 +174,20 @@ func socketOwner(proc, path string) (int, error) {
 	if path == "" {
 		return 0, errors.New("find containerd: neither a pid file nor a socket given")
 	}
-	f, err := os.Open(filepath.Join(proc, "net", "unix"))
-	if err != nil {
-		return 0, fmt.Errorf("find containerd by its socket: %w", err)
-	}
-	defer f.Close()
+	// With hostPID, pid 1's view is the host's network namespace, where
+	// containerd listens; the agent's own view serves a shared namespace.
 	inodes := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// Num RefCount Protocol Flags Type St Inode Path
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 8 && fields[7] == path && fields[3] == "00010000" { // __SO_ACCEPTCON: listening
-			inodes["socket:["+fields[6]+"]"] = true
+	var readErr error
+	for _, table := range []string{filepath.Join(proc, "1", "net", "unix"), filepath.Join(proc, "net", "unix")} {
+		if err := listeningInodes(table, path, inodes); err != nil {
+			readErr = err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read %s/net/unix: %w", proc, err)
+	if len(inodes) == 0 && readErr != nil {
+		return 0, fmt.Errorf("find containerd by its socket: %w", readErr)
 	}
 	if len(inodes) == 0 {
-		return 0, fmt.Errorf("no process listens on %s (is containerd running, and does the agent share the host's network namespace?)", path)
+		return 0, fmt.Errorf("no process listens on %s (is containerd running, and does the agent share the host's pid namespace, hostPID?)", path)
 	}
 	ents, err := os.ReadDir(proc)
 	if err != nil {
@@ -217,6 +212,28 @@ func socketOwner(proc, path string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no containerd process holds the socket %s (does the agent share the host's pid namespace?)", path)
+}
+
+// listeningInodes adds to inodes the socket inodes of the unix sockets
+// listening on path in a /proc/.../net/unix table.
+func listeningInodes(table, path string, inodes map[string]bool) error {
+	f, err := os.Open(table)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Num RefCount Protocol Flags Type St Inode Path
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 8 && fields[7] == path && fields[3] == "00010000" { // __SO_ACCEPTCON: listening
+			inodes["socket:["+fields[6]+"]"] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	return nil
 }
 
 // NoRestarter never restarts containerd.
