@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,7 +15,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"moat.dev/moat/e2e/harness"
+	"moat.dev/moat/node"
 )
 
 func TestFlags(t *testing.T) {
@@ -162,4 +169,139 @@ func TestAgentBinaryStandalone(t *testing.T) {
 	if got := e.ContainerdStarts() - starts; got != 2 {
 		t.Errorf("%d containerd restarts in all, want 2", got)
 	}
+}
+
+// newAgentForTest sets up options and an agent for the harness's containerd
+// with a fake API server holding the node and the DaemonSet.
+func newAgentForTest(t *testing.T, e *harness.Env, cs *fake.Clientset) (*options, *node.Agent, node.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "image")
+	os.MkdirAll(src, 0o755)
+	for _, n := range []string{"containerd-shim-moat-v2", "moat"} {
+		os.WriteFile(filepath.Join(src, n), []byte("#!/bin/sh\n"), 0o755)
+	}
+	var errb bytes.Buffer
+	o, err := parseOptions("run", []string{"--standalone", "--source-dir=" + src, "--prefix=" + filepath.Join(dir, "bin"),
+		"--containerd-config=" + e.ConfigPath, "--containerd-dropin=" + filepath.Join(e.ConfDir, "moat.toml"),
+		"--containerd-socket=" + e.Socket, "--restart=signal", "--measure-exits=0", "--listen=",
+		"--namespace=moat-system", "--daemonset=moat-node", "--node-name=n1"}, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg, err := o.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kube = &node.Kube{Client: cs, NodeName: "n1", Namespace: "moat-system"}
+	a, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, a, cfg
+}
+
+func nodeLabels(t *testing.T, cs *fake.Clientset) map[string]string {
+	t.Helper()
+	n, err := cs.CoreV1().Nodes().Get(context.Background(), "n1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Labels
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The uninstall paths of a running agent: the pre-delete hook's annotation
+// makes it clean up while it runs (and stay up); a DaemonSet that is gone
+// when the pod stops makes it clean up on the way out; a DaemonSet that
+// stays (a restart) does not.
+func TestAgentUninstallPaths(t *testing.T) {
+	if _, err := os.Stat("/dev/kvm"); err != nil && os.Getenv("MOAT_REQUIRE_KVM") != "1" {
+		t.Skipf("no /dev/kvm (%v); MOAT_REQUIRE_KVM=1 makes this a failure", err)
+	}
+	e := harness.Start(t, harness.Options{})
+	newCS := func() *fake.Clientset {
+		return fake.NewClientset(
+			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{}}},
+			&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "moat-node", Namespace: "moat-system"}})
+	}
+	ready := func(cs *fake.Clientset) func() bool {
+		return func() bool { return nodeLabels(t, cs)[node.LabelRuntime] == node.StateReady }
+	}
+	clean := func(cs *fake.Clientset) func() bool {
+		return func() bool { _, ok := nodeLabels(t, cs)[node.LabelRuntime]; return !ok }
+	}
+
+	t.Run("pre-delete request", func(t *testing.T) {
+		cs := newCS()
+		o, a, cfg := newAgentForTest(t, e, cs)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- o.serve(ctx, a, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+		waitFor(t, "the node to be ready", time.Minute, ready(cs))
+		if err := (node.Uninstall{Client: cs, Namespace: "moat-system", DaemonSet: "moat-node"}).Request(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the agent to clean up", time.Minute, clean(cs))
+		if ok, _ := e.CRI.HasHandler(context.Background(), "moat"); ok {
+			t.Error("containerd still lists moat after cleanup")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("agent exited after cleanup instead of waiting for its deletion: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("restart keeps the install, deletion cleans up", func(t *testing.T) {
+		cs := newCS()
+		o, a, cfg := newAgentForTest(t, e, cs)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- o.serve(ctx, a, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+		waitFor(t, "the node to be ready", time.Minute, ready(cs))
+		stop() // SIGTERM while the DaemonSet stays: a restart or upgrade
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !ready(cs)() {
+			t.Fatalf("a restart cleaned the node up: %v", nodeLabels(t, cs))
+		}
+		if ok, _ := e.CRI.HasHandler(context.Background(), "moat"); !ok {
+			t.Fatal("a restart removed the handler")
+		}
+
+		o, a, cfg = newAgentForTest(t, e, cs)
+		ctx, stop = context.WithCancel(context.Background())
+		go func() { done <- o.serve(ctx, a, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+		waitFor(t, "the agent to be ready again", time.Minute, func() bool { return a.State() == node.StateReady })
+		if err := cs.AppsV1().DaemonSets("moat-system").Delete(context.Background(), "moat-node", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		stop() // the pod stops after its DaemonSet was deleted
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !clean(cs)() {
+			t.Fatalf("labels after the DaemonSet was deleted: %v", nodeLabels(t, cs))
+		}
+		if ok, _ := e.CRI.HasHandler(context.Background(), "moat"); ok {
+			t.Error("containerd still lists moat")
+		}
+	})
 }
