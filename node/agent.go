@@ -216,14 +216,11 @@ func (a *Agent) Setup(ctx context.Context) error {
 
 // install does the host-side part of Setup.
 func (a *Agent) install(ctx context.Context) error {
-	rt, err := a.cfg.Runtime()
+	rt, err := a.connect(ctx)
 	if err != nil {
 		return a.fail("cri", err)
 	}
 	defer rt.Close()
-	if err := WaitReady(ctx, rt, a.cfg.RestartTimeout); err != nil {
-		return a.fail("cri", err)
-	}
 	name, version, err := rt.Version(ctx)
 	if err != nil {
 		return a.fail("cri", err)
@@ -285,6 +282,24 @@ func (a *Agent) install(ctx context.Context) error {
 	return nil
 }
 
+// connect reaches containerd's CRI, waiting up to RestartTimeout for a
+// containerd that is (re)starting.
+func (a *Agent) connect(ctx context.Context) (Runtime, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.RestartTimeout)
+	defer cancel()
+	for {
+		rt, err := a.cfg.Runtime()
+		if err == nil {
+			return rt, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("containerd's CRI did not answer within %v: %w", a.cfg.RestartTimeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func (a *Agent) restart(ctx context.Context, rt Runtime) error {
 	if err := a.cfg.Restarter.Restart(ctx); err != nil {
 		return a.fail("restart", err)
@@ -343,14 +358,11 @@ func (a *Agent) Cleanup(ctx context.Context) error {
 	if err != nil {
 		errs = append(errs, a.fail("containerd-config", err))
 	}
-	rt, err := a.cfg.Runtime()
+	rt, err := a.connect(ctx)
 	if err != nil {
 		return a.fail("cri", errors.Join(append(errs, err)...))
 	}
 	defer rt.Close()
-	if err := WaitReady(ctx, rt, a.cfg.RestartTimeout); err != nil {
-		return a.fail("cri", errors.Join(append(errs, err)...))
-	}
 	handlers, err := rt.Handlers(ctx)
 	if err != nil {
 		errs = append(errs, err)

@@ -64,10 +64,7 @@ func newTestAgent(t *testing.T, ctd *supervisedContainerd, src string) (*Agent, 
 
 func criHandlers(t *testing.T, socket string) []string {
 	t.Helper()
-	rt, err := DialCRI(socket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := dialWait(t, socket)
 	defer rt.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -221,11 +218,7 @@ func TestAgentRecoversAndCleansUpOnce(t *testing.T) {
 	if err := rs.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rt, _ := DialCRI(ctd.Socket)
-	defer rt.Close()
-	if err := WaitReady(ctx, rt, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	dialWait(t, ctd.Socket).Close()
 	if _, err := a.cfg.Containerd.Ensure(DropIn{Handler: "moat", RuntimePath: a.cfg.RuntimePath, OptionsPath: a.cfg.OptionsPath, ConfigVersion: 3}); err != nil {
 		t.Fatal(err)
 	}

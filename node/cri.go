@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"moat.dev/moat/cri"
 )
 
 // Runtime is what the agent asks containerd over CRI.
@@ -24,37 +24,37 @@ type Runtime interface {
 	Close() error
 }
 
-// CRIClient talks to containerd's CRI service on its unix socket.
+// CRIClient is the agent's Runtime: containerd's CRI service through the
+// project's CRI client.
 type CRIClient struct {
-	conn *grpc.ClientConn
-	rs   runtimeapi.RuntimeServiceClient
+	*cri.Client
 }
 
-// DialCRI connects to the CRI socket (no I/O happens until the first call).
+// DialCRI connects to the CRI socket and checks that containerd answers.
 func DialCRI(socket string) (*CRIClient, error) {
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := cri.Dial(context.Background(), socket, 10*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("connect to CRI socket %s: %w", socket, err)
+		return nil, err
 	}
-	return &CRIClient{conn: conn, rs: runtimeapi.NewRuntimeServiceClient(conn)}, nil
+	return &CRIClient{c}, nil
 }
-
-func (c *CRIClient) Close() error { return c.conn.Close() }
 
 func (c *CRIClient) Version(ctx context.Context) (string, string, error) {
-	v, err := c.rs.Version(ctx, &runtimeapi.VersionRequest{})
+	v, err := c.Client.Version(ctx)
 	if err != nil {
-		return "", "", fmt.Errorf("CRI Version: %w", err)
+		return "", "", err
 	}
 	return v.RuntimeName, v.RuntimeVersion, nil
 }
 
-// Handlers lists the handlers from StatusResponse.runtime_handlers and, for
-// runtimes that do not fill it, from the runtimes in the verbose config.
+// Handlers lists the handlers from StatusResponse.runtime_handlers (what
+// the kubelet publishes as node.status.runtimeHandlers) and, for runtimes
+// that do not fill it (containerd 1.7), from the runtimes in the verbose
+// config.
 func (c *CRIClient) Handlers(ctx context.Context) ([]string, error) {
-	st, err := c.rs.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	st, err := c.Client.Status(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("CRI Status: %w", err)
+		return nil, err
 	}
 	var names []string
 	for _, h := range st.RuntimeHandlers {
@@ -81,11 +81,11 @@ func (c *CRIClient) Handlers(ctx context.Context) ([]string, error) {
 }
 
 func (c *CRIClient) Sandboxes(ctx context.Context, handler string) (int, error) {
-	resp, err := c.rs.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{
+	resp, err := c.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{
 		Filter: &runtimeapi.PodSandboxFilter{State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("CRI ListPodSandbox: %w", err)
+		return 0, fmt.Errorf("CRI ListPodSandbox on %s: %w", c.Socket, err)
 	}
 	n := 0
 	for _, s := range resp.Items {

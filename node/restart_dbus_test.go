@@ -88,11 +88,10 @@ func (s *systemdOnBus) RestartUnit(name, mode string) (dbus.ObjectPath, *dbus.Er
 	}
 	go func() {
 		SignalRestarter{Socket: s.ctd.Socket, Timeout: 30 * time.Second}.Restart(context.Background())
-		rt, _ := DialCRI(s.ctd.Socket)
-		defer rt.Close()
 		for {
 			if p, err := (SignalRestarter{Socket: s.ctd.Socket}).Pid(); err == nil && p != pid {
-				if WaitReady(context.Background(), rt, 30*time.Second) == nil {
+				if rt, err := DialCRI(s.ctd.Socket); err == nil {
+					rt.Close()
 					break
 				}
 			}
@@ -144,7 +143,7 @@ func TestDBusRestarterOverSystemBus(t *testing.T) {
 	if got := ctd.Starts() - starts; got != 1 {
 		t.Fatalf("%d containerd starts, want 1", got)
 	}
-	rt, _ := DialCRI(ctd.Socket)
+	rt := dialWait(t, ctd.Socket)
 	defer rt.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A pid file that names anything but containerd is refused: a stale pid
@@ -60,11 +59,7 @@ func TestSignalRestarterFindsContainerd(t *testing.T) {
 	if err := (SignalRestarter{PidFile: pf}).Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rt, _ := DialCRI(ctd.Socket)
-	defer rt.Close()
-	if err := WaitReady(context.Background(), rt, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	dialWait(t, ctd.Socket).Close()
 	if ctd.Starts() != starts+1 {
 		t.Fatalf("restart by pid file: %d starts", ctd.Starts()-starts)
 	}

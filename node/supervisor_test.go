@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,15 +115,18 @@ state = %q
 			t.Logf("containerd log (tail):\n%s", b)
 		}
 	})
-	rt, err := DialCRI(s.Socket)
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rt, err := DialCRI(s.Socket)
+		if err == nil {
+			rt.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private containerd did not come up: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	defer rt.Close()
-	if err := WaitReady(context.Background(), rt, 60*time.Second); err != nil {
-		t.Fatalf("private containerd did not come up: %v", err)
-	}
-	return s
 }
 
 // Starts returns how many times containerd was started.
@@ -132,4 +134,20 @@ func (s *supervisedContainerd) Starts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.starts
+}
+
+// dialWait connects to a containerd that may be restarting.
+func dialWait(t *testing.T, socket string) *CRIClient {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rt, err := DialCRI(socket)
+		if err == nil {
+			return rt
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd at %s did not answer: %v", socket, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
