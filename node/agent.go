@@ -414,6 +414,19 @@ func (a *Agent) Cleanup(ctx context.Context) error {
 // Run sets the node up, retrying with backoff while it fails, then checks it
 // again every resync until ctx ends.
 func (a *Agent) Run(ctx context.Context, resync time.Duration) {
+	go func() {
+		// The sandbox count is cheap to ask for; keep the metric fresh.
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(30 * time.Second):
+			}
+			if a.State() == StateReady {
+				a.refreshSandboxes(ctx)
+			}
+		}
+	}()
 	backoff := 5 * time.Second
 	for {
 		wait := resync
