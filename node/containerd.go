@@ -230,6 +230,10 @@ func (c ContainerdConfig) Ensure(d DropIn) (changed bool, err error) {
 	}
 	changed = wrote
 
+	if st, err := os.Lstat(c.MainPath); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		// Replacing the file atomically would replace the link with a file.
+		return changed, fmt.Errorf("containerd config %s is a symbolic link: point moat-node at the file it names", c.MainPath)
+	}
 	data, err := os.ReadFile(c.MainPath)
 	exists := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

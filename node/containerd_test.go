@@ -174,6 +174,19 @@ func TestEnsureRemoveFiles(t *testing.T) {
 			t.Fatalf("Ensure on a v1 config: %v", err)
 		}
 	})
+	t.Run("symlinked config refused", func(t *testing.T) {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "real.toml")
+		os.WriteFile(real, []byte("version = 3\n"), 0o644)
+		c := ContainerdConfig{MainPath: filepath.Join(dir, "config.toml"), DropInPath: filepath.Join(dir, "moat.toml")}
+		os.Symlink(real, c.MainPath)
+		if _, err := c.Ensure(d); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("Ensure on a symlink: %v", err)
+		}
+		if b, _ := os.ReadFile(real); string(b) != "version = 3\n" {
+			t.Fatalf("link target changed: %q", b)
+		}
+	})
 	t.Run("broken toml refused", func(t *testing.T) {
 		dir := t.TempDir()
 		c := ContainerdConfig{MainPath: filepath.Join(dir, "config.toml"), DropInPath: filepath.Join(dir, "moat.toml")}
