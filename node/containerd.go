@@ -224,40 +224,47 @@ func (c ContainerdConfig) Ensure(d DropIn) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	wrote, err := writeFileIfChanged(c.DropInPath, content, 0o644)
-	if err != nil {
-		return false, err
-	}
-	changed = wrote
 
+	// Check the main config before writing anything, so a refusal leaves
+	// the node as it was.
 	if st, err := os.Lstat(c.MainPath); err == nil && st.Mode()&os.ModeSymlink != 0 {
 		// Replacing the file atomically would replace the link with a file.
-		return changed, fmt.Errorf("containerd config %s is a symbolic link: point moat-node at the file it names", c.MainPath)
+		return false, fmt.Errorf("containerd config %s is a symbolic link: point moat-node at the file it names", c.MainPath)
 	}
 	data, err := os.ReadFile(c.MainPath)
 	exists := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return changed, fmt.Errorf("read containerd config: %w", err)
+		return false, fmt.Errorf("read containerd config: %w", err)
 	}
+	covered := false
 	if exists {
 		mc, err := parseMainConfig(c.MainPath, data)
 		if err != nil {
-			return changed, err
+			return false, err
 		}
 		if mc.Version == 1 && d.ConfigVersion == 3 {
-			return changed, fmt.Errorf("containerd config %s has version 1, which containerd 2 no longer reads: migrate it with `containerd config migrate`", c.MainPath)
+			return false, fmt.Errorf("containerd config %s has version 1, which containerd 2 no longer reads: migrate it with `containerd config migrate`", c.MainPath)
 		}
-		if importsCover(c.MainPath, mc.Imports, c.DropInPath) {
-			return changed, nil
+		covered = importsCover(c.MainPath, mc.Imports, c.DropInPath)
+	}
+	var next []byte
+	if !covered {
+		next, err = addImport(c.MainPath, data, exists, c.DropInPath, d.ConfigVersion)
+		if err != nil {
+			return false, err
+		}
+		mc, err := parseMainConfig(c.MainPath, next)
+		if err != nil || !importsCover(c.MainPath, mc.Imports, c.DropInPath) {
+			return false, fmt.Errorf("containerd config %s: could not add %s to its imports (edit would give %v, %v)", c.MainPath, c.DropInPath, mc.Imports, err)
 		}
 	}
-	next, err := addImport(c.MainPath, data, exists, c.DropInPath, d.ConfigVersion)
-	if err != nil {
-		return changed, err
+
+	// The drop-in first, then the import that names it.
+	if changed, err = writeFileIfChanged(c.DropInPath, content, 0o644); err != nil {
+		return false, err
 	}
-	mc, err := parseMainConfig(c.MainPath, next)
-	if err != nil || !importsCover(c.MainPath, mc.Imports, c.DropInPath) {
-		return changed, fmt.Errorf("containerd config %s: could not add %s to its imports (edit would give %v, %v)", c.MainPath, c.DropInPath, mc.Imports, err)
+	if covered {
+		return changed, nil
 	}
 	mode := os.FileMode(0o644)
 	if st, err := os.Stat(c.MainPath); err == nil {

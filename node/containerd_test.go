@@ -183,6 +183,9 @@ func TestEnsureRemoveFiles(t *testing.T) {
 		if _, err := c.Ensure(d); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 			t.Fatalf("Ensure on a symlink: %v", err)
 		}
+		if _, err := os.Stat(c.DropInPath); !os.IsNotExist(err) {
+			t.Fatal("a refused Ensure wrote the drop-in")
+		}
 		if b, _ := os.ReadFile(real); string(b) != "version = 3\n" {
 			t.Fatalf("link target changed: %q", b)
 		}
@@ -193,6 +196,9 @@ func TestEnsureRemoveFiles(t *testing.T) {
 		os.WriteFile(c.MainPath, []byte("version = = 3\n"), 0o644)
 		if _, err := c.Ensure(d); err == nil || !strings.Contains(err.Error(), c.MainPath) {
 			t.Fatalf("Ensure on broken TOML: %v", err)
+		}
+		if _, err := os.Stat(c.DropInPath); !os.IsNotExist(err) {
+			t.Fatal("a refused Ensure wrote the drop-in")
 		}
 	})
 }
