@@ -194,7 +194,7 @@ func TestSignals(t *testing.T) {
 	if n < 31 {
 		t.Fatalf("asm/signal.h defines only %d signals", n)
 	}
-	if SIGRTMIN.Name() != "SIGRTMIN" || Signal(35).Name() != "SIGRTMIN+3" || Signal(0).Name() != "signal 0" || Signal(65).Name() != "signal 65" {
+	if SIGRTMIN.Name() != "SIGRTMIN" || Signal(35).Name() != "SIGRTMIN+3" || SIGRTMAX.Name() != "SIGRTMAX" || Signal(0).Name() != "signal 0" || Signal(65).Name() != "signal 65" {
 		t.Error("signal names")
 	}
 	if Signal(0).Valid() || !SIGRTMAX.Valid() || Signal(65).Valid() || !Signal(40).IsRealtime() || SIGSYS.IsRealtime() {

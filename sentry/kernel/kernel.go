@@ -41,8 +41,10 @@ type Config struct {
 	// Log receives the kernel's own messages (unimplemented syscalls,
 	// fatal signals).
 	Log *slog.Logger
-	// Strace, if set, receives one line per syscall.
-	Strace io.Writer
+	// Strace, if set, receives one line per syscall, formatted by
+	// StraceFormat when set.
+	Strace       io.Writer
+	StraceFormat func(t *Task, a *SyscallArgs, rv uint64, err error) string
 }
 
 // Kernel is one sandbox's application kernel.
@@ -52,6 +54,7 @@ type Kernel struct {
 	Frames   *mm.Frames
 	Log      *slog.Logger
 	Strace   io.Writer
+	straceFn func(t *Task, a *SyscallArgs, rv uint64, err error) string
 	syscalls []SyscallFunc
 	boot     time.Time
 	sched    *scheduler
@@ -86,6 +89,7 @@ func New(cfg Config) *Kernel {
 		Frames:   mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
 		Log:      cfg.Log,
 		Strace:   cfg.Strace,
+		straceFn: cfg.StraceFormat,
 		syscalls: cfg.Syscalls,
 		boot:     time.Now(),
 		hostname: cfg.Hostname,
@@ -96,6 +100,7 @@ func New(cfg Config) *Kernel {
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
 	k.initClock()
+	go k.preempter()
 	return k
 }
 
@@ -315,4 +320,33 @@ func (s *scheduler) contended() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.queue) > 0
+}
+
+// timeSlice is how long a task may run user code while others wait for a
+// CPU.
+const timeSlice = 10 * time.Millisecond
+
+// preempter kicks tasks out of user mode when others wait for a CPU, so
+// that a task that spins cannot starve the rest: a kicked task gives its
+// CPU to the first waiter and queues again.
+func (k *Kernel) preempter() {
+	t := time.NewTicker(timeSlice)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.clock.stop:
+			return
+		case <-t.C:
+		}
+		if !k.sched.contended() {
+			continue
+		}
+		k.mu.Lock()
+		for _, task := range k.tasks {
+			if task.running != nil {
+				task.running.Kick()
+			}
+		}
+		k.mu.Unlock()
+	}
 }

@@ -143,7 +143,14 @@ func (k *Kernel) sendGroupLocked(g *ThreadGroup, info *abi.SignalInfo, fromHost 
 	if sig == abi.SIGCONT {
 		for _, s := range []abi.Signal{abi.SIGSTOP, abi.SIGTSTP, abi.SIGTTIN, abi.SIGTTOU} {
 			g.pending.discard(s)
+			for t := range g.tasks {
+				t.pending.discard(s)
+			}
 		}
+		k.groupContinueLocked(g)
+	}
+	if isStop(sig) {
+		g.pending.discard(abi.SIGCONT)
 	}
 	if k.ignoredLocked(g, sig, fromHost) {
 		return
@@ -216,6 +223,22 @@ func (t *Task) handlePending() bool {
 		return true
 	}
 	for {
+		// A stopped process's tasks wait here, without a CPU, until
+		// SIGCONT or SIGKILL.
+		for t.tg.stopped && !t.exiting {
+			ch := t.tg.contCh
+			k.mu.Unlock()
+			t.releaseCPU()
+			select {
+			case <-ch:
+			case <-t.interrupt:
+			}
+			k.mu.Lock()
+		}
+		if t.exiting {
+			k.mu.Unlock()
+			return true
+		}
 		set := t.deliverableLocked()
 		if set == 0 {
 			break
@@ -234,8 +257,9 @@ func (t *Task) handlePending() bool {
 			case abi.ActionIgnore, abi.ActionCont:
 				continue
 			case abi.ActionStop:
-				// Job control stops are not modelled: the
-				// process goes on, as if SIGCONT came at once.
+				if t.tg != k.init || sig == abi.SIGSTOP {
+					k.groupStopLocked(t.tg, sig)
+				}
 				continue
 			}
 			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) {
@@ -271,6 +295,14 @@ func (t *Task) handlePending() bool {
 		t.savedMask = nil
 	}
 	k.mu.Unlock()
+	return false
+}
+
+func isStop(sig abi.Signal) bool {
+	switch sig {
+	case abi.SIGSTOP, abi.SIGTSTP, abi.SIGTTIN, abi.SIGTTOU:
+		return true
+	}
 	return false
 }
 

@@ -259,3 +259,83 @@ int main(void) {
 		t.Fatalf("%d clock_gettime syscalls, want the 1 explicit one", n)
 	}
 }
+
+func TestTimers(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "timers", `
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+static volatile int ticks;
+static void on_alrm(int sig) { ticks++; }
+int main(void) {
+	struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = on_alrm; sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, 0);
+	struct itimerval it = {{0, 20000}, {0, 20000}}, old;
+	setitimer(ITIMER_REAL, &it, 0);
+	while (ticks < 3) pause();
+	getitimer(ITIMER_REAL, &old);
+	it.it_value.tv_usec = 0; it.it_interval.tv_usec = 0;
+	setitimer(ITIMER_REAL, &it, 0);
+	unsigned prev = alarm(100);
+	unsigned left = alarm(0);
+	struct rusage ru; getrusage(RUSAGE_SELF, &ru);
+	printf("ticks>=3 %d interval %ld prev %u left %u maxrss>0 %d\n", ticks >= 3, (long)old.it_interval.tv_usec, prev, left, ru.ru_maxrss > 0);
+	/* An alarm with no handler kills. */
+	sa.sa_handler = SIG_DFL; sigaction(SIGALRM, &sa, 0);
+	if (fork() == 0) { alarm(1); pause(); _exit(0); }
+	int st; wait(&st);
+	printf("killed by %d\n", WTERMSIG(st));
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/timers"}, sandboxtest.Options{})
+	if want := "ticks>=3 1 interval 20000 prev 0 left 100 maxrss>0 1\nkilled by 14\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
+
+func TestJobControl(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "jobs", `
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <time.h>
+int main(void) {
+	int p[2]; pipe(p);
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[0]);
+		for (int i = 0;; i++) { char b = 'x'; write(p[1], &b, 1); usleep(2000); }
+	}
+	close(p[1]);
+	char b; read(p[0], &b, 1);
+	kill(c, SIGSTOP);
+	int st;
+	pid_t w = waitpid(c, &st, WUNTRACED);
+	printf("stopped %d sig %d\n", w == c && WIFSTOPPED(st), WSTOPSIG(st));
+	/* Nothing arrives while it is stopped. */
+	struct timespec ts = {0, 50000000}; nanosleep(&ts, 0);
+	int n = 0; char buf[256];
+	kill(c, SIGCONT);
+	w = waitpid(c, &st, WCONTINUED);
+	printf("continued %d\n", w == c && WIFCONTINUED(st));
+	n = read(p[0], buf, 1);
+	printf("reads again %d\n", n == 1);
+	kill(c, SIGKILL);
+	waitpid(c, &st, 0);
+	printf("killed %d\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/jobs"}, sandboxtest.Options{})
+	if want := "stopped 1 sig 19\ncontinued 1\nreads again 1\nkilled 1\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}

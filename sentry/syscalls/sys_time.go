@@ -123,7 +123,9 @@ func clockNow(t *kernel.Task, clock int32) (abi.Timespec, error) {
 		return abi.Timespec{Sec: now.Unix(), Nsec: int64(now.Nanosecond())}, nil
 	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_BOOTTIME:
 		d = t.Kernel().Clock().Monotonic()
-	case unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+	case unix.CLOCK_PROCESS_CPUTIME_ID:
+		d = t.ThreadGroup().CPUTime()
+	case unix.CLOCK_THREAD_CPUTIME_ID:
 		d = t.CPUTime()
 	default:
 		return abi.Timespec{}, unix.EINVAL
