@@ -85,6 +85,7 @@ func New(cfg Config) (*Sandbox, error) {
 		mounts = DefaultMounts()
 	}
 	if err := mountAll(ctx, v, k, mounts); err != nil {
+		k.Shutdown() // stops the kernel's clock before the memory goes
 		m.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
