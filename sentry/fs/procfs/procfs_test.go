@@ -259,9 +259,17 @@ int main(void) {
 		for (;;) pause();
 	}
 	char b; read(pfd[0], &b, 1);
-	usleep(100000);
-	char p[64];
-	snprintf(p, sizeof p, "/proc/%d/stat", c); cat(p);
+	char p[64], sbuf[512];
+	snprintf(p, sizeof p, "/proc/%d/stat", c);
+	// Wait until the child sleeps in pause (it may still be on its way).
+	for (int i = 0; i < 1000; i++) {
+		int fd = open(p, O_RDONLY); ssize_t n = read(fd, sbuf, sizeof sbuf - 1); close(fd);
+		sbuf[n > 0 ? n : 0] = 0;
+		char *s = strrchr(sbuf, ')');
+		if (s && s[2] == 'S') break;
+		usleep(1000);
+	}
+	cat(p);
 	snprintf(p, sizeof p, "/proc/%d/comm", c); cat(p);
 	snprintf(p, sizeof p, "/proc/%d/task/%d/stat", c, c); cat(p);
 	kill(c, SIGSTOP);
@@ -342,7 +350,7 @@ int main(void) {
 func TestBusybox(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	root := sandboxtest.Rootfs(t, true)
-	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", "sleep 10 & ps; cat /proc/meminfo; ls -l /proc/self/fd/ </etc/passwd; cat /proc/mounts; kill %1"},
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", `sleep 10 & until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done; ps; cat /proc/meminfo; ls -l /proc/self/fd/ </etc/passwd; cat /proc/mounts; kill %1`},
 		sandboxtest.Options{Memory: 128 << 20})
 	if r.ExitCode() != 0 {
 		t.Fatalf("exit %d: %s %s", r.ExitCode(), r.Stdout, r.Stderr)
@@ -350,9 +358,9 @@ func TestBusybox(t *testing.T) {
 	out := r.Stdout
 	for _, re := range []string{
 		`(?m)^PID\s+USER\s+COMMAND$`,
-		`(?m)^\s+1 root\s+/bin/sh -c sleep 10 & ps; cat`,
+		`(?m)^\s+1 root\s+/bin/sh -c sleep 10 & until`,
 		`(?m)^\s+\d+ root\s+sleep 10$`,
-		`(?m)^\s+\d+ root\s+\{ps\} /bin/sh -c sleep 10 & ps; cat`,
+		`(?m)^\s+\d+ root\s+\{ps\} /bin/sh -c sleep 10 & until`,
 		`(?m)^MemTotal:\s+131072 kB$`,
 		`(?m)^MemFree:\s+\d+ kB$`,
 		`(?m)^lr-x------\s+1 root\s+root\s+\d+ .* 0 -> /etc/passwd$`,
@@ -474,10 +482,10 @@ int main(void) {
 	printf("tasks %d\n", n);
 	char p[64];
 	snprintf(p, sizeof p, "/proc/self/task/%d/comm", getpid()); cat(p);
+	cat("/proc/self/status");
 	fflush(stdout);
 	pthread_barrier_wait(&b);
 	pthread_join(th, 0);
-	cat("/proc/self/status");
 	return 0;
 }`)
 	r := sandboxtest.Run(t, root, []string{"/bin/threads"}, sandboxtest.Options{CPUs: 2})
@@ -491,7 +499,7 @@ int main(void) {
 	if !strings.Contains(r.Stdout, "tasks 2\nthreads\n") {
 		t.Errorf("two tasks and the main thread's comm expected: %q", r.Stdout)
 	}
-	if got := field(t, r.Stdout, "Threads"); got != "1" {
-		t.Errorf("Threads after the join: %s", got)
+	if got := field(t, r.Stdout, "Threads"); got != "2" {
+		t.Errorf("Threads while both run: %s", got)
 	}
 }
