@@ -307,3 +307,77 @@ func TestSandboxCountOverCRI(t *testing.T) {
 		t.Fatalf("after removal: %d, %v", n, err)
 	}
 }
+
+// containerd 1.7 reads config version 2, its CRI plugin is
+// io.containerd.grpc.v1.cri, and it does not list runtime handlers in its
+// CRI status (the agent finds the handler in the verbose config). It
+// replaces a whole plugin section with an imported one, so the agent puts
+// the runtime into the main config between marker lines. The whole cycle
+// runs against a real containerd 1.7; a config that relies on the built-in
+// runc is refused without a change.
+func TestAgentWithContainerd17(t *testing.T) {
+	bin := toolPath(t, filepath.Join("containerd-1.7", "containerd"))
+	t.Run("full config", func(t *testing.T) {
+		var orig string
+		ctd := startContainerdBin(t, bin, 2, func(base, _ string) string {
+			orig = "# a containerd 1.7 node\n" + base + `
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+`
+			return orig
+		})
+		a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		rt := dialWait(t, ctd.Socket)
+		defer rt.Close()
+		if _, v, err := rt.Version(ctx); err != nil || !strings.HasPrefix(strings.TrimPrefix(v, "v"), "1.7") {
+			t.Fatalf("not containerd 1.7: %q %v", v, err)
+		}
+		starts := ctd.Starts()
+		if err := a.Setup(ctx); err != nil {
+			t.Fatalf("Setup on containerd 1.7: %v", err)
+		}
+		main, _ := os.ReadFile(ctd.Config)
+		if !strings.Contains(string(main), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.moat]`) {
+			t.Fatalf("main config for 1.7:\n%s", main)
+		}
+		if _, err := os.Stat(a.cfg.Containerd.DropInPath); !os.IsNotExist(err) {
+			t.Errorf("a drop-in was written for containerd 1.7: %v", err)
+		}
+		if got := ctd.Starts() - starts; got != 1 {
+			t.Fatalf("%d restarts, want 1", got)
+		}
+		h := criHandlers(t, ctd.Socket)
+		if !slices.Contains(h, "moat") || !slices.Contains(h, "runc") {
+			t.Fatalf("containerd 1.7 handlers %v, want moat and runc", h)
+		}
+		if err := a.Setup(ctx); err != nil || ctd.Starts()-starts != 1 {
+			t.Fatalf("second Setup: %v, %d restarts", err, ctd.Starts()-starts)
+		}
+		if err := a.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := os.ReadFile(ctd.Config); string(after) != orig {
+			t.Fatalf("config not restored:\n%s", after)
+		}
+		if h := criHandlers(t, ctd.Socket); slices.Contains(h, "moat") {
+			t.Fatalf("moat still known after cleanup: %v", h)
+		}
+	})
+	t.Run("config without runtimes refused", func(t *testing.T) {
+		ctd := startContainerdBin(t, bin, 2, func(base, _ string) string { return base })
+		orig, _ := os.ReadFile(ctd.Config)
+		a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+		starts := ctd.Starts()
+		err := a.Setup(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "containerd config default") {
+			t.Fatalf("Setup: %v", err)
+		}
+		if after, _ := os.ReadFile(ctd.Config); !bytes.Equal(after, orig) || ctd.Starts() != starts {
+			t.Fatalf("a refused setup changed the config or restarted containerd")
+		}
+	})
+}
