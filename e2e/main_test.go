@@ -45,7 +45,11 @@ var (
 func env(t *testing.T) *harness.Env {
 	t.Helper()
 	sharedOnce.Do(func() {
-		opts := harness.Options{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...) }}
+		opts := harness.Options{Logf: func(f string, a ...any) {
+			if testing.Verbose() {
+				fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...)
+			}
+		}}
 		if shim := os.Getenv(ShimEnv); shim != "" {
 			opts.MoatShim = shim
 			opts.MoatConfig = os.Getenv("MOAT_E2E_SHIM_CONFIG")
@@ -146,10 +150,23 @@ func waitLog(ctx context.Context, t *testing.T, e *harness.Env, id, want string)
 
 // verboseInfo decodes the "info" JSON of a verbose CRI status.
 type verboseInfo struct {
-	Pid              int         `json:"pid"`
-	NetNamespacePath string      `json:"netNamespacePath"`
-	RuntimeSpec      *specs.Spec `json:"runtimeSpec"`
-	SandboxID        string      `json:"sandboxID"`
+	Pid         int         `json:"pid"`
+	RuntimeType string      `json:"runtimeType"`
+	RuntimeSpec *specs.Spec `json:"runtimeSpec"`
+	SandboxID   string      `json:"sandboxID"`
+}
+
+// netns is the path of the network namespace in the OCI spec ("" if none).
+func (v verboseInfo) netns() string {
+	if v.RuntimeSpec == nil || v.RuntimeSpec.Linux == nil {
+		return ""
+	}
+	for _, ns := range v.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path
+		}
+	}
+	return ""
 }
 
 func podInfo(ctx context.Context, t *testing.T, e *harness.Env, id string) verboseInfo {

@@ -99,6 +99,9 @@ func teardown(id, ipBin string) error {
 	if left := Leftovers(id); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("harness %s left: %s", id, strings.Join(left, "; ")))
 	}
+	// The base folders go too when no other harness uses them.
+	_ = os.Remove(RootBase)
+	_ = os.Remove(StateBase)
 	return errors.Join(errs...)
 }
 

@@ -71,8 +71,9 @@ type Env struct {
 	// reconnects by itself (gRPC redials).
 	CRI *cri.Client
 
-	opts Options
-	sup  *supervisor
+	opts     Options
+	sup      *supervisor
+	registry *Registry
 }
 
 // New starts a harness. On error everything already set up is torn down.
@@ -261,6 +262,7 @@ func (e *Env) Close() error {
 	if e.sup != nil {
 		e.sup.stop(10 * time.Second)
 	}
+	e.registry.stop()
 	if err := teardown(e.ID, e.Tools.IP); err != nil {
 		errs = append(errs, err)
 	}

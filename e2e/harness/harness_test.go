@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,4 +83,58 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestHarnessMoatHandler: given a shim path, the harness configures the
+// handler "moat" (runtime type io.containerd.moat.v2, absolute
+// runtime_path, options.ConfigPath) and containerd offers it through CRI.
+// The shim binary here is a copy of the runc shim under the moat name: only
+// the configuration is under test, no pod is run with it.
+func TestHarnessMoatHandler(t *testing.T) {
+	tools, err := FindTools(ToolsDir())
+	if err != nil {
+		SkipOrFail(t, err)
+	}
+	dir := t.TempDir()
+	shim := filepath.Join(dir, "containerd-shim-moat-v2")
+	b, err := os.ReadFile(tools.ShimRuncV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shim, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "moat.toml")
+	e := Start(t, Options{MoatShim: shim, MoatConfig: cfg})
+	ctx := context.Background()
+	ok, err := e.CRI.HasHandler(ctx, HandlerMoat)
+	if err != nil || !ok {
+		hs, _ := e.CRI.RuntimeHandlers(ctx)
+		t.Errorf("handler moat not offered (handlers %q, err %v)", hs, err)
+	}
+	if want := []string{HandlerRunc, HandlerMoat}; strings.Join(e.Handlers, ",") != strings.Join(want, ",") {
+		t.Errorf("Env.Handlers = %q, want %q", e.Handlers, want)
+	}
+	conf, err := os.ReadFile(e.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`runtime_type = "io.containerd.moat.v2"`,
+		`runtime_path = "` + shim + `"`,
+		`ConfigPath = "` + cfg + `"`,
+	} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("containerd config lacks %s", want)
+		}
+	}
+}
+
+// TestHarnessRejectsRelativeShim: the moat shim path must be absolute
+// (containerd resolves runtime_path as given).
+func TestHarnessRejectsRelativeShim(t *testing.T) {
+	_, err := New(context.Background(), Options{MoatShim: "bin/containerd-shim-moat-v2"})
+	if err == nil || !strings.Contains(err.Error(), "not an absolute path") {
+		t.Errorf("New with a relative shim path: %v, want an error naming it", err)
+	}
 }

@@ -26,27 +26,26 @@ const testbinPkg = "moat.dev/moat/e2e/testbin/"
 // importTestImages builds the test programs and imports the pause, busybox
 // and httpserver images.
 func (e *Env) importTestImages(ctx context.Context) error {
-	bin := filepath.Join(e.Root, "testbin")
-	for _, name := range []string{"pause", "httpserver"} {
-		if err := e.Tools.buildGo(testbinPkg+name, filepath.Join(bin, name)); err != nil {
+	for _, name := range []string{"pause", "httpserver", "nnp"} {
+		if err := e.Tools.buildGo(testbinPkg+name, e.TestBin(name)); err != nil {
 			return err
 		}
 	}
-	bb, err := busyboxFiles(e.Tools.Busybox)
+	bb, err := e.BusyboxFiles()
 	if err != nil {
 		return err
 	}
 	for _, img := range []Image{
 		{
 			Name:       PauseImage,
-			Files:      []File{{Path: "/pause", HostPath: filepath.Join(bin, "pause"), Mode: 0o755}},
+			Files:      []File{{Path: "/pause", HostPath: e.TestBin("pause"), Mode: 0o755}},
 			Entrypoint: []string{"/pause"},
 			User:       "65535:65535",
 		},
 		{Name: BusyboxImage, Files: bb, Cmd: []string{"sh"}},
 		{
 			Name:       HTTPServerImage,
-			Files:      []File{{Path: "/httpserver", HostPath: filepath.Join(bin, "httpserver"), Mode: 0o755}},
+			Files:      []File{{Path: "/httpserver", HostPath: e.TestBin("httpserver"), Mode: 0o755}},
 			Entrypoint: []string{"/httpserver"},
 		},
 	} {
@@ -57,9 +56,15 @@ func (e *Env) importTestImages(ctx context.Context) error {
 	return nil
 }
 
-// busyboxFiles is a root filesystem of the static busybox at bin: the
-// binary at /bin/busybox and a symlink for each applet it lists.
-func busyboxFiles(bin string) ([]File, error) {
+// TestBin is the path of a program of e2e/testbin built by the harness
+// ("pause", "httpserver").
+func (e *Env) TestBin(name string) string { return filepath.Join(e.Root, "testbin", name) }
+
+// BusyboxFiles is a root filesystem of the static busybox: the binary at
+// /bin/busybox and a hard link for each applet it lists, /tmp, /root and a
+// minimal /etc/passwd and /etc/group.
+func (e *Env) BusyboxFiles() ([]File, error) {
+	bin := e.Tools.Busybox
 	out, err := exec.Command(bin, "--list-full").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s --list-full: %w", bin, err)
@@ -76,7 +81,9 @@ func busyboxFiles(bin string) ([]File, error) {
 		if p == "/bin/busybox" {
 			continue
 		}
-		files = append(files, File{Path: p, Link: "/bin/busybox"})
+		// Hard links, as in the busybox images of registries: masking
+		// one applet's path (OCI maskedPaths) must not mask them all.
+		files = append(files, File{Path: p, HardLink: "/bin/busybox"})
 	}
 	return files, nil
 }

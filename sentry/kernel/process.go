@@ -32,18 +32,19 @@ type ThreadGroup struct {
 	oomKilled  bool
 	groupExit  bool
 	// childEvent is closed and replaced when a child changes state.
-	childEvent chan struct{}
-	rlimits    map[int]abi.Rlimit
-	start      time.Time
-	childCPU   time.Duration
-	exitedCPU  time.Duration
-	realTimer  realTimer
+	childEvent  chan struct{}
+	rlimits     map[int]abi.Rlimit
+	start       time.Time
+	childCPU    time.Duration
+	exitedCPU   time.Duration
+	realTimer   realTimer
+	posixTimers posixTimers
 	// Job control: a stopped process's tasks wait for contCh to close.
-	stopped       bool
-	stopSig       abi.Signal
-	contCh        chan struct{}
-	stopReport    bool // a stop the parent has not waited for yet
-	contReport    bool // a continue the parent has not waited for yet
+	stopped    bool
+	stopSig    abi.Signal
+	contCh     chan struct{}
+	stopReport bool // a stop the parent has not waited for yet
+	contReport bool // a continue the parent has not waited for yet
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -472,11 +473,17 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	}
 
 	k.mu.Lock()
-	if t.tg.exiting {
+	if t.tg.exiting || len(k.tasks) >= k.maxTasks {
+		full := !t.tg.exiting
 		k.mu.Unlock()
 		nt.fds.DecRef(ctx)
 		nt.fs.decRef(ctx)
 		nt.mm.DecUsers(ctx)
+		if full {
+			// The sandbox's task limit (a pod's pids limit): a fork
+			// bomb stops here, not on the host.
+			return 0, unix.EAGAIN
+		}
 		return 0, ErrRestartNoIntr
 	}
 	nt.tid = k.allocID()

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -268,6 +269,10 @@ func (t *Task) handlePending() bool {
 			k.killGroupLocked(t.tg, sig)
 			t.tg.termSignal = sig
 			t.tg.coreDump = abi.DefaultAction(sig) == abi.ActionCore
+			if t.tg.coreDump {
+				k.Log.Warn("process killed", "pid", t.tg.pid, "comm", t.name, "signal", sig.Name(),
+					"code", info.Code(), "addr", fmt.Sprintf("%#x", info.Addr()), "rip", fmt.Sprintf("%#x", t.regs.RIP))
+			}
 			k.mu.Unlock()
 			return true
 		}
