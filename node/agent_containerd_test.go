@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"moat.dev/moat/e2e/harness"
 	"moat.dev/moat/kvm"
@@ -380,4 +383,70 @@ func TestAgentWithContainerd17(t *testing.T) {
 			t.Fatalf("a refused setup changed the config or restarted containerd")
 		}
 	})
+}
+
+// Cleanup removes the handler while moat pods may still run, and keeps
+// their shim; that is only right if containerd, restarted without the
+// handler in its config, still stops and removes such a pod. This checks
+// that property of containerd itself with a runc-typed handler that goes
+// away under a running pod.
+func TestPodOutlivesItsHandler(t *testing.T) {
+	e := harness.Start(t, harness.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dropIn := filepath.Join(e.ConfDir, "gone.toml")
+	os.WriteFile(dropIn, []byte(fmt.Sprintf(`version = 3
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.gone]
+  runtime_type = 'io.containerd.runc.v2'
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.gone.options]
+    BinaryName = %q
+    Root = %q
+`, e.Tools.Runc, filepath.Join(e.State, "runc-gone"))), 0o644)
+	restart := func() {
+		t.Helper()
+		before := e.ContainerdStarts()
+		if _, err := e.SignalContainerd(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitRestarted(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	if ok, err := e.CRI.HasHandler(ctx, "gone"); err != nil || !ok {
+		t.Fatalf("handler not loaded: %v %v", ok, err)
+	}
+	pod, err := e.RunPod(ctx, e.PodConfig("outlives"), "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := pod.Start(ctx, harness.ContainerConfig("sleeper", harness.BusyboxImage, "sleep", "300"))
+	if err != nil {
+		pod.Remove(context.Background())
+		t.Fatal(err)
+	}
+	if _, err := e.WaitState(ctx, cid, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+		pod.Remove(context.Background())
+		t.Fatal(err)
+	}
+
+	os.Remove(dropIn)
+	restart()
+	if ok, _ := e.CRI.HasHandler(ctx, "gone"); ok {
+		t.Fatal("handler still loaded after its config went")
+	}
+	rt := dialWait(t, e.Socket)
+	defer rt.Close()
+	if n, err := rt.Sandboxes(ctx, "gone"); err != nil || n != 1 {
+		t.Fatalf("the pod is not counted after the restart: %d %v", n, err)
+	}
+	if st, err := e.ContainerStatus(ctx, cid); err != nil || st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after the restart: %+v %v", st, err)
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatalf("a pod whose handler went cannot be removed: %v", err)
+	}
+	if n, err := rt.Sandboxes(ctx, "gone"); err != nil || n != 0 {
+		t.Fatalf("after removal: %d %v", n, err)
+	}
 }
