@@ -150,6 +150,20 @@ func TestAgentWithRealContainerd(t *testing.T) {
 				t.Fatalf("binary upgrade restarted containerd")
 			}
 
+			// New runtime options (the chart's ConfigMap) reach the node's
+			// options file; the shim reads it for each new pod, so
+			// containerd does not restart either.
+			a.cfg.RuntimeOptions = []byte("max_vcpus = 3\n")
+			if err := a.Setup(ctx); err != nil {
+				t.Fatalf("options Setup: %v", err)
+			}
+			if got, _ := os.ReadFile(a.cfg.OptionsPath); string(got) != "max_vcpus = 3\n" {
+				t.Fatalf("options file %q", got)
+			}
+			if got := ctd.Starts(); got != startsBefore+1 {
+				t.Fatalf("new runtime options restarted containerd")
+			}
+
 			// The served status and metrics say ready.
 			srv := httptest.NewServer(a.Handler())
 			defer srv.Close()
