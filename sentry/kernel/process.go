@@ -37,6 +37,7 @@ type ThreadGroup struct {
 	start      time.Time
 	childCPU   time.Duration
 	exitedCPU  time.Duration
+	realTimer  realTimer
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -223,6 +224,7 @@ func (t *Task) finishExit() {
 // processExited turns g into a zombie, reparents its children and tells
 // its parent.
 func (k *Kernel) processExited(g *ThreadGroup) {
+	g.stopTimers()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	g.exited = true
@@ -294,7 +296,14 @@ func (k *Kernel) reapLocked(g *ThreadGroup) {
 	}
 }
 
-func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.childCPU }
+func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.exitedCPU + g.childCPU }
+
+// ChildrenCPUTime is the CPU time of the reaped children (RUSAGE_CHILDREN).
+func (g *ThreadGroup) ChildrenCPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.childCPU
+}
 
 // WaitOptions are wait4/waitid's.
 type WaitOptions struct {

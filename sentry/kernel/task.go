@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,8 +231,7 @@ func (t *Task) PathOp(dirfd int32, path string, follow bool) (vfs.PathOperation,
 			root.DecRef(t.ctx)
 			return vfs.PathOperation{}, nil, unix.EBADF
 		}
-		start = f.VirtualDentry()
-		start.IncRef()
+		start = f.VirtualDentry() // carries its own reference
 		f.DecRef(t.ctx)
 	}
 	done := func() {
@@ -414,7 +414,7 @@ func (t *Task) syscall() {
 		err error
 	)
 	if nr < uint64(len(t.k.syscalls)) && t.k.syscalls[nr] != nil {
-		rv, err = t.k.syscalls[nr](t, &a)
+		rv, err = t.callSyscall(nr, &a)
 	} else {
 		t.k.logUnimplemented(t, nr)
 		err = unix.ENOSYS
@@ -543,3 +543,23 @@ func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
 // CPUTime is the time the task has spent running user code.
 func (t *Task) CPUTime() time.Duration { return time.Duration(t.cpuTime.Load()) }
+
+// errSentryBug marks a syscall whose implementation failed internally.
+var errSentryBug = errors.New("sentry bug")
+
+// callSyscall runs one handler. A panic in it is a bug of the sentry, not
+// the guest's doing: it is logged with its stack and kills the calling
+// process, not the sandbox.
+func (t *Task) callSyscall(nr uint64, a *SyscallArgs) (rv uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.k.Log.Error("syscall implementation failed; killing the process", "syscall", abi.SyscallName(nr),
+				"pid", t.tg.pid, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			t.k.mu.Lock()
+			t.k.killGroupLocked(t.tg, abi.SIGKILL)
+			t.k.mu.Unlock()
+			rv, err = 0, errSentryBug
+		}
+	}()
+	return t.k.syscalls[nr](t, a)
+}

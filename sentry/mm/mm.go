@@ -179,6 +179,12 @@ func (m *MM) Map(ctx context.Context, o MapOpts) (uint64, error) {
 	if o.Off%pageSize != 0 || o.Off+length < o.Off {
 		return 0, unix.EINVAL
 	}
+	// Like Linux's heuristic overcommit: one mapping larger than all the
+	// memory the sandbox may have is refused outright (writable private
+	// memory only; reservations with PROT_NONE cost nothing).
+	if _, _, limit := m.frames.Usage(); limit != 0 && length > limit && o.Prot&platform.PermWrite != 0 && !o.Shared {
+		return 0, unix.ENOMEM
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var addr uint64

@@ -259,3 +259,42 @@ int main(void) {
 		t.Fatalf("%d clock_gettime syscalls, want the 1 explicit one", n)
 	}
 }
+
+func TestTimers(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "timers", `
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+static volatile int ticks;
+static void on_alrm(int sig) { ticks++; }
+int main(void) {
+	struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = on_alrm; sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, 0);
+	struct itimerval it = {{0, 20000}, {0, 20000}}, old;
+	setitimer(ITIMER_REAL, &it, 0);
+	while (ticks < 3) pause();
+	getitimer(ITIMER_REAL, &old);
+	it.it_value.tv_usec = 0; it.it_interval.tv_usec = 0;
+	setitimer(ITIMER_REAL, &it, 0);
+	unsigned prev = alarm(100);
+	unsigned left = alarm(0);
+	struct rusage ru; getrusage(RUSAGE_SELF, &ru);
+	printf("ticks>=3 %d interval %ld prev %u left %u maxrss>0 %d\n", ticks >= 3, (long)old.it_interval.tv_usec, prev, left, ru.ru_maxrss > 0);
+	/* An alarm with no handler kills. */
+	sa.sa_handler = SIG_DFL; sigaction(SIGALRM, &sa, 0);
+	if (fork() == 0) { alarm(1); pause(); _exit(0); }
+	int st; wait(&st);
+	printf("killed by %d\n", WTERMSIG(st));
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/timers"}, sandboxtest.Options{})
+	if want := "ticks>=3 1 interval 20000 prev 0 left 100 maxrss>0 1\nkilled by 14\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
