@@ -89,10 +89,23 @@ func parse(out, mode string, n int) (float64, error) {
 	return strconv.ParseFloat(f[2], 64)
 }
 
-// native runs the workload on the host and returns its ns/op.
-func native(tb testing.TB, mode string, n int) float64 {
+// A figure is what a workload reports (wall time per operation) and the
+// CPU time, user and system, it took all told: on a machine shared with
+// other work the second moves less.
+type figure struct {
+	ns, cpu time.Duration
+}
+
+func (f figure) report(b *testing.B) {
+	b.ReportMetric(float64(f.ns), "ns/op")
+	b.ReportMetric(float64(f.cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// native runs the workload on the host.
+func native(tb testing.TB, mode string, n int) figure {
 	tb.Helper()
-	out, err := exec.Command(workloadsPath(), mode, strconv.Itoa(n)).Output()
+	cmd := exec.Command(workloadsPath(), mode, strconv.Itoa(n))
+	out, err := cmd.Output()
 	if err != nil {
 		tb.Fatalf("native workloads %s %d: %v", mode, n, err)
 	}
@@ -100,15 +113,18 @@ func native(tb testing.TB, mode string, n int) float64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return ns
+	return figure{time.Duration(ns), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 }
 
 // inSandbox runs the workload in a sandbox of this process (so that
-// -cpuprofile profiles the sentry) and returns its ns/op.
-func inSandbox(tb testing.TB, mode string, n int, cpus int) float64 {
+// -cpuprofile profiles the sentry). Its CPU time is this process's, the
+// sandbox's set-up included.
+func inSandbox(tb testing.TB, mode string, n int, cpus int) figure {
 	tb.Helper()
+	before := cpuTime(tb)
 	r := sandboxtest.Run(tb, root(), []string{"/bin/workloads", mode, strconv.Itoa(n)},
 		sandboxtest.Options{CPUs: cpus, Timeout: 10 * time.Minute})
+	cpu := cpuTime(tb) - before
 	if r.ExitCode() != 0 {
 		tb.Fatalf("workloads %s %d in a sandbox: exit %d\nstdout: %s\nstderr: %s\nlog: %s", mode, n, r.ExitCode(), r.Stdout, r.Stderr, r.Log)
 	}
@@ -116,7 +132,16 @@ func inSandbox(tb testing.TB, mode string, n int, cpus int) float64 {
 	if err != nil {
 		tb.Fatalf("%v\nlog: %s", err, r.Log)
 	}
-	return ns
+	return figure{time.Duration(ns), cpu}
+}
+
+// cpuTime is this process's user and system time so far.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var loops = []struct{ mode, what string }{
@@ -148,8 +173,8 @@ func TestWorkloads(t *testing.T) {
 
 func benchLoop(b *testing.B, mode string) {
 	setup(b)
-	b.Run("native", func(b *testing.B) { b.ReportMetric(native(b, mode, b.N), "ns/op") })
-	b.Run("moat", func(b *testing.B) { b.ReportMetric(inSandbox(b, mode, b.N, 1), "ns/op") })
+	b.Run("native", func(b *testing.B) { native(b, mode, b.N).report(b) })
+	b.Run("moat", func(b *testing.B) { inSandbox(b, mode, b.N, 1).report(b) })
 }
 
 func BenchmarkGetppid(b *testing.B)  { benchLoop(b, "getppid") }
@@ -163,27 +188,34 @@ func BenchmarkMmap(b *testing.B)     { benchLoop(b, "mmap") }
 // in this process, split into its phases.
 func BenchmarkStart(b *testing.B) {
 	setup(b)
-	b.Run("native", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			if out, err := exec.Command(workloadsPath(), "true").CombinedOutput(); err != nil {
-				b.Fatalf("workloads true: %v\n%s", err, out)
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"native", []string{workloadsPath(), "true"}},
+		{"moat-run", []string{moatPath(), "run", "--rootfs", root(), "--", "/bin/workloads", "true"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var cpu time.Duration
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(c.argv[0], c.argv[1:]...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v: %v\n%s", c.argv, err, out)
+				}
+				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			}
-		}
-	})
-	b.Run("moat-run", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			if out, err := exec.Command(moatPath(), "run", "--rootfs", root(), "--", "/bin/workloads", "true").CombinedOutput(); err != nil {
-				b.Fatalf("moat run workloads true: %v\n%s", err, out)
-			}
-		}
-	})
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
 	b.Run("sandbox", func(b *testing.B) {
 		var phases [4]time.Duration
+		before := cpuTime(b)
 		for i := 0; i < b.N; i++ {
 			for j, d := range startPhases(b) {
 				phases[j] += d
 			}
 		}
+		b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/op")
 		for j, name := range []string{"new", "start", "run", "close"} {
 			b.ReportMetric(float64(phases[j].Microseconds())/float64(b.N), name+"-µs/op")
 		}

@@ -36,5 +36,5 @@ if [ -z "$runsc" ]; then
 fi
 
 go build -o "$tmp/compare" ./bench/compare
-"$tmp/compare" -workloads "$tmp/workloads" -moat "$moat" -moat-version "$rev" -runsc "$runsc" \
+"$tmp/compare" -command "bench/compare.sh $*" -workloads "$tmp/workloads" -moat "$moat" -moat-version "$rev" -runsc "$runsc" \
 	-runsc-platform "${RUNSC_PLATFORM:-systrap}" "$@"

@@ -58,6 +58,8 @@ func main() {
 	platform := flag.String("runsc-platform", "systrap", "runsc's platform")
 	n := flag.Int("n", 20, "starts to time for start to exit")
 	scale := flag.Float64("scale", 1, "multiplies each loop's iteration count")
+	repeat := flag.Int("repeat", 3, "runs of each loop; the table shows their median")
+	command := flag.String("command", "", "the command line to print as the one that reproduces the table")
 	only := flag.String("only", "", "comma-separated runtimes to run (native,runc,runsc,moat); all by default")
 	flag.Parse()
 	if *workloads == "" {
@@ -116,7 +118,10 @@ func main() {
 	}
 
 	fmt.Printf("date: %s\nmachine: %s, %d CPUs, Linux %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), unameRelease())
-	fmt.Printf("command: %s\n\n", strings.Join(os.Args, " "))
+	if *command == "" {
+		*command = strings.Join(os.Args, " ")
+	}
+	fmt.Printf("command: %s\n\n", *command)
 	for _, r := range runners {
 		fmt.Printf("- %s: %s\n", r.name, r.version)
 	}
@@ -133,10 +138,17 @@ func main() {
 	rows = append(rows, row)
 	for _, l := range loops {
 		count := max(1, int(float64(l.n)**scale))
-		row := []string{fmt.Sprintf("%s, %s/op (%d)", l.what, l.unit, count)}
+		row := []string{fmt.Sprintf("%s, %s/op (median of %d runs of %d)", l.what, l.unit, *repeat, count)}
 		for _, r := range runners {
-			ns, err := timeLoop(r, l.mode, count)
-			row = append(row, cell(ns/l.div, err))
+			var runs []float64
+			var err error
+			for i := 0; i < *repeat && err == nil; i++ {
+				var ns float64
+				ns, err = timeLoop(r, l.mode, count)
+				runs = append(runs, ns)
+			}
+			slices.Sort(runs)
+			row = append(row, cell(runs[len(runs)/2]/l.div, err))
 		}
 		rows = append(rows, row)
 	}
@@ -344,7 +356,13 @@ func version(bin string, arg string) string {
 	if err != nil {
 		return bin
 	}
-	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	v := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	if strings.Contains(v, "VERSION_MISSING") { // runsc built with go install
+		if info, err := buildinfo.ReadFile(bin); err == nil {
+			v = info.Main.Path + " " + info.Main.Version
+		}
+	}
+	return v
 }
 
 // moatVersion names the commit a moat binary was built from.
