@@ -244,6 +244,61 @@ func TestKick(t *testing.T) {
 	}
 }
 
+// TestKickDuringSyscalls: kicks that land while a syscall loop runs,
+// often between SYSCALL and the stub's exit, where PVM already reports
+// CPL 3, never surface the stub's kernel address as the user RIP (which
+// the next Switch would turn into a #GP) and never lose a syscall.
+func TestKickDuringSyscalls(t *testing.T) {
+	vm := newTestVM(t, 1)
+	g := newGuest(t, vm)
+	g.mapPage(codeVA, PermRead|PermExec, code(t,
+		[]byte{0xb8, 0x27, 0x00, 0x00, 0x00}, "mov eax, 0x27",
+		[]byte{0x0f, 0x05}, "syscall",
+		[]byte{0x48, 0xff, 0xc3}, "inc rbx",
+		[]byte{0xeb, 0xf4}, "jmp .-0xc",
+	))
+	c := vm.Acquire()
+	defer vm.Release(c)
+	fp := vm.NewFPState()
+	regs := &Registers{RIP: codeVA, RSP: stackVA, RFLAGS: 0x202}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Kick()
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}()
+	syscalls, kicks := 0, 0
+	for syscalls < 3000 {
+		e := run(t, c, g, regs, fp)
+		switch e.Kind {
+		case ExitSyscall:
+			if regs.RIP != codeVA+7 {
+				t.Fatalf("syscall %d: rip %#x, want %#x", syscalls, regs.RIP, codeVA+7)
+			}
+			// Every syscall before this one completed: rbx counts them.
+			if regs.RBX != uint64(syscalls) {
+				t.Fatalf("syscall %d: rbx %d", syscalls, regs.RBX)
+			}
+			syscalls++
+		case ExitInterrupted:
+			if regs.RIP < codeVA || regs.RIP >= codeVA+12 {
+				t.Fatalf("kick %d after %d syscalls: rip %#x outside the loop", kicks, syscalls, regs.RIP)
+			}
+			kicks++
+		default:
+			t.Fatalf("after %d syscalls and %d kicks: exit %v at rip %#x", syscalls, kicks, e, regs.RIP)
+		}
+	}
+	t.Logf("%d syscalls, %d kicks", syscalls, kicks)
+}
+
 // TestInvalidationOnEveryVCPU: two vCPUs read a page in a loop; the page
 // is remapped to another page, then protected, then unmapped while both
 // run; after each call returns, neither vCPU sees the old mapping.

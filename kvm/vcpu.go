@@ -258,7 +258,10 @@ func (c *VCPU) interrupted(regs *Registers) (Exit, bool) {
 		return Exit{}, false
 	}
 	r := &c.sr.Regs
-	if c.sr.Sregs.CS.Selector&3 == 3 {
+	// On PVM the syscall stub runs with CS still reading CPL 3, so CS
+	// alone does not say the vCPU is in user code: the RIP must be a
+	// user address too.
+	if c.sr.Sregs.CS.Selector&3 == 3 && CanonicalUser(r.RIP) {
 		c.storeGPRs(regs)
 		regs.RIP, regs.RSP, regs.RFLAGS = r.RIP, r.RSP, r.RFLAGS
 		c.cpl3 = true
