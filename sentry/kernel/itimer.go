@@ -72,6 +72,13 @@ func (g *ThreadGroup) armLocked(d time.Duration, gen uint64) {
 
 // stopTimers disarms the process's timers at exit.
 func (g *ThreadGroup) stopTimers() {
+	g.posixTimers.mu.Lock()
+	timers := g.posixTimers.timers
+	g.posixTimers.timers = nil
+	g.posixTimers.mu.Unlock()
+	for _, t := range timers {
+		t.Set(0, 0)
+	}
 	rt := &g.realTimer
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

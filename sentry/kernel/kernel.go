@@ -41,8 +41,12 @@ type Config struct {
 	// Log receives the kernel's own messages (unimplemented syscalls,
 	// fatal signals).
 	Log *slog.Logger
-	// Strace, if set, receives one line per syscall.
-	Strace io.Writer
+	// MaxTasks bounds the threads of the sandbox (0: DefaultMaxTasks).
+	MaxTasks int
+	// Strace, if set, receives one line per syscall, formatted by
+	// StraceFormat when set.
+	Strace       io.Writer
+	StraceFormat func(t *Task, a *SyscallArgs, rv uint64, err error) string
 }
 
 // Kernel is one sandbox's application kernel.
@@ -52,6 +56,7 @@ type Kernel struct {
 	Frames   *mm.Frames
 	Log      *slog.Logger
 	Strace   io.Writer
+	straceFn func(t *Task, a *SyscallArgs, rv uint64, err error) string
 	syscalls []SyscallFunc
 	boot     time.Time
 	sched    *scheduler
@@ -60,6 +65,7 @@ type Kernel struct {
 	// mu guards the task tree, process and signal state.
 	mu        sync.Mutex
 	hostname  string
+	maxTasks  int
 	nextID    int32
 	tasks     map[int32]*Task // by TID
 	groups    map[int32]*ThreadGroup
@@ -86,13 +92,18 @@ func New(cfg Config) *Kernel {
 		Frames:   mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
 		Log:      cfg.Log,
 		Strace:   cfg.Strace,
+		straceFn: cfg.StraceFormat,
 		syscalls: cfg.Syscalls,
 		boot:     time.Now(),
 		hostname: cfg.Hostname,
+		maxTasks: cfg.MaxTasks,
 		nextID:   1,
 		tasks:    map[int32]*Task{},
 		groups:   map[int32]*ThreadGroup{},
 		initExit: make(chan struct{}),
+	}
+	if k.maxTasks <= 0 {
+		k.maxTasks = DefaultMaxTasks
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
 	k.initClock()
@@ -213,6 +224,9 @@ func (k *Kernel) Shutdown() {
 // OOMKills returns how many processes were killed for running out of
 // memory.
 func (k *Kernel) OOMKills() uint64 { return k.oomKills.Load() }
+
+// DefaultMaxTasks is the thread limit of a sandbox without a pids limit.
+const DefaultMaxTasks = 16384
 
 // WaitStatus is a wait(2) status word.
 type WaitStatus uint32

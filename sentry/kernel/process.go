@@ -32,12 +32,19 @@ type ThreadGroup struct {
 	oomKilled  bool
 	groupExit  bool
 	// childEvent is closed and replaced when a child changes state.
-	childEvent chan struct{}
-	rlimits    map[int]abi.Rlimit
-	start      time.Time
-	childCPU   time.Duration
-	exitedCPU  time.Duration
-	realTimer  realTimer
+	childEvent  chan struct{}
+	rlimits     map[int]abi.Rlimit
+	start       time.Time
+	childCPU    time.Duration
+	exitedCPU   time.Duration
+	realTimer   realTimer
+	posixTimers posixTimers
+	// Job control: a stopped process's tasks wait for contCh to close.
+	stopped    bool
+	stopSig    abi.Signal
+	contCh     chan struct{}
+	stopReport bool // a stop the parent has not waited for yet
+	contReport bool // a continue the parent has not waited for yet
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -308,11 +315,12 @@ func (g *ThreadGroup) ChildrenCPUTime() time.Duration {
 // WaitOptions are wait4/waitid's.
 type WaitOptions struct {
 	// PID: >0 that child; -1 any; 0 own process group; <-1 group -PID.
-	PID     int32
-	NoHang  bool
-	NoWait  bool // WNOWAIT: leave the child a zombie
-	Exited  bool
-	Stopped bool
+	PID       int32
+	NoHang    bool
+	NoWait    bool // WNOWAIT: leave the child as it is
+	Exited    bool
+	Stopped   bool // WUNTRACED / WSTOPPED
+	Continued bool // WCONTINUED
 }
 
 // WaitResult is what wait found.
@@ -320,6 +328,9 @@ type WaitResult struct {
 	PID    int32
 	Status WaitStatus
 	UID    uint32
+	// Code is the siginfo code: CLD_EXITED, CLD_KILLED, CLD_STOPPED or
+	// CLD_CONTINUED.
+	Code int32
 }
 
 // Wait waits for a child to change state (wait4, waitid).
@@ -335,12 +346,29 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 			}
 			found = true
 			if c.exited && o.Exited {
-				res := &WaitResult{PID: c.pid, Status: c.status}
+				res := &WaitResult{PID: c.pid, Status: c.status, Code: abi.CLD_EXITED}
+				if c.status.Signal() != 0 {
+					res.Code = abi.CLD_KILLED
+				}
 				if !o.NoWait {
 					k.reapLocked(c)
 				}
 				k.mu.Unlock()
 				return res, nil
+			}
+			if c.stopReport && o.Stopped && !c.exited {
+				if !o.NoWait {
+					c.stopReport = false
+				}
+				k.mu.Unlock()
+				return &WaitResult{PID: c.pid, Status: WaitStatus(c.stopSig)<<8 | 0x7f, Code: abi.CLD_STOPPED}, nil
+			}
+			if c.contReport && o.Continued && !c.exited {
+				if !o.NoWait {
+					c.contReport = false
+				}
+				k.mu.Unlock()
+				return &WaitResult{PID: c.pid, Status: 0xffff, Code: abi.CLD_CONTINUED}, nil
 			}
 		}
 		ev := g.childEvent
@@ -445,11 +473,17 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	}
 
 	k.mu.Lock()
-	if t.tg.exiting {
+	if t.tg.exiting || len(k.tasks) >= k.maxTasks {
+		full := !t.tg.exiting
 		k.mu.Unlock()
 		nt.fds.DecRef(ctx)
 		nt.fs.decRef(ctx)
 		nt.mm.DecUsers(ctx)
+		if full {
+			// The sandbox's task limit (a pod's pids limit): a fork
+			// bomb stops here, not on the host.
+			return 0, unix.EAGAIN
+		}
 		return 0, ErrRestartNoIntr
 	}
 	nt.tid = k.allocID()
@@ -689,4 +723,59 @@ func (g *ThreadGroup) CPUTime() time.Duration {
 		d += t.CPUTime()
 	}
 	return d
+}
+
+// groupStopLocked stops process g with sig (SIGSTOP, SIGTSTP, SIGTTIN,
+// SIGTTOU) and tells its parent.
+// Preconditions: k.mu is held.
+func (k *Kernel) groupStopLocked(g *ThreadGroup, sig abi.Signal) {
+	if g.stopped || g.exiting {
+		return
+	}
+	g.stopped = true
+	g.stopSig = sig
+	g.contCh = make(chan struct{})
+	g.stopReport = true
+	g.contReport = false
+	for t := range g.tasks {
+		t.wakeLocked()
+	}
+	k.notifyParentJobLocked(g, abi.CLD_STOPPED, int32(sig))
+}
+
+// groupContinueLocked resumes a stopped process (SIGCONT).
+// Preconditions: k.mu is held.
+func (k *Kernel) groupContinueLocked(g *ThreadGroup) {
+	if !g.stopped {
+		return
+	}
+	g.stopped = false
+	close(g.contCh)
+	g.stopReport = false
+	g.contReport = true
+	k.notifyParentJobLocked(g, abi.CLD_CONTINUED, int32(abi.SIGCONT))
+}
+
+func (k *Kernel) notifyParentJobLocked(g *ThreadGroup, code, status int32) {
+	p := g.parent
+	if p == nil {
+		return
+	}
+	p.notifyChildLocked()
+	if p.handlers.actions[abi.SIGCHLD].Flags&abi.SA_NOCLDSTOP != 0 {
+		return
+	}
+	var info abi.SignalInfo
+	info.SetSigno(abi.SIGCHLD)
+	info.SetPID(g.pid)
+	info.SetCode(code)
+	info.SetStatus(status)
+	k.sendGroupLocked(p, &info, false)
+}
+
+// Stopped reports whether the process is stopped by job control.
+func (g *ThreadGroup) Stopped() bool {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.stopped
 }

@@ -476,6 +476,10 @@ func (t *Task) traceSyscall(a *SyscallArgs, rv uint64, err error) {
 	if t.k.Strace == nil {
 		return
 	}
+	if t.k.straceFn != nil {
+		fmt.Fprintf(t.k.Strace, "[%d] %s\n", t.tid, t.k.straceFn(t, a, rv, err))
+		return
+	}
 	name := abi.SyscallName(a.Nr)
 	if name == "" {
 		name = fmt.Sprintf("syscall_%d", a.Nr)

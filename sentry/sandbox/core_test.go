@@ -298,3 +298,131 @@ int main(void) {
 		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
 	}
 }
+
+func TestJobControl(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "jobs", `
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <time.h>
+int main(void) {
+	int p[2]; pipe(p);
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[0]);
+		for (int i = 0;; i++) { char b = 'x'; write(p[1], &b, 1); usleep(2000); }
+	}
+	close(p[1]);
+	char b; read(p[0], &b, 1);
+	kill(c, SIGSTOP);
+	int st;
+	pid_t w = waitpid(c, &st, WUNTRACED);
+	printf("stopped %d sig %d\n", w == c && WIFSTOPPED(st), WSTOPSIG(st));
+	/* Nothing arrives while it is stopped. */
+	struct timespec ts = {0, 50000000}; nanosleep(&ts, 0);
+	int n = 0; char buf[256];
+	kill(c, SIGCONT);
+	w = waitpid(c, &st, WCONTINUED);
+	printf("continued %d\n", w == c && WIFCONTINUED(st));
+	n = read(p[0], buf, 1);
+	printf("reads again %d\n", n == 1);
+	kill(c, SIGKILL);
+	waitpid(c, &st, 0);
+	printf("killed %d\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/jobs"}, sandboxtest.Options{})
+	if want := "stopped 1 sig 19\ncontinued 1\nreads again 1\nkilled 1\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
+
+func TestPOSIXTimers(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "ptimer", `
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static volatile int fired, val;
+static void on(int sig, siginfo_t *si, void *uc) { fired++; val = si->si_value.sival_int; }
+int main(void) {
+	struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_sigaction = on; sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigaction(SIGRTMIN, &sa, 0);
+	struct sigevent ev; memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_SIGNAL; ev.sigev_signo = SIGRTMIN; ev.sigev_value.sival_int = 77;
+	timer_t id;
+	if (timer_create(CLOCK_MONOTONIC, &ev, &id)) { perror("timer_create"); return 1; }
+	struct itimerspec its = {{0, 10000000}, {0, 10000000}};
+	timer_settime(id, 0, &its, 0);
+	while (fired < 3) pause();
+	struct itimerspec cur; timer_gettime(id, &cur);
+	timer_delete(id);
+	printf("fired>=3 %d value %d interval %ld bad id %d\n", fired >= 3, val, cur.it_interval.tv_nsec, timer_delete(id));
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/ptimer"}, sandboxtest.Options{})
+	if want := "fired>=3 1 value 77 interval 10000000 bad id -1\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q", r.Stdout, want, r.Stderr)
+	}
+}
+
+func TestMemfd(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "memfd", `
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(void) {
+	int fd = memfd_create("buf", MFD_CLOEXEC);
+	if (fd < 0) { perror("memfd_create"); return 1; }
+	if (ftruncate(fd, 8192)) { perror("ftruncate"); return 1; }
+	char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) { perror("mmap"); return 1; }
+	strcpy(p + 4096, "shared page");
+	if (fork() == 0) { strcpy(p, "from child"); _exit(0); }
+	wait(0);
+	char buf[16] = {0};
+	pread(fd, buf, 11, 4096);
+	printf("%s | %s | %s\n", p, p + 4096, buf);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/memfd"}, sandboxtest.Options{})
+	if want := "from child | shared page | shared page\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
+
+func TestForkBombIsContained(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "bomb", `
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <signal.h>
+int main(void) {
+	int n = 0;
+	for (;;) {
+		pid_t p = fork();
+		if (p == 0) { pause(); _exit(0); }
+		if (p < 0) { printf("fork failed after %d children: %s\n", n, errno == EAGAIN ? "EAGAIN" : "other"); break; }
+		n++;
+	}
+	kill(0, SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/bomb"}, sandboxtest.Options{Pids: 64})
+	if r.Stdout != "fork failed after 63 children: EAGAIN\n" {
+		t.Fatalf("stdout %q stderr %q", r.Stdout, r.Stderr)
+	}
+}

@@ -33,6 +33,9 @@ type Config struct {
 	Memory uint64
 	// RootFS is the host directory with the root filesystem.
 	RootFS string
+	// Pids bounds the sandbox's threads (a pod's pids limit; 0: the
+	// kernel's default).
+	Pids int
 	// ReadOnlyRoot mounts it read-only.
 	ReadOnlyRoot bool
 	Hostname     string
@@ -78,8 +81,8 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	k := kernel.New(kernel.Config{
-		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
-		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace,
+		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory, MaxTasks: cfg.Pids,
+		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
 	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
 }

@@ -111,3 +111,102 @@ func copyOutItimerval(t *kernel.Task, addr uint64, interval, value time.Duration
 	}
 	return nil
 }
+
+func init() {
+	register(abi.SYS_TIMER_CREATE, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		switch int32(a.Args[0]) {
+		case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI:
+		default:
+			return 0, unix.EINVAL
+		}
+		var ev *abi.Sigevent
+		if a.Args[1] != 0 {
+			b := make([]byte, abi.SigeventSize)
+			if _, err := t.CopyIn(a.Args[1], b); err != nil {
+				return 0, unix.EFAULT
+			}
+			ev = &abi.Sigevent{}
+			ev.Unmarshal(b)
+		}
+		id, err := t.ThreadGroup().CreateTimer(ev)
+		if err != nil {
+			return 0, err
+		}
+		if err := copyOutU32(t, a.Args[2], uint32(id)); err != nil {
+			t.ThreadGroup().DeleteTimer(id)
+			return 0, err
+		}
+		return 0, nil
+	})
+	register(abi.SYS_TIMER_SETTIME, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		pt := t.ThreadGroup().Timer(int32(a.Args[0]))
+		if pt == nil {
+			return 0, unix.EINVAL
+		}
+		b := make([]byte, abi.ItimerspecSize)
+		if _, err := t.CopyIn(a.Args[2], b); err != nil {
+			return 0, unix.EFAULT
+		}
+		var its abi.Itimerspec
+		its.Unmarshal(b)
+		value, interval, err := itimerspecDurations(&its)
+		if err != nil {
+			return 0, err
+		}
+		if a.Args[1]&unix.TIMER_ABSTIME != 0 && value > 0 {
+			now := t.Kernel().Clock().Realtime().UnixNano()
+			value = time.Duration(int64(value) - now)
+			if value <= 0 {
+				value = time.Nanosecond
+			}
+		}
+		ov, oi := pt.Set(value, interval)
+		if a.Args[3] != 0 {
+			return 0, copyOutItimerspec(t, a.Args[3], ov, oi)
+		}
+		return 0, nil
+	})
+	register(abi.SYS_TIMER_GETTIME, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		pt := t.ThreadGroup().Timer(int32(a.Args[0]))
+		if pt == nil {
+			return 0, unix.EINVAL
+		}
+		v, i := pt.Get()
+		return 0, copyOutItimerspec(t, a.Args[1], v, i)
+	})
+	register(abi.SYS_TIMER_GETOVERRUN, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		pt := t.ThreadGroup().Timer(int32(a.Args[0]))
+		if pt == nil {
+			return 0, unix.EINVAL
+		}
+		return uint64(pt.Overrun()), nil
+	})
+	register(abi.SYS_TIMER_DELETE, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		return 0, t.ThreadGroup().DeleteTimer(int32(a.Args[0]))
+	})
+}
+
+func itimerspecDurations(its *abi.Itimerspec) (value, interval time.Duration, err error) {
+	for _, ts := range []abi.Timespec{its.Value, its.Interval} {
+		if ts.Sec < 0 || ts.Nsec < 0 || ts.Nsec >= 1e9 {
+			return 0, 0, unix.EINVAL
+		}
+	}
+	conv := func(ts abi.Timespec) time.Duration {
+		return time.Duration(min(ts.Sec, 1<<33))*time.Second + time.Duration(ts.Nsec)
+	}
+	return conv(its.Value), conv(its.Interval), nil
+}
+
+func copyOutItimerspec(t *kernel.Task, addr uint64, value, interval time.Duration) error {
+	its := abi.Itimerspec{
+		Interval: abi.Timespec{Sec: int64(interval / time.Second), Nsec: int64(interval % time.Second)},
+		Value:    abi.Timespec{Sec: int64(value / time.Second), Nsec: int64(value % time.Second)},
+	}
+	b := make([]byte, abi.ItimerspecSize)
+	its.Marshal(b)
+	if _, err := t.CopyOut(addr, b); err != nil {
+		return unix.EFAULT
+	}
+	return nil
+}
