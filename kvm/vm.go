@@ -65,7 +65,6 @@ type VM struct {
 	holes    []Region
 	freeSlot []uint32
 	nextSlot uint32
-	vcpus    []*VCPU
 	ptSize   uint64
 	closed   bool
 
@@ -338,12 +337,19 @@ func (vm *VM) Close() error {
 		return nil
 	}
 	vm.closed = true
-	vcpus := vm.vcpus
-	vm.vcpus = nil
 	vm.mu.Unlock()
+	vm.pool.mu.Lock()
+	vcpus := vm.pool.all
+	vm.pool.all, vm.pool.idle = nil, nil
+	clear(vm.pool.last)
+	vm.pool.mu.Unlock()
 	for _, c := range vcpus {
 		c.close()
 	}
+	// With its vCPUs and its descriptor closed KVM destroys the VM, so
+	// unmapping guest memory afterwards no longer makes KVM zap its
+	// memslots page by page through the MMU notifier.
+	unix.Close(vm.fd)
 	if vm.mem != nil {
 		unix.Munmap(vm.mem)
 		vm.mem = nil
@@ -351,7 +357,6 @@ func (vm *VM) Close() error {
 	if vm.memfd >= 0 {
 		unix.Close(vm.memfd)
 	}
-	unix.Close(vm.fd)
 	vm.dev.Close()
 	runtime.KeepAlive(vm)
 	return nil
