@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -15,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/fs/hostio"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/sandbox"
 	"moat.dev/moat/sentry/sandbox/sandboxtest"
+	"moat.dev/moat/sentry/vfs"
 )
 
 // The workloads of docs/benchmarks.md, each beside native in the same run.
@@ -94,11 +99,19 @@ func parse(out, mode string, n int) (float64, error) {
 // other work the second moves less.
 type figure struct {
 	ns, cpu time.Duration
+	// In a sandbox: its guest exits and page-table invalidations, the
+	// start-up's included.
+	exits, flushes uint64
+	counted        bool
 }
 
 func (f figure) report(b *testing.B) {
 	b.ReportMetric(float64(f.ns), "ns/op")
 	b.ReportMetric(float64(f.cpu)/float64(b.N), "cpu-ns/op")
+	if f.counted {
+		b.ReportMetric(float64(f.exits)/float64(b.N), "exits/op")
+		b.ReportMetric(float64(f.flushes)/float64(b.N), "flushes/op")
+	}
 }
 
 // native runs the workload on the host.
@@ -113,7 +126,7 @@ func native(tb testing.TB, mode string, n int) figure {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return figure{time.Duration(ns), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	return figure{ns: time.Duration(ns), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 }
 
 // inSandbox runs the workload in a sandbox of this process (so that
@@ -121,18 +134,104 @@ func native(tb testing.TB, mode string, n int) figure {
 // sandbox's set-up included.
 func inSandbox(tb testing.TB, mode string, n int, cpus int) figure {
 	tb.Helper()
-	before := cpuTime(tb)
-	r := sandboxtest.Run(tb, root(), []string{"/bin/workloads", mode, strconv.Itoa(n)},
-		sandboxtest.Options{CPUs: cpus, Timeout: 10 * time.Minute})
-	cpu := cpuTime(tb) - before
-	if r.ExitCode() != 0 {
-		tb.Fatalf("workloads %s %d in a sandbox: exit %d\nstdout: %s\nstderr: %s\nlog: %s", mode, n, r.ExitCode(), r.Stdout, r.Stderr, r.Log)
+	r := runInSandbox(tb, []string{"/bin/workloads", mode, strconv.Itoa(n)}, cpus)
+	if r.status.ExitCode() != 0 {
+		tb.Fatalf("workloads %s %d in a sandbox: exit %d\nstdout: %s\nstderr: %s\nlog: %s", mode, n, r.status.ExitCode(), r.stdout, r.stderr, r.log)
 	}
-	ns, err := parse(r.Stdout, mode, n)
+	ns, err := parse(r.stdout, mode, n)
 	if err != nil {
-		tb.Fatalf("%v\nlog: %s", err, r.Log)
+		tb.Fatalf("%v\nlog: %s", err, r.log)
 	}
-	return figure{time.Duration(ns), cpu}
+	return figure{ns: time.Duration(ns), cpu: r.cpu, exits: r.exits, flushes: r.flushes, counted: r.counted}
+}
+
+// sandboxRun is what running one program as a sandbox's init gave.
+type sandboxRun struct {
+	stdout, stderr, log string
+	status              kernel.WaitStatus
+	cpu                 time.Duration
+	// exits and flushes are the machine's guest exits and page-table
+	// invalidations, when it counts them (counted).
+	exits, flushes uint64
+	counted        bool
+}
+
+// counters is what the KVM machine counts.
+type counters interface {
+	Exits() uint64
+	Flushes() uint64
+}
+
+// runInSandbox runs argv as the init of a new sandbox on root().
+func runInSandbox(tb testing.TB, argv []string, cpus int) *sandboxRun {
+	tb.Helper()
+	var logBuf lockedBuffer
+	before := cpuTime(tb)
+	sb, err := sandbox.New(sandbox.Config{CPUs: cpus, RootFS: root(), Hostname: "bench",
+		Log: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer sb.Close()
+	ctx := context.Background()
+	var outputs [2]strings.Builder
+	var stdio [3]*vfs.File
+	var copies sync.WaitGroup
+	for i := 1; i <= 2; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fd, err := unix.Dup(int(w.Fd()))
+		w.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if stdio[i], err = hostio.New(ctx, sb.VFS, fd, unix.O_RDWR); err != nil {
+			tb.Fatal(err)
+		}
+		copies.Add(1)
+		go func() { io.Copy(&outputs[i-1], r); r.Close(); copies.Done() }()
+	}
+	_, err = sb.Start(kernel.ProcessSpec{Argv: argv, Envv: []string{"PATH=/bin"}, Cwd: "/",
+		Init: true, Umask: 0o022, Stdio: stdio})
+	stdio[1].DecRef(ctx)
+	stdio[2].DecRef(ctx)
+	if err != nil {
+		tb.Fatalf("start %v: %v", argv, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	status, err := sb.Kernel.WaitInit(wctx)
+	if err != nil {
+		tb.Fatalf("%v did not finish: %v\nlog: %s", argv, err, logBuf.String())
+	}
+	r := &sandboxRun{status: status}
+	if c, ok := sb.Machine.(counters); ok {
+		r.exits, r.flushes, r.counted = c.Exits(), c.Flushes(), true
+	}
+	sb.Close()
+	copies.Wait()
+	r.cpu = cpuTime(tb) - before
+	r.stdout, r.stderr, r.log = outputs[0].String(), outputs[1].String(), logBuf.String()
+	return r
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // cpuTime is this process's user and system time so far.
@@ -161,9 +260,12 @@ func TestWorkloads(t *testing.T) {
 			inSandbox(t, l.mode, 3, cpus)
 		}
 	}
-	r := sandboxtest.Run(t, root(), []string{"/bin/workloads", "true"}, sandboxtest.Options{})
-	if r.ExitCode() != 0 || r.Stdout != "" {
-		t.Fatalf("workloads true: exit %d stdout %q log %s", r.ExitCode(), r.Stdout, r.Log)
+	r := runInSandbox(t, []string{"/bin/workloads", "true"}, 1)
+	if r.status.ExitCode() != 0 || r.stdout != "" {
+		t.Fatalf("workloads true: exit %d stdout %q log %s", r.status.ExitCode(), r.stdout, r.log)
+	}
+	if !r.counted || r.exits == 0 {
+		t.Fatalf("the sandbox counted no guest exits (counted %v)", r.counted)
 	}
 	rss := idleRSS(t, moatPath(), "run", "--rootfs", root(), "--", "/bin/workloads", "sleep", "30")
 	if rss <= 0 {
@@ -209,13 +311,19 @@ func BenchmarkStart(b *testing.B) {
 	}
 	b.Run("sandbox", func(b *testing.B) {
 		var phases [4]time.Duration
+		var exits, flushes uint64
 		before := cpuTime(b)
 		for i := 0; i < b.N; i++ {
-			for j, d := range startPhases(b) {
-				phases[j] += d
+			d, e, f := startPhases(b)
+			for j := range d {
+				phases[j] += d[j]
 			}
+			exits += e
+			flushes += f
 		}
 		b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(exits)/float64(b.N), "exits/op")
+		b.ReportMetric(float64(flushes)/float64(b.N), "flushes/op")
 		for j, name := range []string{"new", "start", "run", "close"} {
 			b.ReportMetric(float64(phases[j].Microseconds())/float64(b.N), name+"-µs/op")
 		}
@@ -223,9 +331,9 @@ func BenchmarkStart(b *testing.B) {
 }
 
 // startPhases times one sandbox's New, Start (process creation and ELF
-// load), run to exit and Close.
-func startPhases(b *testing.B) [4]time.Duration {
-	var d [4]time.Duration
+// load), run to exit and Close, and counts its guest exits and page-table
+// invalidations.
+func startPhases(b *testing.B) (d [4]time.Duration, exits, flushes uint64) {
 	t0 := time.Now()
 	sb, err := sandbox.New(sandbox.Config{CPUs: 1, RootFS: root(), Hostname: "bench",
 		Log: slog.New(slog.DiscardHandler)})
@@ -246,12 +354,15 @@ func startPhases(b *testing.B) [4]time.Duration {
 		b.Fatalf("workloads true in a sandbox: status %v, %v", st, err)
 	}
 	t3 := time.Now()
+	if c, ok := sb.Machine.(counters); ok {
+		exits, flushes = c.Exits(), c.Flushes()
+	}
 	if err := sb.Close(); err != nil {
 		b.Fatal(err)
 	}
 	t4 := time.Now()
 	d[0], d[1], d[2], d[3] = t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)
-	return d
+	return d, exits, flushes
 }
 
 // BenchmarkIdleRSS is the resident memory of an idle `sleep`: the process

@@ -149,6 +149,9 @@ func TestSyscallLoop(t *testing.T) {
 		want = regs.RDI*3 + 1
 		regs.RAX = want
 	}
+	if n := vm.Exits(); n < 200 || n != c.Exits() {
+		t.Fatalf("the VM counts %d exits, its one vCPU %d; want both at least 200", n, c.Exits())
+	}
 }
 
 // kvmDescriptors counts this process's descriptors of KVM VMs and vCPUs.

@@ -329,6 +329,17 @@ func (vm *VM) invalidate() error {
 // Flushes returns how many times the page-table memslot was re-registered.
 func (vm *VM) Flushes() uint64 { return vm.flushes.Load() }
 
+// Exits returns how many guest exits the VM's vCPUs have taken.
+func (vm *VM) Exits() uint64 {
+	vm.pool.mu.Lock()
+	defer vm.pool.mu.Unlock()
+	var n uint64
+	for _, c := range vm.pool.all {
+		n += c.Exits()
+	}
+	return n
+}
+
 // Close releases the VM, its vCPUs and its memory.
 func (vm *VM) Close() error {
 	vm.mu.Lock()
