@@ -135,6 +135,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "moat demo: no program ran to completion in the sandbox")
 		return 1
 	}
+	fmt.Fprintln(stdout, "\nmoat run --rootfs DIR -- CMD [ARG...] runs your own programs the same way.")
 	return 0
 }
 
