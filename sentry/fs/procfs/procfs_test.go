@@ -503,3 +503,63 @@ int main(void) {
 		t.Errorf("Threads while both run: %s", got)
 	}
 }
+
+// TestProcps runs Debian's procps (ps, free), dynamically linked against
+// glibc and libproc2, which parse stat, status, statm, meminfo and
+// uptime strictly.
+func TestProcps(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, true)
+	for _, tool := range []string{"ps", "free"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("procps is needed (apt-get install procps): %v", err)
+		}
+		copyWithLibs(t, root, p, "/bin/procps-"+tool)
+	}
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c",
+		`sleep 10 & until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done; /bin/procps-ps -ef; /bin/procps-ps aux; /bin/procps-free -m; kill %1`},
+		sandboxtest.Options{Memory: 512 << 20})
+	if r.ExitCode() != 0 {
+		t.Fatalf("exit %d: %s %s", r.ExitCode(), r.Stdout, r.Stderr)
+	}
+	for _, re := range []string{
+		`(?m)^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$`,
+		`(?m)^root\s+1\s+0\s+\d+ \d\d:\d\d \?\s+00:00:\d\d /bin/sh -c sleep 10 &`,
+		`(?m)^root\s+\d+\s+1\s+\d+ \d\d:\d\d \?\s+00:00:\d\d sleep 10$`,
+		`(?m)^USER\s+PID %CPU %MEM\s+VSZ\s+RSS TTY\s+STAT START\s+TIME COMMAND$`,
+		`(?m)^root\s+\d+\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+ \?\s+S\s+\d\d:\d\d\s+0:00 sleep 10$`,
+		`(?m)^Mem:\s+512\s+\d+\s+\d+\s+0\s+0\s+\d+$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(r.Stdout) {
+			t.Errorf("output does not match %q:\n%s\nstderr: %s", re, r.Stdout, r.Stderr)
+		}
+	}
+}
+
+// copyWithLibs copies a dynamically linked host program into root at
+// dst, with the shared libraries ldd lists, at their own paths.
+func copyWithLibs(t *testing.T, root, src, dst string) {
+	t.Helper()
+	out, err := exec.Command("ldd", src).Output()
+	if err != nil {
+		t.Fatalf("ldd %s: %v", src, err)
+	}
+	files := map[string]string{src: dst}
+	for _, f := range regexp.MustCompile(`(/\S+)`).FindAllString(string(out), -1) {
+		files[f] = f
+	}
+	for from, to := range files {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(root, to)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
