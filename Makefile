@@ -10,7 +10,7 @@ export CGO_ENABLED ?= 0
 .PHONY: help build run check test test-unit bench vet fmt clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 build: ## build every command into ./bin
 	@mkdir -p $(BIN)

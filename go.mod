@@ -3,6 +3,19 @@ module moat.dev/moat
 go 1.26.0
 
 require (
-	golang.org/x/arch v0.33.0 // indirect
+	github.com/creack/pty v1.1.24
+	github.com/opencontainers/go-digest v1.0.0
+	github.com/opencontainers/image-spec v1.1.1
+	github.com/opencontainers/runtime-spec v1.3.0
+	google.golang.org/grpc v1.82.1
+	k8s.io/cri-api v0.37.2
+)
+
+require (
+	golang.org/x/arch v0.33.0
+	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.50.0
+	golang.org/x/text v0.40.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260526163538-3dc84a4a5aaa // indirect
+	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af // indirect
 )

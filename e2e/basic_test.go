@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"moat.dev/moat/cri"
+	"moat.dev/moat/e2e/harness"
+)
+
+// TestRuntimeInfo: containerd offers every handler under test, uses the
+// cgroupfs driver, and reports ready.
+func TestRuntimeInfo(t *testing.T) {
+	e := env(t)
+	ctx := testCtx(t)
+	hs, err := e.CRI.RuntimeHandlers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range handlers() {
+		if ok, err := e.CRI.HasHandler(ctx, h); err != nil || !ok {
+			t.Errorf("handler %q not offered (handlers %q, err %v)", h, hs, err)
+		}
+	}
+	rc, err := e.CRI.RuntimeConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rc.GetLinux().GetCgroupDriver(); d != runtimeapi.CgroupDriver_CGROUPFS {
+		t.Errorf("cgroup driver %v, want CGROUPFS", d)
+	}
+	if err := e.CRI.Ready(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRunContainer: a pod runs, a container starts, its stdout and stderr
+// reach the CRI log and its exit code and reason are reported.
+func TestRunContainer(t *testing.T) {
+	t.Parallel()
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "run")
+		st, err := pod.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			t.Fatalf("pod state %v, want SANDBOX_READY", st.State)
+		}
+		if st.GetNetwork().GetIp() == "" {
+			t.Errorf("pod has no IP from CNI: %+v", st.GetNetwork())
+		}
+
+		failing := start(t, pod, harness.ContainerConfig("failing", harness.BusyboxImage,
+			"sh", "-c", "echo out-line; echo err-line >&2; exit 3"))
+		cs, err := e.WaitExited(ctx, failing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.ExitCode != 3 || cs.Reason != "Error" {
+			t.Errorf("exit code %d reason %q, want 3 and Error", cs.ExitCode, cs.Reason)
+		}
+		if out, err := e.Logs(ctx, failing, "stdout"); err != nil || out != "out-line\n" {
+			t.Errorf("stdout log %q (%v), want %q", out, err, "out-line\n")
+		}
+		if out, err := e.Logs(ctx, failing, "stderr"); err != nil || out != "err-line\n" {
+			t.Errorf("stderr log %q (%v), want %q", out, err, "err-line\n")
+		}
+
+		ok := start(t, pod, harness.ContainerConfig("ok", harness.BusyboxImage,
+			"sh", "-c", "cat /etc/hostname; echo $((6*7))"))
+		cs, err = e.WaitExited(ctx, ok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.ExitCode != 0 || cs.Reason != "Completed" {
+			t.Errorf("exit code %d reason %q, want 0 and Completed", cs.ExitCode, cs.Reason)
+		}
+		if out, _ := e.Logs(ctx, ok, "stdout"); out != "run\n42\n" {
+			t.Errorf("stdout log %q, want %q", out, "run\n42\n")
+		}
+	})
+}
+
+// TestCRIAnnotations: the annotations containerd writes into the OCI specs
+// (what a shim reads) decode with cri.FromSpec, and the pod CPU limit maps
+// to vCPUs by DESIGN.md's rule.
+func TestCRIAnnotations(t *testing.T) {
+	t.Parallel()
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "annotated", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.Resources = &runtimeapi.LinuxContainerResources{
+				CpuQuota: 150000, CpuPeriod: 100000, CpuShares: 1536, MemoryLimitInBytes: 256 << 20,
+			}
+		})
+		sb := podInfo(ctx, t, e, pod.ID)
+		if sb.RuntimeSpec == nil {
+			t.Fatal("sandbox verbose status has no runtimeSpec")
+		}
+		info, err := cri.FromSpec(sb.RuntimeSpec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := cri.Info{
+			Type: cri.ContainerTypeSandbox, SandboxID: pod.ID,
+			PodName: "annotated", PodNamespace: harness.PodNamespace, PodUID: pod.Config.Metadata.Uid,
+			CPUQuota: 150000, CPUPeriod: 100000, CPUShares: 1536, MemoryLimit: 256 << 20,
+		}
+		if info.Type != want.Type || info.SandboxID != want.SandboxID || info.PodName != want.PodName ||
+			info.PodNamespace != want.PodNamespace || info.PodUID != want.PodUID || info.CPUQuota != want.CPUQuota ||
+			info.CPUPeriod != want.CPUPeriod || info.CPUShares != want.CPUShares || info.MemoryLimit != want.MemoryLimit {
+			t.Errorf("sandbox annotations decode to\n%+v\nwant (at least)\n%+v", *info, want)
+		}
+		if n := cri.VCPUs(info.PodCPULimit(), 2, 0); n != 2 {
+			t.Errorf("vCPUs for a 1.5 CPU pod = %d, want 2", n)
+		}
+		wantType := "io.containerd.runc.v2"
+		if h == harness.HandlerMoat {
+			wantType = harness.MoatRuntimeType
+		}
+		if sb.RuntimeType != wantType {
+			t.Errorf("sandbox runtime type %q, want %q", sb.RuntimeType, wantType)
+		}
+		if info.Handler != "" && info.Handler != h {
+			t.Errorf("runtime-handler annotation %q, want %q", info.Handler, h)
+		}
+
+		cid := start(t, pod, harness.ContainerConfig("app", harness.BusyboxImage, "sleep", "3600"))
+		ci := containerInfo(ctx, t, e, cid)
+		cinfo, err := cri.FromSpec(ci.RuntimeSpec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cinfo.IsSandbox() || cinfo.SandboxID != pod.ID || cinfo.ContainerName != "app" ||
+			!strings.Contains(cinfo.ImageName, "busybox") {
+			t.Errorf("container annotations decode to %+v", *cinfo)
+		}
+	})
+}

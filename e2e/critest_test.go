@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"moat.dev/moat/e2e/harness"
+)
+
+// critestSkips are the critest specs that cannot pass on this test bed,
+// each for a reason outside the runtime under test. They are skipped (by
+// regular expression on the spec text) so that every other spec must pass.
+var critestSkips = []struct{ re, why string }{}
+
+// critestImages are the images critest pulls, as repo:tag on the local
+// registry (every registry host resolves to it), built from busybox and
+// the static HTTP server.
+func critestImages(e *harness.Env) (map[string]harness.Image, error) {
+	bb, err := e.BusyboxFiles()
+	if err != nil {
+		return nil, err
+	}
+	withFiles := func(extra ...harness.File) []harness.File {
+		return append(append([]harness.File{}, bb...), extra...)
+	}
+	users := func(passwd, group string) []harness.File {
+		return withFiles(
+			harness.File{Path: "/etc/passwd", Data: []byte("root:x:0:0:root:/root:/bin/sh\n" + passwd + "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+			harness.File{Path: "/etc/group", Data: []byte("root:x:0:\n" + group + "nogroup:x:65534:\n")},
+		)
+	}
+	busybox := harness.Image{Files: bb, Cmd: []string{"sh"}}
+	web := func(addr string) harness.Image {
+		return harness.Image{
+			Files:      []harness.File{{Path: "/httpserver", HostPath: e.TestBin("httpserver"), Mode: 0o755}},
+			Entrypoint: []string{"/httpserver", "-addr", addr},
+		}
+	}
+	distinct := func(n int) harness.Image {
+		return harness.Image{Files: withFiles(harness.File{Path: "/image-id", Data: []byte(fmt.Sprintf("image %d\n", n))}), Cmd: []string{"sh"}}
+	}
+	const staging = "k8s-staging-cri-tools/"
+	imgs := map[string]harness.Image{
+		"e2e-test-images/busybox:1.29-2":       busybox,
+		"e2e-test-images/nginx:1.14-2":         web(":80"),
+		staging + "hostnet-nginx-amd64:latest": web("127.0.0.1:12003"),
+		"pause:3.9":                            {Files: []harness.File{{Path: "/pause", HostPath: e.TestBin("pause"), Mode: 0o755}}, Entrypoint: []string{"/pause"}},
+		staging + "test-image-latest:latest":   distinct(0),
+		staging + "test-image-tag:test":        distinct(0),
+		staging + "test-image-tag:all":         distinct(0),
+		staging + "test-image-1:latest":        distinct(1),
+		staging + "test-image-2:latest":        distinct(2),
+		staging + "test-image-3:latest":        distinct(3),
+		staging + "test-image-tags:1":          distinct(4),
+		staging + "test-image-tags:2":          distinct(4),
+		staging + "test-image-tags:3":          distinct(4),
+		staging + "test-image-user-uid:latest": {Files: users("", ""), User: "1002"},
+		staging + "test-image-user-username:latest": {
+			Files: users("www-data:x:33:33:www-data:/var/www:/bin/false\n", "www-data:x:33:\n"), User: "www-data"},
+		staging + "test-image-user-uid-group:latest": {Files: users("", ""), User: "1003:1003"},
+		staging + "test-image-user-username-group:latest": {
+			Files: users("www-data:x:33:33:www-data:/var/www:/bin/false\n", "www-data:x:33:\n"), User: "www-data:www-data"},
+		staging + "test-image-predefined-group:latest": {
+			Files: users("default-user:x:1000:1000:default:/home/default-user:/bin/sh\n",
+				"default-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n"),
+			User: "1000"},
+	}
+	return imgs, nil
+}
+
+// ginkgoReport is the part of Ginkgo's JSON report read here.
+type ginkgoReport []struct {
+	SpecReports []struct {
+		LeafNodeText       string   `json:"LeafNodeText"`
+		ContainerHierarchy []string `json:"ContainerHierarchyTexts"`
+		State              string   `json:"State"`
+		Failure            *struct {
+			Message string `json:"Message"`
+		} `json:"Failure"`
+		LeafNodeType string `json:"LeafNodeType"`
+	} `json:"SpecReports"`
+}
+
+// TestCritest runs the CRI validation suite of cri-tools (critest) for
+// every handler against a harness of its own with a local registry. The
+// specs in critestSkips are skipped; every other one must pass.
+func TestCritest(t *testing.T) {
+	t.Parallel()
+	tools := harness.ToolsDir()
+	critest, registry := filepath.Join(tools, "critest"), filepath.Join(tools, "registry")
+	for _, p := range []string{critest, registry} {
+		if _, err := os.Stat(p); err != nil {
+			harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{p + " (.ci/install.d/31-critest.sh)"}})
+		}
+	}
+	e := harness.Start(t, harness.Options{MoatShim: os.Getenv(ShimEnv), MoatConfig: os.Getenv("MOAT_E2E_SHIM_CONFIG")})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	reg, err := e.StartRegistry(ctx, registry)
+	if err != nil {
+		harness.SkipOrFail(t, err)
+	}
+	imgs, err := critestImages(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, img := range imgs {
+		img.Name = ref
+		if err := reg.Push(ctx, ref, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range e.Handlers {
+		t.Run(h, func(t *testing.T) {
+			report := filepath.Join(t.TempDir(), "report.json")
+			var skips []string
+			for _, s := range critestSkips {
+				skips = append(skips, s.re)
+			}
+			args := []string{
+				"--runtime-endpoint=unix://" + e.Socket, "--image-endpoint=unix://" + e.Socket,
+				"--runtime-handler=" + h, "--ginkgo.no-color", "--ginkgo.json-report=" + report,
+			}
+			if len(skips) > 0 {
+				args = append(args, "--ginkgo.skip="+strings.Join(skips, "|"))
+			}
+			if f := os.Getenv("MOAT_CRITEST_FOCUS"); f != "" {
+				args = append(args, "--ginkgo.focus="+f)
+			}
+			cmd := exec.CommandContext(ctx, critest, args...)
+			cmd.Env = append(os.Environ(), "PATH="+tools+":"+os.Getenv("PATH"))
+			out, runErr := cmd.CombinedOutput()
+			logPath := filepath.Join(t.TempDir(), "critest.log")
+			_ = os.WriteFile(logPath, out, 0o644)
+			b, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatalf("critest (%v) wrote no report: %v\n%s", runErr, err, tail(string(out), 60))
+			}
+			var rep ginkgoReport
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatalf("decode critest report: %v", err)
+			}
+			counts := map[string]int{}
+			var failed []string
+			for _, suite := range rep {
+				for _, s := range suite.SpecReports {
+					if s.LeafNodeType != "It" {
+						continue
+					}
+					counts[s.State]++
+					if s.State != "passed" && s.State != "skipped" && s.State != "pending" {
+						msg := ""
+						if s.Failure != nil {
+							msg = tail(s.Failure.Message, 3)
+						}
+						failed = append(failed, fmt.Sprintf("%s %s: %s", strings.Join(s.ContainerHierarchy, " "), s.LeafNodeText, msg))
+					}
+				}
+			}
+			t.Logf("critest %s: %d passed, %d failed, %d skipped (%v)", h, counts["passed"], len(failed), counts["skipped"], counts)
+			if len(failed) > 0 {
+				t.Errorf("critest %s: %d specs failed:\n%s", h, len(failed), strings.Join(failed, "\n"))
+			}
+			if counts["passed"] == 0 {
+				t.Errorf("critest %s passed no spec (%v)\n%s", h, runErr, tail(string(out), 40))
+			}
+		})
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
