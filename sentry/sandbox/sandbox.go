@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +32,9 @@ type Config struct {
 	CPUs int
 	// Memory bounds the sandbox's RAM in bytes (0: none).
 	Memory uint64
-	// RootFS is the host directory with the root filesystem.
+	// RootFS is the host directory with the root filesystem. Empty, the
+	// sandbox root is an empty tmpfs and containers are added with
+	// AddContainer (a pod).
 	RootFS string
 	// ReadOnlyRoot mounts it read-only.
 	ReadOnlyRoot bool
@@ -45,7 +48,12 @@ type Sandbox struct {
 	Kernel  *kernel.Kernel
 	Machine platform.Machine
 	VFS     *vfs.VirtualFilesystem
+
+	logger *slog.Logger
+	c      containers
 }
+
+func (s *Sandbox) log() *slog.Logger { return s.logger }
 
 // New builds a sandbox; nothing runs until Start.
 func New(cfg Config) (*Sandbox, error) {
@@ -53,11 +61,13 @@ func New(cfg Config) (*Sandbox, error) {
 	if cfg.CPUs < 1 {
 		cfg.CPUs = 1
 	}
-	if cfg.RootFS == "" {
-		return nil, fmt.Errorf("sandbox: no root filesystem given")
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if st, err := os.Stat(cfg.RootFS); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("sandbox: root filesystem %s is not a directory: %v", cfg.RootFS, err)
+	if cfg.RootFS != "" {
+		if st, err := os.Stat(cfg.RootFS); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("sandbox: root filesystem %s is not a directory: %v", cfg.RootFS, err)
+		}
 	}
 	m, err := platform.NewKVM(cfg.Device, cfg.CPUs)
 	if err != nil {
@@ -73,15 +83,23 @@ func New(cfg Config) (*Sandbox, error) {
 		m.Close()
 		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
 	}
-	if err := populate(ctx, v, cfg.RootFS); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("sandbox: root filesystem %s: %w", cfg.RootFS, err)
+	if cfg.RootFS != "" {
+		root := v.Root()
+		err := copyTree(ctx, v, root, "/", cfg.RootFS)
+		root.DecRef(ctx)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("sandbox: root filesystem %s: %w", cfg.RootFS, err)
+		}
 	}
 	k := kernel.New(kernel.Config{
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
 		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace,
 	})
-	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
+	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}
+	sb.c.roots = map[string]vfs.VirtualDentry{}
+	sb.c.volumes = map[string]string{}
+	return sb, nil
 }
 
 // rootFilesystem returns the filesystem for the container's root.
@@ -89,11 +107,12 @@ func rootFilesystem(ctx context.Context, dir string) (vfs.Filesystem, error) {
 	return tmpfs.New(tmpfs.Options{RootMode: 0o755}), nil
 }
 
-// populate copies the host tree at dir into the VFS root.
-func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
+// copyTree copies the host tree at dir into the directory at (absolute)
+// path prefix under root. Symbolic links are copied as links, never
+// followed on the host.
+func copyTree(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, prefix, dir string) error {
 	creds := auth.Root()
-	root := v.Root()
-	defer root.DecRef(ctx)
+	prefix = strings.TrimSuffix(prefix, "/")
 	return filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -102,7 +121,7 @@ func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
 		if rel == "." {
 			return nil
 		}
-		pop := vfs.PathOperation{Root: root, Start: root, Path: "/" + rel}
+		pop := vfs.PathOperation{Root: root, Start: root, Path: prefix + "/" + rel}
 		st := info.Sys().(*syscall.Stat_t)
 		mode := uint32(info.Mode().Perm())
 		if info.Mode()&os.ModeSetuid != 0 {
@@ -145,7 +164,7 @@ func populate(ctx context.Context, v *vfs.VirtualFilesystem, dir string) error {
 		default:
 			return nil
 		}
-		return v.Chown(ctx, creds, vfs.PathOperation{Root: root, Start: root, Path: "/" + rel}, st.Uid, st.Gid)
+		return v.Chown(ctx, creds, vfs.PathOperation{Root: root, Start: root, Path: prefix + "/" + rel}, st.Uid, st.Gid)
 	})
 }
 

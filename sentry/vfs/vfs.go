@@ -333,8 +333,10 @@ func (v *VirtualFilesystem) parentForCreate(w *walker, isDir bool) (parent Virtu
 	d := parent.Dentry
 	d.mu.Lock()
 	if child, err := d.lookupLocked(w.ctx, last); err == nil {
-		child.DecRef()
+		// Unlock first: dropping the last reference evicts the child,
+		// which takes d.mu.
 		d.mu.Unlock()
+		child.DecRef()
 		return VirtualDentry{}, "", unix.EEXIST
 	} else if err != unix.ENOENT {
 		d.mu.Unlock()
@@ -508,8 +510,8 @@ func (v *VirtualFilesystem) removeTarget(w *walker, rmdir bool) (parent VirtualD
 		return VirtualDentry{}, nil, "", err
 	}
 	fail := func(err error) (VirtualDentry, *Dentry, string, error) {
-		child.DecRef()
 		d.mu.Unlock()
+		child.DecRef()
 		return VirtualDentry{}, nil, "", err
 	}
 	if rmdir && !child.IsDir() {

@@ -1,0 +1,234 @@
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/rpc"
+	"net/rpc/jsonrpc"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Client drives one sentry process.
+type Client struct {
+	rpc *rpc.Client
+	fdc *net.UnixConn
+	cmd *exec.Cmd
+
+	fdMu  sync.Mutex // orders descriptor messages
+	token atomic.Uint64
+
+	exited chan struct{}
+	// exitErr is how the process ended; valid once exited is closed.
+	exitErr error
+}
+
+// Launch starts a sentry process: argv runs the sentry's main (for
+// example the shim binary in its hidden sentry mode) and is given cfg as
+// its last argument. Its stderr (the sentry's log) goes to logw.
+func Launch(argv []string, cfg Config, logw io.Writer) (*Client, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctlA, ctlB, err := SocketPair(unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	fdA, fdB, err := SocketPair(unix.SOCK_SEQPACKET)
+	if err != nil {
+		ctlA.Close()
+		ctlB.Close()
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], append(argv[1:], string(b))...)
+	cmd.Stdin = nil
+	cmd.Stdout = logw
+	cmd.Stderr = logw
+	cmd.ExtraFiles = []*os.File{ctlB, fdB} // fds 3 and 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	ctlB.Close()
+	fdB.Close()
+	if err != nil {
+		ctlA.Close()
+		fdA.Close()
+		return nil, fmt.Errorf("start sentry %s: %w", argv[0], err)
+	}
+	c, err := newClient(ctlA, fdA)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	c.cmd = cmd
+	go func() {
+		c.exitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+func newClient(ctl, fds *os.File) (*Client, error) {
+	cc, err := net.FileConn(ctl)
+	ctl.Close()
+	if err != nil {
+		fds.Close()
+		return nil, fmt.Errorf("sentry control socket: %w", err)
+	}
+	fdc, err := unixConn(fds)
+	if err != nil {
+		cc.Close()
+		return nil, fmt.Errorf("sentry descriptor socket: %w", err)
+	}
+	return &Client{rpc: jsonrpc.NewClient(cc), fdc: fdc, exited: make(chan struct{})}, nil
+}
+
+// Pid is the host pid of the sentry process.
+func (c *Client) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
+// Exited is closed when the sentry process has ended.
+func (c *Client) Exited() <-chan struct{} { return c.exited }
+
+// ExitError is how the sentry process ended (nil: exit code 0); valid
+// once Exited is closed.
+func (c *Client) ExitError() error { return c.exitErr }
+
+func (c *Client) call(method string, args, reply any) error {
+	if err := c.rpc.Call(ServiceName+"."+method, args, reply); err != nil {
+		if errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("sentry %s: %w: %v", method, ErrSentryGone, err)
+		}
+		return fmt.Errorf("sentry %s: %w", method, err)
+	}
+	return nil
+}
+
+// ErrSentryGone is returned by calls once the sentry process has died.
+var ErrSentryGone = errors.New("sentry process is gone")
+
+// IsNotFound, IsExists and IsFinished classify a call's error.
+func IsNotFound(err error) bool {
+	return err != nil && strings.Contains(err.Error(), ErrNotFound.Error())
+}
+func IsExists(err error) bool { return err != nil && strings.Contains(err.Error(), ErrExists.Error()) }
+func IsFinished(err error) bool {
+	return err != nil && strings.Contains(err.Error(), ErrFinished.Error())
+}
+
+// AddContainer attaches a container's filesystem.
+func (c *Client) AddContainer(a AddContainerArgs) error {
+	return c.call("AddContainer", a, &Empty{})
+}
+
+// RemoveContainer forgets a container, killing what still runs in it.
+func (c *Client) RemoveContainer(id string) error {
+	return c.call("RemoveContainer", ContainerArgs{ID: id}, &Empty{})
+}
+
+// RemoveProcess forgets an exec that has ended.
+func (c *Client) RemoveProcess(id, execID string) error {
+	return c.call("RemoveProcess", ProcessArgs{ID: id, ExecID: execID}, &Empty{})
+}
+
+// Start starts a process; stdio are host descriptors for stdin, stdout
+// and stderr (nil: none), sent to the sentry (the caller keeps its own).
+func (c *Client) Start(a StartArgs, stdio [3]*os.File) (int32, error) {
+	var fds []int
+	for i, f := range stdio {
+		if f == nil {
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
+		switch i {
+		case 0:
+			a.Stdin = true
+		case 1:
+			a.Stdout = true
+		case 2:
+			a.Stderr = true
+		}
+	}
+	if len(fds) > 0 {
+		a.StdioToken = c.token.Add(1)
+		c.fdMu.Lock()
+		err := SendFDs(c.fdc, a.StdioToken, fds)
+		c.fdMu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("sentry Start %s/%s: %w", a.ID, a.ExecID, err)
+		}
+	}
+	var r StartReply
+	if err := c.call("Start", a, &r); err != nil {
+		return 0, err
+	}
+	return r.Pid, nil
+}
+
+// Wait waits for a process to end.
+func (c *Client) Wait(id, execID string) (WaitReply, error) {
+	var r WaitReply
+	err := c.call("Wait", ProcessArgs{ID: id, ExecID: execID}, &r)
+	return r, err
+}
+
+// Signal signals a process, or with all every process of the container.
+func (c *Client) Signal(id, execID string, sig int, all bool) error {
+	return c.call("Signal", SignalArgs{ID: id, ExecID: execID, Signal: sig, All: all}, &Empty{})
+}
+
+// Pids lists a container's processes.
+func (c *Client) Pids(id string) ([]int32, error) {
+	var r PidsReply
+	err := c.call("Pids", ContainerArgs{ID: id}, &r)
+	return r.Pids, err
+}
+
+// Stats returns a container's figures.
+func (c *Client) Stats(id string) (StatsReply, error) {
+	var r StatsReply
+	err := c.call("Stats", ContainerArgs{ID: id}, &r)
+	return r, err
+}
+
+// Update changes the sandbox's resources.
+func (c *Client) Update(a UpdateArgs) (UpdateReply, error) {
+	var r UpdateReply
+	err := c.call("Update", a, &r)
+	return r, err
+}
+
+// Shutdown ends the sentry and waits for its process to exit.
+func (c *Client) Shutdown() error {
+	err := c.call("Shutdown", Empty{}, &Empty{})
+	<-c.exited
+	c.Close()
+	return err
+}
+
+// Kill ends the sentry process at once.
+func (c *Client) Kill() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		c.cmd.Process.Kill()
+	}
+}
+
+// Close releases the connections.
+func (c *Client) Close() {
+	c.rpc.Close()
+	c.fdc.Close()
+}

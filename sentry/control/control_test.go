@@ -1,0 +1,208 @@
+package control_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/control"
+)
+
+const sentryEnv = "MOAT_CONTROL_TEST_SENTRY"
+
+// TestMain lets the test binary be the sentry process: Launch runs it
+// again with sentryEnv set and the configuration as its last argument.
+func TestMain(m *testing.M) {
+	if os.Getenv(sentryEnv) == "1" {
+		os.Exit(control.RunSentry(os.Args[len(os.Args)-1], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func needKVM(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		if os.Getenv("MOAT_REQUIRE_KVM") == "1" {
+			t.Fatalf("/dev/kvm is missing and MOAT_REQUIRE_KVM=1: %v", err)
+		}
+		t.Skipf("no /dev/kvm: %v", err)
+	}
+}
+
+func busyboxRoot(t *testing.T) string {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		if os.Getenv("MOAT_REQUIRE_KVM") == "1" {
+			t.Fatalf("busybox-static (/bin/busybox) is missing: %v", err)
+		}
+		t.Skipf("busybox-static (/bin/busybox) is missing: %v", err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"echo", "sleep", "sh", "false", "cat"} {
+		os.Symlink("busybox", filepath.Join(dir, "bin", n))
+	}
+	return dir
+}
+
+func launch(t *testing.T) *control.Client {
+	t.Helper()
+	needKVM(t)
+	t.Setenv(sentryEnv, "1")
+	c, err := control.Launch([]string{os.Args[0]}, control.Config{CPUs: 1, Memory: 256 << 20, Hostname: "pod"}, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Kill(); <-c.Exited() })
+	return c
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Logf("sentry: %s", bytes.TrimRight(b, "\n"))
+	return len(b), nil
+}
+
+// run starts argv in container id with a pipe as stdout and returns the
+// output and exit status.
+func run(t *testing.T, c *control.Client, id, exec string, argv ...string) (string, int) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := c.Start(control.StartArgs{ID: id, ExecID: exec, Argv: argv, Env: []string{"PATH=/bin"}, Caps: 0}, [3]*os.File{nil, w, w}); err != nil {
+		w.Close()
+		t.Fatalf("start %v: %v", argv, err)
+	}
+	w.Close()
+	out, _ := io.ReadAll(r)
+	st, err := c.Wait(id, exec)
+	if err != nil {
+		t.Fatalf("wait %v: %v", argv, err)
+	}
+	return string(out), st.ExitStatus
+}
+
+func TestPodLifecycle(t *testing.T) {
+	c := launch(t)
+	root := busyboxRoot(t)
+	if _, err := c.Start(control.StartArgs{ID: "pod", PodInit: true}, [3]*os.File{}); err != nil {
+		t.Fatalf("pod init: %v", err)
+	}
+	host := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(host, []byte("127.0.0.1 localhost\n"), 0o644)
+	for _, id := range []string{"a", "b"} {
+		err := c.AddContainer(control.AddContainerArgs{ID: id, RootFS: root, Mounts: []control.Mount{
+			{Destination: "/etc/hosts", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+		}})
+		if err != nil {
+			t.Fatalf("add container %s: %v", id, err)
+		}
+	}
+	if err := c.AddContainer(control.AddContainerArgs{ID: "a", RootFS: root}); !control.IsExists(err) {
+		t.Errorf("adding container a twice: got %v, want an exists error", err)
+	}
+	if err := c.AddContainer(control.AddContainerArgs{ID: "../x", RootFS: root}); err == nil {
+		t.Errorf("a container id with a slash was accepted")
+	}
+
+	out, code := run(t, c, "a", "", "echo", "hello from moat")
+	if out != "hello from moat\n" || code != 0 {
+		t.Errorf("echo: got %q, exit %d", out, code)
+	}
+	if out, code = run(t, c, "b", "", "false"); code != 1 {
+		t.Errorf("false: exit %d (output %q), want 1", code, out)
+	}
+
+	// A long-running process: an exec beside it, then SIGTERM.
+	if _, err := c.Start(control.StartArgs{ID: "a", ExecID: "sleeper", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+		t.Fatal(err)
+	}
+	if pids, err := c.Pids("a"); err != nil || len(pids) != 1 {
+		t.Errorf("pids of a: %v, %v; want one", pids, err)
+	}
+	if out, code := run(t, c, "a", "exec1", "echo", "exec"); out != "exec\n" || code != 0 {
+		t.Errorf("exec echo: %q, exit %d", out, code)
+	}
+	st, err := c.Stats("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pids != 1 || st.MemoryBytes == 0 || st.SandboxMemoryLimit != 256<<20 || st.SandboxMemoryBytes == 0 {
+		t.Errorf("stats of a: %+v", st)
+	}
+	if err := c.Signal("a", "sleeper", int(unix.SIGTERM), false); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Wait("a", "sleeper")
+	if err != nil || ws.ExitStatus != 128+int(unix.SIGTERM) || ws.OOM {
+		t.Errorf("sleep after SIGTERM: %+v, %v; want exit 143", ws, err)
+	}
+	if err := c.Signal("a", "sleeper", int(unix.SIGKILL), false); !control.IsFinished(err) {
+		t.Errorf("signal to an ended process: %v, want finished", err)
+	}
+	if err := c.Signal("a", "nope", int(unix.SIGKILL), false); !control.IsNotFound(err) {
+		t.Errorf("signal to an unknown process: %v, want not found", err)
+	}
+	if err := c.Signal("a", "", 99, false); err == nil {
+		t.Errorf("signal 99 accepted")
+	}
+	up, err := c.Update(control.UpdateArgs{CPUs: 2, Memory: 512 << 20})
+	if err != nil || up.CPUs != 2 || up.Memory != 512<<20 {
+		t.Errorf("update: %+v, %v", up, err)
+	}
+	if _, err := c.Start(control.StartArgs{ID: "a", ExecID: "x", Argv: []string{"nonexistent"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("start of a missing program: %v", err)
+	}
+	if err := c.RemoveContainer("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(control.StartArgs{ID: "b", ExecID: "y", Argv: []string{"echo"}}, [3]*os.File{}); !control.IsNotFound(err) {
+		t.Errorf("start in a removed container: %v", err)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if c.ExitError() != nil {
+		t.Errorf("sentry exit: %v", c.ExitError())
+	}
+}
+
+// A sentry that dies ends every wait with ErrSentryGone, never a hang.
+func TestSentryCrash(t *testing.T) {
+	c := launch(t)
+	root := busyboxRoot(t)
+	if err := c.AddContainer(control.AddContainerArgs{ID: "a", RootFS: root}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(control.StartArgs{ID: "a", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := c.Wait("a", ""); errc <- err }()
+	time.Sleep(100 * time.Millisecond)
+	c.Kill()
+	err := <-errc
+	if !errors.Is(err, control.ErrSentryGone) {
+		t.Errorf("wait after the sentry died: %v, want ErrSentryGone", err)
+	}
+	<-c.Exited()
+	if c.ExitError() == nil {
+		t.Errorf("a killed sentry reports a clean exit")
+	}
+}
