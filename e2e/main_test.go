@@ -49,6 +49,13 @@ func env(t *testing.T) *harness.Env {
 		if shim := os.Getenv(ShimEnv); shim != "" {
 			opts.MoatShim = shim
 			opts.MoatConfig = os.Getenv("MOAT_E2E_SHIM_CONFIG")
+		} else {
+			// The moat scenarios (moat_test.go) always run: build the
+			// shim of this tree for them.
+			opts.MoatShim, opts.MoatConfig, sharedErr = buildShim()
+			if sharedErr != nil {
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()

@@ -88,6 +88,7 @@ func (m *Manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (_ *boo
 		}
 	}
 	f, err := l.File()
+	l.SetUnlinkOnClose(false) // the socket lives on in the shim
 	l.Close()
 	if err != nil {
 		cshim.RemoveSocket(addr)

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"moat.dev/moat/e2e/harness"
+)
+
+// shimBuildDir holds the shim built for the moat scenarios.
+var shimBuildDir string
+
+// buildShim builds containerd-shim-moat-v2 from this tree and writes its
+// options file; it returns their paths.
+func buildShim() (shim, config string, err error) {
+	dir, err := os.MkdirTemp("", "moat-e2e-shim-")
+	if err != nil {
+		return "", "", err
+	}
+	shimBuildDir = dir
+	shim = filepath.Join(dir, "containerd-shim-moat-v2")
+	cmd := exec.Command("go", "build", "-o", shim, "moat.dev/moat/cmd/containerd-shim-moat-v2")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("build containerd-shim-moat-v2: %v\n%s", err, out)
+	}
+	config = filepath.Join(dir, "moat.toml")
+	if err := os.WriteFile(config, []byte("max_vcpus = 2\nlog_level = \"info\"\n"), 0o644); err != nil {
+		return "", "", err
+	}
+	return shim, config, nil
+}
+
+// needKVM skips a moat scenario on a machine without /dev/kvm unless
+// MOAT_REQUIRE_KVM=1 makes that a failure.
+func needKVM(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		if os.Getenv("MOAT_REQUIRE_KVM") == "1" || harness.Required() {
+			t.Fatalf("/dev/kvm is missing: %v", err)
+		}
+		t.Skipf("moat needs /dev/kvm: %v", err)
+	}
+}
+
+// moatPod runs a pod with the moat handler and returns it with the host
+// pid of its sentry.
+func moatPod(t *testing.T, e *harness.Env, name string) (*harness.Pod, int) {
+	t.Helper()
+	needKVM(t)
+	pod := runPod(t, e, harness.HandlerMoat, name)
+	ctx := testCtx(t)
+	st, err := pod.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("moat pod state %v, want SANDBOX_READY", st.State)
+	}
+	info := podInfo(ctx, t, e, pod.ID)
+	if info.RuntimeType != harness.MoatRuntimeType {
+		t.Errorf("pod runtime type %q, want %q", info.RuntimeType, harness.MoatRuntimeType)
+	}
+	if info.Pid <= 0 {
+		t.Fatalf("moat pod reports pid %d", info.Pid)
+	}
+	if cmd := procCmdline(info.Pid); !strings.Contains(cmd, "containerd-shim-moat-v2 sentry") {
+		t.Errorf("pod pid %d is %q, want the pod's sentry", info.Pid, cmd)
+	}
+	return pod, info.Pid
+}
+
+func procCmdline(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// alive reports whether a process with this pid exists (not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// TestMoatEcho: a busybox container in a moat pod prints to its log and
+// exits 0; another exits 3; every container of the pod runs in the
+// pod's one sentry.
+func TestMoatEcho(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	pod, sentry := moatPod(t, e, "moat-echo")
+
+	id := start(t, pod, harness.ContainerConfig("echo", harness.BusyboxImage, "echo", "hello from moat"))
+	cs, err := e.WaitExited(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.ExitCode != 0 || cs.Reason != "Completed" {
+		t.Errorf("echo: exit code %d reason %q, want 0 and Completed", cs.ExitCode, cs.Reason)
+	}
+	if out, err := e.Logs(ctx, id, "stdout"); err != nil || out != "hello from moat\n" {
+		t.Errorf("echo: stdout log %q (%v), want %q", out, err, "hello from moat\n")
+	}
+	if pid := containerInfo(ctx, t, e, id).Pid; pid != 0 && pid != sentry {
+		t.Errorf("container pid %d, want the pod's sentry %d", pid, sentry)
+	}
+
+	id3 := start(t, pod, harness.ContainerConfig("three", harness.BusyboxImage, "sh", "-c", "exit 3"))
+	cs, err = e.WaitExited(ctx, id3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.ExitCode != 3 || cs.Reason != "Error" {
+		t.Errorf("exit 3: exit code %d reason %q, want 3 and Error", cs.ExitCode, cs.Reason)
+	}
+
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, sentry)
+}
+
+// TestMoatExecStop: an exec runs beside a sleeping container; stats show
+// its memory; stopping the pod with a grace period ends every process and
+// removal leaves no sentry behind.
+func TestMoatExecStop(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	pod, sentry := moatPod(t, e, "moat-exec")
+
+	cfg := harness.ContainerConfig("sleeper", harness.BusyboxImage, "sleep", "3600")
+	id := start(t, pod, cfg)
+	if _, err := e.WaitState(ctx, id, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.CRI.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"echo", "exec works"}, Timeout: 60})
+	if err != nil {
+		t.Fatalf("ExecSync: %v", err)
+	}
+	if string(r.Stdout) != "exec works\n" || r.ExitCode != 0 {
+		t.Errorf("ExecSync: stdout %q stderr %q exit %d; want %q and 0", r.Stdout, r.Stderr, r.ExitCode, "exec works\n")
+	}
+	r, err = e.CRI.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"false"}, Timeout: 60})
+	if err != nil || r.ExitCode != 1 {
+		t.Errorf("ExecSync false: exit %d, %v; want 1", r.GetExitCode(), err)
+	}
+
+	st, err := e.CRI.Runtime.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStats: %v", err)
+	}
+	if st.GetStats().GetMemory().GetWorkingSetBytes().GetValue() == 0 {
+		t.Errorf("ContainerStats shows no memory: %+v", st.GetStats())
+	}
+
+	// The stop's SIGTERM ends sleep (it has no handler): exit 128+15.
+	if _, err := e.CRI.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.ContainerStatus(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.State != runtimeapi.ContainerState_CONTAINER_EXITED || cs.ExitCode != 128+int32(syscall.SIGTERM) {
+		t.Errorf("stopped sleeper: state %v exit %d, want EXITED and 143", cs.State, cs.ExitCode)
+	}
+	if _, err := e.CRI.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(sentry) {
+		t.Errorf("the sentry ended with a container while its pod still runs")
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, sentry)
+}
+
+// waitGone waits for the sentry process to be gone.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for alive(pid) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the pod's sentry (pid %d, %q) still runs after the pod was removed", pid, procCmdline(pid))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
