@@ -206,3 +206,109 @@ func waitGone(t *testing.T, pid int) {
 		}
 	}
 }
+
+// nproc runs busybox nproc in the pod and returns what it printed.
+func nproc(ctx context.Context, t *testing.T, e *harness.Env, pod *harness.Pod, name string, mutate func(*runtimeapi.ContainerConfig)) string {
+	t.Helper()
+	cfg := harness.ContainerConfig(name, harness.BusyboxImage, "nproc")
+	if mutate != nil {
+		mutate(cfg)
+	}
+	id := start(t, pod, cfg)
+	cs, err := e.WaitExited(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Logs(ctx, id, "stdout")
+	if err != nil || cs.ExitCode != 0 {
+		t.Fatalf("nproc: exit %d, log %q, %v", cs.ExitCode, out, err)
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestMoatVCPUs: a pod's vCPUs follow its CPU limit: the pod-level limit
+// (1.5 CPUs → 2), else its containers' limits (1 CPU → 1), and a resource
+// update of a running container changes the count (3 CPUs → 3).
+func TestMoatVCPUs(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	needKVM(t)
+
+	limited := runPod(t, e, harness.HandlerMoat, "moat-cpu-pod", func(c *runtimeapi.PodSandboxConfig) {
+		c.Linux.Resources = &runtimeapi.LinuxContainerResources{CpuQuota: 150000, CpuPeriod: 100000, MemoryLimitInBytes: 256 << 20}
+	})
+	if got := nproc(ctx, t, e, limited, "nproc", nil); got != "2" {
+		t.Errorf("pod limit 1.5 CPUs: nproc %q, want 2", got)
+	}
+
+	pod := runPod(t, e, harness.HandlerMoat, "moat-cpu-ctr")
+	oneCPU := func(c *runtimeapi.ContainerConfig) {
+		c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{CpuQuota: 100000, CpuPeriod: 100000}}
+	}
+	sleeper := harness.ContainerConfig("sleeper", harness.BusyboxImage, "sleep", "3600")
+	oneCPU(sleeper)
+	sid := start(t, pod, sleeper)
+	if _, err := e.WaitState(ctx, sid, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.CRI.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: sid, Cmd: []string{"nproc"}, Timeout: 60})
+	if err != nil || strings.TrimSpace(string(r.Stdout)) != "1" {
+		t.Errorf("container limit 1 CPU: nproc %q (%v), want 1", r.GetStdout(), err)
+	}
+	if _, err := e.CRI.Runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{
+		ContainerId: sid, Linux: &runtimeapi.LinuxContainerResources{CpuQuota: 300000, CpuPeriod: 100000},
+	}); err != nil {
+		t.Fatalf("UpdateContainerResources: %v", err)
+	}
+	r, err = e.CRI.Runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: sid, Cmd: []string{"nproc"}, Timeout: 60})
+	if err != nil || strings.TrimSpace(string(r.Stdout)) != "3" {
+		t.Errorf("after an update to 3 CPUs: nproc %q (%v), want 3", r.GetStdout(), err)
+	}
+}
+
+// TestMoatOOM: a container that outgrows the pod's memory limit is killed
+// by the sentry's kernel and reported as OOMKilled with exit code 137.
+func TestMoatOOM(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	pod, _ := moatPod(t, e, "moat-oom")
+	cfg := harness.ContainerConfig("hog", harness.BusyboxImage, "sh", "-c", "a=aaaaaaaaaaaaaaaa; while true; do a=$a$a; done")
+	cfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}}
+	id := start(t, pod, cfg)
+	cs, err := e.WaitExited(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.ExitCode != 137 || cs.Reason != "OOMKilled" {
+		t.Errorf("memory hog: exit %d reason %q, want 137 and OOMKilled", cs.ExitCode, cs.Reason)
+	}
+}
+
+// TestMoatSentryCrash: when a pod's sentry dies, its containers end with
+// 128+SIGKILL instead of hanging, and the pod can still be removed.
+func TestMoatSentryCrash(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	pod, sentry := moatPod(t, e, "moat-crash")
+	id := start(t, pod, harness.ContainerConfig("sleeper", harness.BusyboxImage, "sleep", "3600"))
+	if _, err := e.WaitState(ctx, id, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(sentry, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill sentry %d: %v", sentry, err)
+	}
+	cs, err := e.WaitExited(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.ExitCode != 137 {
+		t.Errorf("container of a crashed sentry: exit %d, want 137", cs.ExitCode)
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, sentry)
+}
