@@ -34,7 +34,7 @@ func buildShim() (shim, config string, err error) {
 		return "", "", fmt.Errorf("build containerd-shim-moat-v2: %v\n%s", err, out)
 	}
 	config = filepath.Join(dir, "moat.toml")
-	if err := os.WriteFile(config, []byte("max_vcpus = 2\nlog_level = \"info\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte("max_vcpus = 1\nlog_level = \"info\"\n"), 0o644); err != nil {
 		return "", "", err
 	}
 	return shim, config, nil
@@ -227,8 +227,9 @@ func nproc(ctx context.Context, t *testing.T, e *harness.Env, pod *harness.Pod, 
 }
 
 // TestMoatVCPUs: a pod's vCPUs follow its CPU limit: the pod-level limit
-// (1.5 CPUs → 2), else its containers' limits (1 CPU → 1), and a resource
-// update of a running container changes the count (3 CPUs → 3).
+// (1.5 CPUs → 2), else its containers' limits (1 CPU → 1), else the
+// handler's cap; a resource update of a running container changes the
+// count (3 CPUs → 3).
 func TestMoatVCPUs(t *testing.T) {
 	t.Parallel()
 	e := env(t)
@@ -240,6 +241,13 @@ func TestMoatVCPUs(t *testing.T) {
 	})
 	if got := nproc(ctx, t, e, limited, "nproc", nil); got != "2" {
 		t.Errorf("pod limit 1.5 CPUs: nproc %q, want 2", got)
+	}
+
+	// No limit at all: the host's CPUs, capped by max_vcpus = 1 of the
+	// handler's options file.
+	free := runPod(t, e, harness.HandlerMoat, "moat-cpu-free")
+	if got := nproc(ctx, t, e, free, "nproc", nil); got != "1" {
+		t.Errorf("no CPU limit, max_vcpus = 1: nproc %q, want 1", got)
 	}
 
 	pod := runPod(t, e, harness.HandlerMoat, "moat-cpu-ctr")
