@@ -123,3 +123,30 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("after batch: %v %v", perm, ok)
 	}
 }
+
+// TestTSC: the guest reads a TSC that the offset and frequency KVM reports
+// turn into the host's time.
+func TestTSC(t *testing.T) {
+	vm := newTestVM(t, 1)
+	khz, off, err := vm.TSC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if khz < 100_000 || khz > 10_000_000 {
+		t.Fatalf("TSC frequency %d kHz", khz)
+	}
+	g := newGuest(t, vm)
+	g.mapPage(codeVA, PermRead|PermExec, code(t, []byte{0x0f, 0x31}, "rdtsc", []byte{0x0f, 0x05}, "syscall"))
+	c := vm.Acquire()
+	defer vm.Release(c)
+	regs := &Registers{RIP: codeVA, RSP: stackVA, RFLAGS: 0x202}
+	before := HostTSC()
+	run(t, c, g, regs, vm.NewFPState())
+	after := HostTSC()
+	guest := regs.RDX<<32 | regs.RAX&0xffffffff
+	host := uint64(int64(guest) - off)
+	if host < before || host > after {
+		t.Fatalf("guest TSC %d (offset %d) is not within the host's [%d, %d]", guest, off, before, after)
+	}
+	t.Logf("TSC %d kHz, offset %d", khz, off)
+}

@@ -359,3 +359,54 @@ func TestInvalidationOnEveryVCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKickDuringSyscalls: kicks and page-table flushes landing while a
+// vCPU is between SYSCALL and the stub's exit (on PVM the entry runs at
+// CPL 3) never expose the stub as user state: every exit is a syscall or
+// an interruption with RIP in user code, and the loop keeps counting.
+func TestKickDuringSyscalls(t *testing.T) {
+	vm := newTestVM(t, 1)
+	g := newGuest(t, vm)
+	g.mapPage(codeVA, PermRead|PermExec, code(t,
+		[]byte{0x48, 0xff, 0xc7}, "inc rdi",
+		[]byte{0x0f, 0x05}, "syscall",
+		[]byte{0xeb, 0xf9}, "jmp .-0x7",
+	))
+	pa, _ := g.page()
+	stop := make(chan struct{})
+	c := vm.Acquire()
+	defer vm.Release(c)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				c.Kick()
+			} else {
+				// Change a present mapping: a flush kicks every vCPU.
+				g.as.Map(dataVA, pa, pageSize, PermRead|Perm(i%4&2))
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	defer close(stop)
+	regs := &Registers{RIP: codeVA, RSP: stackVA, RFLAGS: 0x202}
+	fp := vm.NewFPState()
+	var last uint64
+	for i := 0; i < 3000; i++ {
+		e := run(t, c, g, regs, fp)
+		if e.Kind != ExitSyscall && e.Kind != ExitInterrupted {
+			t.Fatalf("exit %d: %v at rip %#x", i, e, regs.RIP)
+		}
+		if regs.RIP < codeVA || regs.RIP >= codeVA+pageSize {
+			t.Fatalf("exit %d (%v): rip %#x is not user code", i, e, regs.RIP)
+		}
+		if regs.RDI < last {
+			t.Fatalf("counter went back from %d to %d", last, regs.RDI)
+		}
+		last = regs.RDI
+	}
+}

@@ -258,6 +258,12 @@ func (c *VCPU) interrupted(regs *Registers) (Exit, bool) {
 		return Exit{}, false
 	}
 	r := &c.sr.Regs
+	if c.sr.Sregs.CS.Selector&3 == 3 && r.RIP >= kernelBase {
+		// On PVM the SYSCALL entry runs at CPL 3: stopped between
+		// SYSCALL and the stub's OUT, the vCPU is in the kernel, not in
+		// user code. Run on to the exit.
+		return Exit{}, false
+	}
 	if c.sr.Sregs.CS.Selector&3 == 3 {
 		c.storeGPRs(regs)
 		regs.RIP, regs.RSP, regs.RFLAGS = r.RIP, r.RSP, r.RFLAGS
@@ -412,8 +418,13 @@ func (c *VCPU) loadRegs(regs *Registers) {
 func (c *VCPU) loadSregs(as *AddressSpace, regs *Registers) error {
 	sr := &c.sr.Sregs
 	dirty := false
-	if sr.CR3 != as.pml4 {
+	// Every load counts, even when the vCPU's CR3 already holds this
+	// table's address: a page-table page can be reused by a new address
+	// space at the address an old one had.
+	if !as.ran.Load() {
 		as.ran.Store(true)
+	}
+	if sr.CR3 != as.pml4 {
 		sr.CR3 = as.pml4
 		dirty = true
 	}

@@ -43,8 +43,8 @@ func TestPodResources(t *testing.T) {
 		{"no limit: host CPUs capped", &cri.Info{}, nil, 8, 2, 2, 0},
 		{"no limit, no cap", &cri.Info{}, nil, 8, 0, 8, 0},
 		{"no limit: cpuset", &cri.Info{CPUSet: "0-2"}, nil, 8, 0, 3, 0},
-		{"containers' limits add up", &cri.Info{}, []limits{ctr(50000, 100000, 64 << 20), ctr(100000, 100000, 64 << 20)}, 8, 2, 2, 128 << 20},
-		{"one container without a limit: none", &cri.Info{}, []limits{ctr(50000, 100000, 64 << 20), ctr(0, 0, 0)}, 8, 4, 4, 0},
+		{"containers' limits add up", &cri.Info{}, []limits{ctr(50000, 100000, 64<<20), ctr(100000, 100000, 64<<20)}, 8, 2, 2, 128 << 20},
+		{"one container without a limit: none", &cri.Info{}, []limits{ctr(50000, 100000, 64<<20), ctr(0, 0, 0)}, 8, 4, 4, 0},
 		{"not CRI", nil, []limits{ctr(100000, 100000, 0)}, 8, 2, 1, 0},
 		{"never below 1", &cri.Info{CPUQuota: 1000, CPUPeriod: 100000}, nil, 8, 2, 1, 0},
 	} {

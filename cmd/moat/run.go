@@ -56,7 +56,7 @@ func parseRun(args []string, stderr io.Writer) (*runOptions, error) {
 		return nil, err
 	}
 	o.args = fs.Args()
-	if len(o.args) == 0 {
+	if len(o.args) == 0 && o.image == "" {
 		return nil, fmt.Errorf("moat run: no command given (moat run [flags] -- CMD [ARG...])")
 	}
 	if (o.rootfs == "") == (o.image == "") {
@@ -125,13 +125,28 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	rootfs := o.rootfs
 	if o.image != "" {
-		dir, cleanup, err := unpackImage(o.image, stderr)
+		img, cleanup, err := unpackImage(o.image, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "moat run: %v\n", err)
 			return 1
 		}
 		defer cleanup()
-		rootfs = dir
+		rootfs = img.RootFS
+		// The image's configuration supplies what the command line
+		// leaves out, as docker run does.
+		if len(o.args) == 0 {
+			o.args = append(append([]string{}, img.Config.Entrypoint...), img.Config.Cmd...)
+		} else if len(img.Config.Entrypoint) > 0 {
+			o.args = append(append([]string{}, img.Config.Entrypoint...), o.args...)
+		}
+		if len(o.args) == 0 {
+			fmt.Fprintln(stderr, "moat run: the image has no command and none was given")
+			return 2
+		}
+		o.env = append(append(listFlag{}, img.Config.Env...), o.env...)
+		if o.workdir == "/" && img.Config.WorkingDir != "" {
+			o.workdir = img.Config.WorkingDir
+		}
 	}
 	code, err := runContainer(o, rootfs, mem, uid, gid, stderr)
 	if err != nil {

@@ -72,6 +72,13 @@ const kernelHeaders = `
 #include <linux/audit.h>
 #include <linux/memfd.h>
 #include <asm/unistd_64.h>
+#include <asm/statfs.h>
+#include <asm/socket.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/tcp.h>
+#include <linux/un.h>
+#include <linux/magic.h>
 int printf(const char *, ...);
 #define offsetof(t, m) __builtin_offsetof(t, m)
 #define fieldsize(t, m) sizeof(((t *)0)->m)
@@ -100,6 +107,12 @@ const libcHeaders = `
 #include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/statvfs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
 #define fieldsize(t, m) sizeof(((t *)0)->m)
 `
 

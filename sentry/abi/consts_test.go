@@ -173,6 +173,17 @@ var sizeConsts = map[string]string{
 	"SignalInfoSize":     "siginfo_t",
 	"SigContextSize":     "struct sigcontext",
 	"UContextSize":       "struct ucontext",
+	"StatfsSize":         "struct statfs",
+	"TimezoneSize":       "struct timezone",
+	"SigeventSize":       "sigevent_t",
+	"SockaddrInet4Size":  "struct sockaddr_in",
+	"SockaddrInet6Size":  "struct sockaddr_in6",
+	"SockaddrUnixSize":   "struct sockaddr_un",
+	"LingerSize":         "struct linger",
+	"UcredSize":          "struct ucred",
+	"MsghdrSize":         "struct msghdr",
+	"MmsghdrSize":        "struct mmsghdr",
+	"CmsghdrSize":        "struct cmsghdr",
 }
 
 // libcOnly are checked against the C library's headers: the UAPI headers
@@ -184,6 +195,23 @@ var libcOnly = map[string]bool{
 	"F_OK": true, "X_OK": true, "W_OK": true, "R_OK": true,
 	"EFD_SEMAPHORE": true, "EFD_CLOEXEC": true, "EFD_NONBLOCK": true,
 	"Dirent64HeaderSize": true, "PageSize": true, "CLK_TCK": true,
+	// Sockets: the UAPI headers leave the families, types and flags to the
+	// C library (the kernel's are in include/linux/socket.h).
+	"AF_UNSPEC": true, "AF_UNIX": true, "AF_LOCAL": true, "AF_INET": true, "AF_INET6": true,
+	"AF_NETLINK": true, "AF_PACKET": true, "AF_VSOCK": true,
+	"SOCK_STREAM": true, "SOCK_DGRAM": true, "SOCK_RAW": true, "SOCK_RDM": true,
+	"SOCK_SEQPACKET": true, "SOCK_PACKET": true, "SOCK_NONBLOCK": true, "SOCK_CLOEXEC": true,
+	"SOL_IP": true, "SOL_TCP": true, "SOL_UDP": true, "SOL_IPV6": true,
+	"MSG_OOB": true, "MSG_PEEK": true, "MSG_DONTROUTE": true, "MSG_CTRUNC": true, "MSG_PROXY": true,
+	"MSG_TRUNC": true, "MSG_DONTWAIT": true, "MSG_EOR": true, "MSG_WAITALL": true, "MSG_FIN": true,
+	"MSG_SYN": true, "MSG_CONFIRM": true, "MSG_RST": true, "MSG_ERRQUEUE": true, "MSG_NOSIGNAL": true,
+	"MSG_MORE": true, "MSG_WAITFORONE": true, "MSG_BATCH": true, "MSG_ZEROCOPY": true,
+	"MSG_FASTOPEN": true, "MSG_CMSG_CLOEXEC": true,
+	"SHUT_RD": true, "SHUT_WR": true, "SHUT_RDWR": true,
+	"SCM_RIGHTS": true, "SCM_CREDENTIALS": true, "SOMAXCONN": true,
+	"LingerSize": true, "UcredSize": true, "MsghdrSize": true, "MmsghdrSize": true, "CmsghdrSize": true,
+	"ST_RDONLY": true, "ST_NOSUID": true, "ST_NODEV": true, "ST_NOEXEC": true, "ST_SYNCHRONOUS": true,
+	"ST_MANDLOCK": true, "ST_NOATIME": true, "ST_NODIRATIME": true, "ST_RELATIME": true,
 }
 
 // notInHeaders are constants no installed header defines, with the reason.
@@ -228,6 +256,9 @@ var notInHeaders = map[string]string{
 	"IOC_SIZESHIFT":           "tested through IOC",
 	"IOC_DIRSHIFT":            "tested through IOC",
 	"CloneArgsSize":           "the size of the newest struct clone_args, tested as a size",
+	"SOCK_TYPE_MASK":          "kernel-internal (include/linux/net.h)",
+	"SCM_MAX_FD":              "kernel-internal (include/net/scm.h)",
+	"ST_VALID":                "kernel-internal (include/linux/statfs.h)",
 }
 
 // newerThanHeaders are constants of kernels newer than the headers of the

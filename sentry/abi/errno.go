@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"errors"
 	"strconv"
 	"syscall"
 
@@ -54,8 +55,9 @@ func (e Errno) Error() string { return e.Name() }
 // directory".
 func (e Errno) Description() string { return unix.Errno(e).Error() }
 
-// Is reports whether target is the same error number as a host
-// syscall.Errno, so errors.Is(hostErr, abi.ENOENT) works.
+// Is reports whether target is the same error number, as an Errno or a
+// host syscall.Errno: errors.Is(err, unix.ENOENT) holds for an err that
+// wraps abi.ENOENT. (The other way round, use AsErrno.)
 func (e Errno) Is(target error) bool {
 	switch t := target.(type) {
 	case syscall.Errno:
@@ -64,6 +66,21 @@ func (e Errno) Is(target error) bool {
 		return t == e
 	}
 	return false
+}
+
+// AsErrno finds the error number in err's chain: an Errno, or a host
+// syscall.Errno (as the sentry's own system calls return them) converted to
+// the same number.
+func AsErrno(err error) (Errno, bool) {
+	var e Errno
+	if errors.As(err, &e) {
+		return e, true
+	}
+	var h syscall.Errno
+	if errors.As(err, &h) {
+		return Errno(h), true
+	}
+	return 0, false
 }
 
 // Return returns the value a system call that failed with e leaves in rax.

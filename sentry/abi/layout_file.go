@@ -167,7 +167,8 @@ func (s *Statx) Unmarshal(b []byte) {
 // d_ino (8), d_off (8), d_reclen (2), d_type (1).
 const Dirent64HeaderSize = 19
 
-// Dirent64 is one struct linux_dirent64 as getdents64(2) returns it.
+// Dirent64 is one struct linux_dirent64 as getdents64(2) returns it. Name
+// is at most NAME_MAX bytes and holds no NUL.
 type Dirent64 struct {
 	Ino  uint64
 	Off  int64 // offset of the next entry, as lseek(2) and telldir(3) see it
@@ -309,3 +310,82 @@ func (v *Iovec) Unmarshal(b []byte) {
 	v.Base = le.Uint64(b[0:])
 	v.Len = le.Uint64(b[8:])
 }
+
+// StatfsSize is the size of struct statfs on x86-64.
+const StatfsSize = 120
+
+// Statfs is struct statfs (statfs(2), fstatfs(2); include/uapi/asm-generic/statfs.h).
+type Statfs struct {
+	Type    int64    // 0: filesystem magic, TMPFS_MAGIC...
+	Bsize   int64    // 8
+	Blocks  uint64   // 16
+	Bfree   uint64   // 24
+	Bavail  uint64   // 32
+	Files   uint64   // 40
+	Ffree   uint64   // 48
+	Fsid    [2]int32 // 56
+	Namelen int64    // 64
+	Frsize  int64    // 72
+	Flags   int64    // 80: ST_* mount flags; 32 spare bytes follow
+}
+
+// Marshal writes s into b[:StatfsSize].
+func (s *Statfs) Marshal(b []byte) {
+	b = b[:StatfsSize]
+	clear(b)
+	le.PutUint64(b[0:], uint64(s.Type))
+	le.PutUint64(b[8:], uint64(s.Bsize))
+	le.PutUint64(b[16:], s.Blocks)
+	le.PutUint64(b[24:], s.Bfree)
+	le.PutUint64(b[32:], s.Bavail)
+	le.PutUint64(b[40:], s.Files)
+	le.PutUint64(b[48:], s.Ffree)
+	le.PutUint32(b[56:], uint32(s.Fsid[0]))
+	le.PutUint32(b[60:], uint32(s.Fsid[1]))
+	le.PutUint64(b[64:], uint64(s.Namelen))
+	le.PutUint64(b[72:], uint64(s.Frsize))
+	le.PutUint64(b[80:], uint64(s.Flags))
+}
+
+// Unmarshal reads s from b[:StatfsSize].
+func (s *Statfs) Unmarshal(b []byte) {
+	b = b[:StatfsSize]
+	s.Type = int64(le.Uint64(b[0:]))
+	s.Bsize = int64(le.Uint64(b[8:]))
+	s.Blocks = le.Uint64(b[16:])
+	s.Bfree = le.Uint64(b[24:])
+	s.Bavail = le.Uint64(b[32:])
+	s.Files = le.Uint64(b[40:])
+	s.Ffree = le.Uint64(b[48:])
+	s.Fsid[0] = int32(le.Uint32(b[56:]))
+	s.Fsid[1] = int32(le.Uint32(b[60:]))
+	s.Namelen = int64(le.Uint64(b[64:]))
+	s.Frsize = int64(le.Uint64(b[72:]))
+	s.Flags = int64(le.Uint64(b[80:]))
+}
+
+// statfs f_flags (ST_*) and the magic numbers of the filesystems the sentry
+// serves (include/uapi/linux/magic.h).
+const (
+	ST_RDONLY      = 0x0001
+	ST_NOSUID      = 0x0002
+	ST_NODEV       = 0x0004
+	ST_NOEXEC      = 0x0008
+	ST_SYNCHRONOUS = 0x0010
+	ST_VALID       = 0x0020
+	ST_MANDLOCK    = 0x0040
+	ST_NOATIME     = 0x0400
+	ST_NODIRATIME  = 0x0800
+	ST_RELATIME    = 0x1000
+
+	TMPFS_MAGIC           = 0x01021994
+	PROC_SUPER_MAGIC      = 0x9fa0
+	SYSFS_MAGIC           = 0x62656572
+	DEVPTS_SUPER_MAGIC    = 0x1cd1
+	PIPEFS_MAGIC          = 0x50495045
+	SOCKFS_MAGIC          = 0x534F434B
+	OVERLAYFS_SUPER_MAGIC = 0x794c7630
+	EXT4_SUPER_MAGIC      = 0xEF53
+	CGROUP2_SUPER_MAGIC   = 0x63677270
+	ANON_INODE_FS_MAGIC   = 0x09041934
+)

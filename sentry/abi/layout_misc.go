@@ -245,3 +245,22 @@ func (d *CapUserData) Unmarshal(b []byte) {
 	d.Permitted = le.Uint32(b[4:])
 	d.Inheritable = le.Uint32(b[8:])
 }
+
+// DefaultTermios returns the settings a new terminal starts with
+// (tty_std_termios of drivers/tty/tty_io.c): canonical mode with echo,
+// signals from ^C ^\ ^Z, CR to NL on input and NL to CRNL on output.
+// A pseudo-terminal's slave starts with these, its Cflag without HUPCL.
+func DefaultTermios() Termios {
+	return Termios{
+		Iflag: ICRNL | IXON,
+		Oflag: OPOST | ONLCR,
+		Cflag: B38400 | CS8 | CREAD | HUPCL,
+		Lflag: ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN,
+		CC: [NCCS]byte{
+			VINTR: 'C' & 0x1f, VQUIT: '\\' & 0x1f, VERASE: 0x7f, VKILL: 'U' & 0x1f,
+			VEOF: 'D' & 0x1f, VTIME: 0, VMIN: 1, VSWTC: 0, VSTART: 'Q' & 0x1f,
+			VSTOP: 'S' & 0x1f, VSUSP: 'Z' & 0x1f, VEOL: 0, VREPRINT: 'R' & 0x1f,
+			VDISCARD: 'O' & 0x1f, VWERASE: 'W' & 0x1f, VLNEXT: 'V' & 0x1f, VEOL2: 0,
+		},
+	}
+}

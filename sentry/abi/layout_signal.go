@@ -407,3 +407,33 @@ func (f *RtSigframe) Unmarshal(b []byte) {
 	f.UContext.Unmarshal(b[RtSigframeUContextOffset:])
 	f.Info.Unmarshal(b[RtSigframeInfoOffset:])
 }
+
+// SigeventSize is the size of struct sigevent.
+const SigeventSize = 64
+
+// Sigevent is struct sigevent (timer_create(2), mq_notify(3)).
+type Sigevent struct {
+	Value    uint64 // 0: union sigval
+	Signo    int32  // 8
+	Notify   int32  // 12: SIGEV_*
+	ThreadID int32  // 16: sigev_notify_thread_id, with SIGEV_THREAD_ID; padding to 64 follows
+}
+
+// Marshal writes e into b[:SigeventSize].
+func (e *Sigevent) Marshal(b []byte) {
+	b = b[:SigeventSize]
+	clear(b)
+	le.PutUint64(b[0:], e.Value)
+	le.PutUint32(b[8:], uint32(e.Signo))
+	le.PutUint32(b[12:], uint32(e.Notify))
+	le.PutUint32(b[16:], uint32(e.ThreadID))
+}
+
+// Unmarshal reads e from b[:SigeventSize].
+func (e *Sigevent) Unmarshal(b []byte) {
+	b = b[:SigeventSize]
+	e.Value = le.Uint64(b[0:])
+	e.Signo = int32(le.Uint32(b[8:]))
+	e.Notify = int32(le.Uint32(b[12:]))
+	e.ThreadID = int32(le.Uint32(b[16:]))
+}

@@ -2,6 +2,7 @@ package abi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"os"
@@ -139,6 +140,40 @@ var layouts = []layout{
 		map[string]string{"Pretcode": "pretcode", "Info": "info"},
 		prefixed("UContext.", ucontextFields("uc."))),
 	},
+	{"struct statfs", StatfsSize, func() marshaler { return new(Statfs) }, map[string]string{
+		"Type": "f_type", "Bsize": "f_bsize", "Blocks": "f_blocks", "Bfree": "f_bfree",
+		"Bavail": "f_bavail", "Files": "f_files", "Ffree": "f_ffree", "Fsid": "f_fsid",
+		"Namelen": "f_namelen", "Frsize": "f_frsize", "Flags": "f_flags",
+	}},
+	{"struct timezone", TimezoneSize, func() marshaler { return new(Timezone) }, map[string]string{
+		"Minuteswest": "tz_minuteswest", "Dsttime": "tz_dsttime",
+	}},
+	{"sigevent_t", SigeventSize, func() marshaler { return new(Sigevent) }, map[string]string{
+		"Value": "sigev_value", "Signo": "sigev_signo", "Notify": "sigev_notify",
+		"ThreadID": "sigev_notify_thread_id",
+	}},
+	{"struct sockaddr_in", SockaddrInet4Size, func() marshaler { return new(SockaddrInet4) }, map[string]string{
+		"Family": "sin_family", "Port": "sin_port", "Addr": "sin_addr",
+	}},
+	{"struct sockaddr_in6", SockaddrInet6Size, func() marshaler { return new(SockaddrInet6) }, map[string]string{
+		"Family": "sin6_family", "Port": "sin6_port", "Flowinfo": "sin6_flowinfo",
+		"Addr": "sin6_addr", "ScopeID": "sin6_scope_id",
+	}},
+	{"struct sockaddr_un", SockaddrUnixSize, func() marshaler { return new(SockaddrUnix) }, map[string]string{
+		"Family": "sun_family", "Path": "sun_path",
+	}},
+	{"struct linger", LingerSize, func() marshaler { return new(Linger) }, map[string]string{
+		"Onoff": "l_onoff", "Linger": "l_linger",
+	}},
+	{"struct ucred", UcredSize, func() marshaler { return new(Ucred) }, map[string]string{
+		"PID": "pid", "UID": "uid", "GID": "gid",
+	}},
+	{"struct msghdr", MsghdrSize, func() marshaler { return new(Msghdr) }, msghdrFields("")},
+	{"struct mmsghdr", MmsghdrSize, func() marshaler { return new(Mmsghdr) }, merge(
+		prefixed("Hdr.", msghdrFields("msg_hdr.")), map[string]string{"Len": "msg_len"})},
+	{"struct cmsghdr", CmsghdrSize, func() marshaler { return new(Cmsghdr) }, map[string]string{
+		"Len": "cmsg_len", "Level": "cmsg_level", "Type": "cmsg_type",
+	}},
 	{"struct _xstate", FPStateHeaderSize, func() marshaler { return new(FPState) }, map[string]string{
 		"Cwd": "fpstate.cwd", "Swd": "fpstate.swd", "Twd": "fpstate.twd", "Fop": "fpstate.fop",
 		"Rip": "fpstate.rip", "Rdp": "fpstate.rdp", "Mxcsr": "fpstate.mxcsr",
@@ -147,6 +182,22 @@ var layouts = []layout{
 		"Sw.XFeatures": "fpstate.sw_reserved.xfeatures", "Sw.XStateSize": "fpstate.sw_reserved.xstate_size",
 		"XFeatures": "xstate_hdr.xfeatures", "XCompBV": "xstate_hdr.reserved1[0]",
 	}},
+}
+
+// libcLayouts are checked against the C library's headers: the UAPI
+// headers do not define them.
+var libcLayouts = map[string]bool{
+	"struct linger": true, "struct ucred": true, "struct msghdr": true,
+	"struct mmsghdr": true, "struct cmsghdr": true,
+}
+
+func msghdrFields(p string) map[string]string {
+	m := map[string]string{}
+	for g, c := range map[string]string{"Name": "msg_name", "Namelen": "msg_namelen", "Iov": "msg_iov",
+		"Iovlen": "msg_iovlen", "Control": "msg_control", "Controllen": "msg_controllen", "Flags": "msg_flags"} {
+		m[g] = p + c
+	}
+	return m
 }
 
 func sigcontextFields(p string) map[string]string {
@@ -253,19 +304,28 @@ func fill(v reflect.Value, ones bool, r *rand.Rand) {
 // sizeof give for the C member. It also checks that every field of every
 // Go type is mapped, so a field cannot go untested.
 func TestLayoutsMatchHeaders(t *testing.T) {
-	var src strings.Builder
-	src.WriteString(kernelHeaders)
-	src.WriteString("int main(void) {\n")
+	var ksrc, lsrc strings.Builder
+	ksrc.WriteString(kernelHeaders)
+	lsrc.WriteString(libcHeaders)
+	for _, src := range []*strings.Builder{&ksrc, &lsrc} {
+		src.WriteString("int main(void) {\n")
+	}
 	for i, l := range layouts {
-		fmt.Fprintf(&src, "\tprintf(\"%d size - %%zu %%zu\\n\", sizeof(%s), sizeof(%s));\n", i, l.ctype, l.ctype)
+		src := &ksrc
+		if libcLayouts[l.ctype] {
+			src = &lsrc
+		}
+		fmt.Fprintf(src, "\tprintf(\"%d size - %%zu %%zu\\n\", sizeof(%s), sizeof(%s));\n", i, l.ctype, l.ctype)
 		for _, c := range l.fields {
-			fmt.Fprintf(&src, "\tprintf(\"%d field %s %%zu %%zu\\n\", offsetof(%s, %s), fieldsize(%s, %s));\n", i, c, l.ctype, c, l.ctype, c)
+			fmt.Fprintf(src, "\tprintf(\"%d field %s %%zu %%zu\\n\", offsetof(%s, %s), fieldsize(%s, %s));\n", i, c, l.ctype, c, l.ctype, c)
 		}
 	}
-	src.WriteString("\treturn 0;\n}\n")
+	for _, src := range []*strings.Builder{&ksrc, &lsrc} {
+		src.WriteString("\treturn 0;\n}\n")
+	}
 	type span struct{ off, size int }
 	c := map[string]span{}
-	for _, line := range runC(t, src.String()) {
+	for _, line := range append(runC(t, ksrc.String()), runC(t, lsrc.String())...) {
 		var i, off, size int
 		var kind, member string
 		if _, err := fmt.Sscanf(line, "%d %s %s %d %d", &i, &kind, &member, &off, &size); err != nil {
@@ -530,5 +590,77 @@ func TestTimeConversions(t *testing.T) {
 	ss := SignalStack{Sp: 0x1000, Size: 0x1000}
 	if ss.Contains(0x1000) || !ss.Contains(0x1001) || !ss.Contains(0x2000) || ss.Contains(0x2001) {
 		t.Error("SignalStack.Contains")
+	}
+}
+
+// TestCmsgMacros compares CmsgLen, CmsgSpace and CmsgAlign with the C
+// library's CMSG_LEN, CMSG_SPACE and CMSG_ALIGN.
+func TestCmsgMacros(t *testing.T) {
+	src := libcHeaders + `int main(void) {
+	for (unsigned long n = 0; n < 70; n++)
+		printf("%lu %zu %zu %zu\n", n, (size_t)CMSG_LEN(n), (size_t)CMSG_SPACE(n), (size_t)CMSG_ALIGN(n));
+	return 0;
+}
+`
+	for _, line := range runC(t, src) {
+		var n, l, sp, al uint64
+		if _, err := fmt.Sscanf(line, "%d %d %d %d", &n, &l, &sp, &al); err != nil {
+			t.Fatalf("parse %q: %v", line, err)
+		}
+		if CmsgLen(n) != l || CmsgSpace(n) != sp || CmsgAlign(n) != al {
+			t.Errorf("n=%d: CmsgLen %d CmsgSpace %d CmsgAlign %d; C says %d %d %d", n, CmsgLen(n), CmsgSpace(n), CmsgAlign(n), l, sp, al)
+		}
+	}
+}
+
+// TestSockaddrByteOrder checks that ports and flow labels are big-endian,
+// from addresses the C library's htons/htonl and inet_pton filled in.
+func TestSockaddrByteOrder(t *testing.T) {
+	src := libcHeaders + `#include <arpa/inet.h>
+static void dump(const void *p, size_t n) {
+	for (size_t i = 0; i < n; i++) printf("%02x", ((const unsigned char *)p)[i]);
+	printf("\n");
+}
+int main(void) {
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(0x1234);
+	inet_pton(AF_INET, "10.1.2.3", &a.sin_addr);
+	dump(&a, sizeof a);
+	struct sockaddr_in6 b;
+	memset(&b, 0, sizeof b);
+	b.sin6_family = AF_INET6;
+	b.sin6_port = htons(8080);
+	b.sin6_flowinfo = htonl(0xabcde);
+	b.sin6_scope_id = 7;
+	inet_pton(AF_INET6, "fe80::1", &b.sin6_addr);
+	dump(&b, sizeof b);
+	return 0;
+}
+`
+	src = strings.Replace(src, "#include <stdio.h>", "#include <stdio.h>\n#include <string.h>", 1)
+	lines := runC(t, src)
+	raw4, _ := hex.DecodeString(lines[0])
+	raw6, _ := hex.DecodeString(lines[1])
+	var a SockaddrInet4
+	a.Unmarshal(raw4)
+	if a.Family != AF_INET || a.Port != 0x1234 || a.Addr != [4]byte{10, 1, 2, 3} {
+		t.Errorf("sockaddr_in %+v", a)
+	}
+	var b SockaddrInet6
+	b.Unmarshal(raw6)
+	if b.Family != AF_INET6 || b.Port != 8080 || b.Flowinfo != 0xabcde || b.ScopeID != 7 || b.Addr[0] != 0xfe || b.Addr[1] != 0x80 || b.Addr[15] != 1 {
+		t.Errorf("sockaddr_in6 %+v", b)
+	}
+	for _, c := range []struct {
+		m   marshaler
+		raw []byte
+	}{{&a, raw4}, {&b, raw6}} {
+		out := make([]byte, len(c.raw))
+		c.m.Marshal(out)
+		if !bytes.Equal(out, c.raw) {
+			t.Errorf("%T: Marshal %x, C %x", c.m, out, c.raw)
+		}
 	}
 }

@@ -166,3 +166,27 @@ func (t *Tms) Unmarshal(b []byte) {
 	t.Cutime = int64(le.Uint64(b[16:]))
 	t.Cstime = int64(le.Uint64(b[24:]))
 }
+
+// TimezoneSize is the size of struct timezone.
+const TimezoneSize = 8
+
+// Timezone is struct timezone (gettimeofday(2)); Linux keeps it for
+// compatibility only.
+type Timezone struct {
+	Minuteswest int32 // 0
+	Dsttime     int32 // 4
+}
+
+// Marshal writes z into b[:TimezoneSize].
+func (z *Timezone) Marshal(b []byte) {
+	b = b[:TimezoneSize]
+	le.PutUint32(b[0:], uint32(z.Minuteswest))
+	le.PutUint32(b[4:], uint32(z.Dsttime))
+}
+
+// Unmarshal reads z from b[:TimezoneSize].
+func (z *Timezone) Unmarshal(b []byte) {
+	b = b[:TimezoneSize]
+	z.Minuteswest = int32(le.Uint32(b[0:]))
+	z.Dsttime = int32(le.Uint32(b[4:]))
+}

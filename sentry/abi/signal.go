@@ -48,8 +48,8 @@ const (
 	SIGRTMIN Signal = 32
 	SIGRTMAX Signal = 64
 
-	// NSIG is one more than the highest signal number (the kernel's _NSIG + 1
-	// counts from 1; this is the C library's NSIG).
+	// NSIG is one more than the highest signal number, as the C library
+	// defines it (the kernel's _NSIG is 64, the number of signals).
 	NSIG = 65
 )
 
@@ -71,7 +71,7 @@ func (s Signal) Valid() bool { return s >= 1 && s <= SIGRTMAX }
 // rather than merge.
 func (s Signal) IsRealtime() bool { return s >= SIGRTMIN && s <= SIGRTMAX }
 
-// Name returns "SIGSEGV", "SIGRTMIN+3" for real-time signals, or
+// Name returns "SIGSEGV", "SIGRTMIN+3" or "SIGRTMAX" for real-time signals, or
 // "signal N" for a number that is not a signal.
 func (s Signal) Name() string {
 	switch {
@@ -79,6 +79,8 @@ func (s Signal) Name() string {
 		return signalNames[s]
 	case s == SIGRTMIN:
 		return "SIGRTMIN"
+	case s == SIGRTMAX:
+		return "SIGRTMAX"
 	case s.IsRealtime():
 		return "SIGRTMIN+" + strconv.Itoa(int(s-SIGRTMIN))
 	}

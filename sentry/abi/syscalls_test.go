@@ -136,13 +136,17 @@ func TestErrno(t *testing.T) {
 	if wrapped.Error() != "open /x: ENOENT" {
 		t.Errorf("wrapped = %q", wrapped)
 	}
-	host := fmt.Errorf("stat: %w", syscall.ENOENT)
-	if !errors.Is(host, ENOENT) {
-		// errors.Is asks the target's Is only through the chain's errors,
-		// so check the direction the sentry uses: abi errno against host.
-		if !ENOENT.Is(syscall.ENOENT) {
-			t.Error("ENOENT.Is(syscall.ENOENT) = false")
-		}
+	if !errors.Is(wrapped, syscall.ENOENT) || errors.Is(wrapped, syscall.EPERM) {
+		t.Error("errors.Is(wrapped abi.ENOENT, syscall.ENOENT)")
+	}
+	if e, ok := AsErrno(fmt.Errorf("stat: %w", syscall.ENOENT)); !ok || e != ENOENT {
+		t.Errorf("AsErrno(host ENOENT) = %v, %v", e, ok)
+	}
+	if e, ok := AsErrno(fmt.Errorf("x: %w", EXDEV)); !ok || e != EXDEV {
+		t.Errorf("AsErrno(EXDEV) = %v, %v", e, ok)
+	}
+	if _, ok := AsErrno(errors.New("plain")); ok {
+		t.Error("AsErrno found an errno in a plain error")
 	}
 	if !ENOENT.Is(unix.ENOENT) || ENOENT.Is(unix.EPERM) || ENOENT.Is(errors.New("x")) {
 		t.Error("Errno.Is")
@@ -190,7 +194,7 @@ func TestSignals(t *testing.T) {
 	if n < 31 {
 		t.Fatalf("asm/signal.h defines only %d signals", n)
 	}
-	if SIGRTMIN.Name() != "SIGRTMIN" || Signal(35).Name() != "SIGRTMIN+3" || Signal(0).Name() != "signal 0" || Signal(65).Name() != "signal 65" {
+	if SIGRTMIN.Name() != "SIGRTMIN" || Signal(35).Name() != "SIGRTMIN+3" || SIGRTMAX.Name() != "SIGRTMAX" || Signal(0).Name() != "signal 0" || Signal(65).Name() != "signal 65" {
 		t.Error("signal names")
 	}
 	if Signal(0).Valid() || !SIGRTMAX.Valid() || Signal(65).Valid() || !Signal(40).IsRealtime() || SIGSYS.IsRealtime() {

@@ -114,11 +114,23 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 	return nil
 }
 
-// RemoveContainer forgets a container and its processes; any still
-// running are killed.
+// RemoveContainer forgets a container: its processes are killed and
+// waited for, then its filesystem is detached (releasing the host's
+// directories).
 func (s *Sentry) RemoveContainer(a ContainerArgs, _ *Empty) error {
-	for _, g := range s.groups(a.ID) {
-		s.sb.Kernel.SendSignalFromHost(g, abi.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gs := s.groups(a.ID)
+		if len(gs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("remove container %s: %d processes did not end", a.ID, len(gs))
+		}
+		for _, g := range gs {
+			s.sb.Kernel.SendSignalFromHost(g, abi.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	s.mu.Lock()
 	for k := range s.procs {
@@ -128,8 +140,7 @@ func (s *Sentry) RemoveContainer(a ContainerArgs, _ *Empty) error {
 	}
 	delete(s.cpuSeen, a.ID)
 	s.mu.Unlock()
-	s.sb.RemoveContainer(s.ctx, a.ID)
-	return nil
+	return s.sb.RemoveContainer(s.ctx, a.ID)
 }
 
 // RemoveProcess forgets an exec that has ended.

@@ -199,6 +199,21 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 		return nil, unix.ENOMEM
 	}
 	auxv := loader.ProgramAuxv(img, bias, interpBase)
+	if clk := t.k.clock; clk != nil && len(clk.text) > 0 {
+		// [vvar] then [vdso], as Linux lays them out.
+		n := uint64(1+len(clk.text)) * platform.PageSize
+		base, err := nmm.Map(t.ctx, mm.MapOpts{Length: n, Prot: 0})
+		if err != nil {
+			return nil, unix.ENOMEM
+		}
+		if _, err := nmm.MapFrames(t.ctx, base, true, []uint64{clk.vvar}, platform.PermRead, "[vvar]"); err != nil {
+			return nil, unix.ENOMEM
+		}
+		if _, err := nmm.MapFrames(t.ctx, base+platform.PageSize, true, clk.text, platform.PermRead|platform.PermExec, "[vdso]"); err != nil {
+			return nil, unix.ENOMEM
+		}
+		auxv = append(auxv, loader.AuxEntry{Key: abi.AT_SYSINFO_EHDR, Val: base + platform.PageSize})
+	}
 	c := t.creds
 	auxv = append(auxv,
 		loader.AuxEntry{Key: abi.AT_PAGESZ, Val: platform.PageSize},

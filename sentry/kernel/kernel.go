@@ -41,8 +41,10 @@ type Config struct {
 	// Log receives the kernel's own messages (unimplemented syscalls,
 	// fatal signals).
 	Log *slog.Logger
-	// Strace, if set, receives one line per syscall.
-	Strace io.Writer
+	// Strace, if set, receives one line per syscall, formatted by
+	// StraceFormat when set.
+	Strace       io.Writer
+	StraceFormat func(t *Task, a *SyscallArgs, rv uint64, err error) string
 }
 
 // Kernel is one sandbox's application kernel.
@@ -52,9 +54,11 @@ type Kernel struct {
 	Frames   *mm.Frames
 	Log      *slog.Logger
 	Strace   io.Writer
+	straceFn func(t *Task, a *SyscallArgs, rv uint64, err error) string
 	syscalls []SyscallFunc
 	boot     time.Time
 	sched    *scheduler
+	clock    *Clock
 
 	// mu guards the task tree, process and signal state.
 	mu        sync.Mutex
@@ -85,6 +89,7 @@ func New(cfg Config) *Kernel {
 		Frames:   mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
 		Log:      cfg.Log,
 		Strace:   cfg.Strace,
+		straceFn: cfg.StraceFormat,
 		syscalls: cfg.Syscalls,
 		boot:     time.Now(),
 		hostname: cfg.Hostname,
@@ -94,6 +99,8 @@ func New(cfg Config) *Kernel {
 		initExit: make(chan struct{}),
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
+	k.initClock()
+	go k.preempter()
 	return k
 }
 
@@ -200,6 +207,11 @@ func (k *Kernel) Shutdown() {
 	}
 	k.mu.Unlock()
 	k.liveTasks.Wait()
+	select {
+	case <-k.clock.stop:
+	default:
+		close(k.clock.stop)
+	}
 }
 
 // OOMKills returns how many processes were killed for running out of
@@ -308,4 +320,33 @@ func (s *scheduler) contended() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.queue) > 0
+}
+
+// timeSlice is how long a task may run user code while others wait for a
+// CPU.
+const timeSlice = 10 * time.Millisecond
+
+// preempter kicks tasks out of user mode when others wait for a CPU, so
+// that a task that spins cannot starve the rest: a kicked task gives its
+// CPU to the first waiter and queues again.
+func (k *Kernel) preempter() {
+	t := time.NewTicker(timeSlice)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.clock.stop:
+			return
+		case <-t.C:
+		}
+		if !k.sched.contended() {
+			continue
+		}
+		k.mu.Lock()
+		for _, task := range k.tasks {
+			if task.running != nil {
+				task.running.Kick()
+			}
+		}
+		k.mu.Unlock()
+	}
 }

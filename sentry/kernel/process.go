@@ -32,10 +32,19 @@ type ThreadGroup struct {
 	oomKilled  bool
 	groupExit  bool
 	// childEvent is closed and replaced when a child changes state.
-	childEvent chan struct{}
-	rlimits    map[int]abi.Rlimit
-	start      time.Time
-	childCPU   time.Duration
+	childEvent  chan struct{}
+	rlimits     map[int]abi.Rlimit
+	start       time.Time
+	childCPU    time.Duration
+	exitedCPU   time.Duration
+	realTimer   realTimer
+	posixTimers posixTimers
+	// Job control: a stopped process's tasks wait for contCh to close.
+	stopped    bool
+	stopSig    abi.Signal
+	contCh     chan struct{}
+	stopReport bool // a stop the parent has not waited for yet
+	contReport bool // a continue the parent has not waited for yet
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
@@ -194,6 +203,7 @@ func (t *Task) finishExit() {
 	g := t.tg
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
+	g.exitedCPU += t.CPUTime()
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}
@@ -221,6 +231,7 @@ func (t *Task) finishExit() {
 // processExited turns g into a zombie, reparents its children and tells
 // its parent.
 func (k *Kernel) processExited(g *ThreadGroup) {
+	g.stopTimers()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	g.exited = true
@@ -292,16 +303,24 @@ func (k *Kernel) reapLocked(g *ThreadGroup) {
 	}
 }
 
-func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.childCPU }
+func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.exitedCPU + g.childCPU }
+
+// ChildrenCPUTime is the CPU time of the reaped children (RUSAGE_CHILDREN).
+func (g *ThreadGroup) ChildrenCPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.childCPU
+}
 
 // WaitOptions are wait4/waitid's.
 type WaitOptions struct {
 	// PID: >0 that child; -1 any; 0 own process group; <-1 group -PID.
-	PID     int32
-	NoHang  bool
-	NoWait  bool // WNOWAIT: leave the child a zombie
-	Exited  bool
-	Stopped bool
+	PID       int32
+	NoHang    bool
+	NoWait    bool // WNOWAIT: leave the child as it is
+	Exited    bool
+	Stopped   bool // WUNTRACED / WSTOPPED
+	Continued bool // WCONTINUED
 }
 
 // WaitResult is what wait found.
@@ -309,6 +328,9 @@ type WaitResult struct {
 	PID    int32
 	Status WaitStatus
 	UID    uint32
+	// Code is the siginfo code: CLD_EXITED, CLD_KILLED, CLD_STOPPED or
+	// CLD_CONTINUED.
+	Code int32
 }
 
 // Wait waits for a child to change state (wait4, waitid).
@@ -324,12 +346,29 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 			}
 			found = true
 			if c.exited && o.Exited {
-				res := &WaitResult{PID: c.pid, Status: c.status}
+				res := &WaitResult{PID: c.pid, Status: c.status, Code: abi.CLD_EXITED}
+				if c.status.Signal() != 0 {
+					res.Code = abi.CLD_KILLED
+				}
 				if !o.NoWait {
 					k.reapLocked(c)
 				}
 				k.mu.Unlock()
 				return res, nil
+			}
+			if c.stopReport && o.Stopped && !c.exited {
+				if !o.NoWait {
+					c.stopReport = false
+				}
+				k.mu.Unlock()
+				return &WaitResult{PID: c.pid, Status: WaitStatus(c.stopSig)<<8 | 0x7f, Code: abi.CLD_STOPPED}, nil
+			}
+			if c.contReport && o.Continued && !c.exited {
+				if !o.NoWait {
+					c.contReport = false
+				}
+				k.mu.Unlock()
+				return &WaitResult{PID: c.pid, Status: 0xffff, Code: abi.CLD_CONTINUED}, nil
 			}
 		}
 		ev := g.childEvent
@@ -666,4 +705,71 @@ func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
 	}
 	k.sendTaskLocked(target, SignalInfoKill(sig, code, t.tg.pid, t.creds.RUID))
 	return nil
+}
+
+// CPUTime is the time the process's threads have spent running user code
+// (those that exited included).
+func (g *ThreadGroup) CPUTime() time.Duration {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	d := g.exitedCPU
+	for t := range g.tasks {
+		d += t.CPUTime()
+	}
+	return d
+}
+
+// groupStopLocked stops process g with sig (SIGSTOP, SIGTSTP, SIGTTIN,
+// SIGTTOU) and tells its parent.
+// Preconditions: k.mu is held.
+func (k *Kernel) groupStopLocked(g *ThreadGroup, sig abi.Signal) {
+	if g.stopped || g.exiting {
+		return
+	}
+	g.stopped = true
+	g.stopSig = sig
+	g.contCh = make(chan struct{})
+	g.stopReport = true
+	g.contReport = false
+	for t := range g.tasks {
+		t.wakeLocked()
+	}
+	k.notifyParentJobLocked(g, abi.CLD_STOPPED, int32(sig))
+}
+
+// groupContinueLocked resumes a stopped process (SIGCONT).
+// Preconditions: k.mu is held.
+func (k *Kernel) groupContinueLocked(g *ThreadGroup) {
+	if !g.stopped {
+		return
+	}
+	g.stopped = false
+	close(g.contCh)
+	g.stopReport = false
+	g.contReport = true
+	k.notifyParentJobLocked(g, abi.CLD_CONTINUED, int32(abi.SIGCONT))
+}
+
+func (k *Kernel) notifyParentJobLocked(g *ThreadGroup, code, status int32) {
+	p := g.parent
+	if p == nil {
+		return
+	}
+	p.notifyChildLocked()
+	if p.handlers.actions[abi.SIGCHLD].Flags&abi.SA_NOCLDSTOP != 0 {
+		return
+	}
+	var info abi.SignalInfo
+	info.SetSigno(abi.SIGCHLD)
+	info.SetPID(g.pid)
+	info.SetCode(code)
+	info.SetStatus(status)
+	k.sendGroupLocked(p, &info, false)
+}
+
+// Stopped reports whether the process is stopped by job control.
+func (g *ThreadGroup) Stopped() bool {
+	g.k.mu.Lock()
+	defer g.k.mu.Unlock()
+	return g.stopped
 }

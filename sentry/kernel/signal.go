@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -143,7 +144,14 @@ func (k *Kernel) sendGroupLocked(g *ThreadGroup, info *abi.SignalInfo, fromHost 
 	if sig == abi.SIGCONT {
 		for _, s := range []abi.Signal{abi.SIGSTOP, abi.SIGTSTP, abi.SIGTTIN, abi.SIGTTOU} {
 			g.pending.discard(s)
+			for t := range g.tasks {
+				t.pending.discard(s)
+			}
 		}
+		k.groupContinueLocked(g)
+	}
+	if isStop(sig) {
+		g.pending.discard(abi.SIGCONT)
 	}
 	if k.ignoredLocked(g, sig, fromHost) {
 		return
@@ -216,6 +224,22 @@ func (t *Task) handlePending() bool {
 		return true
 	}
 	for {
+		// A stopped process's tasks wait here, without a CPU, until
+		// SIGCONT or SIGKILL.
+		for t.tg.stopped && !t.exiting {
+			ch := t.tg.contCh
+			k.mu.Unlock()
+			t.releaseCPU()
+			select {
+			case <-ch:
+			case <-t.interrupt:
+			}
+			k.mu.Lock()
+		}
+		if t.exiting {
+			k.mu.Unlock()
+			return true
+		}
 		set := t.deliverableLocked()
 		if set == 0 {
 			break
@@ -234,8 +258,9 @@ func (t *Task) handlePending() bool {
 			case abi.ActionIgnore, abi.ActionCont:
 				continue
 			case abi.ActionStop:
-				// Job control stops are not modelled: the
-				// process goes on, as if SIGCONT came at once.
+				if t.tg != k.init || sig == abi.SIGSTOP {
+					k.groupStopLocked(t.tg, sig)
+				}
 				continue
 			}
 			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) {
@@ -244,6 +269,10 @@ func (t *Task) handlePending() bool {
 			k.killGroupLocked(t.tg, sig)
 			t.tg.termSignal = sig
 			t.tg.coreDump = abi.DefaultAction(sig) == abi.ActionCore
+			if t.tg.coreDump {
+				k.Log.Warn("process killed", "pid", t.tg.pid, "comm", t.name, "signal", sig.Name(),
+					"code", info.Code(), "addr", fmt.Sprintf("%#x", info.Addr()), "rip", fmt.Sprintf("%#x", t.regs.RIP))
+			}
 			k.mu.Unlock()
 			return true
 		}
@@ -271,6 +300,14 @@ func (t *Task) handlePending() bool {
 		t.savedMask = nil
 	}
 	k.mu.Unlock()
+	return false
+}
+
+func isStop(sig abi.Signal) bool {
+	switch sig {
+	case abi.SIGSTOP, abi.SIGTSTP, abi.SIGTTIN, abi.SIGTTOU:
+		return true
+	}
 	return false
 }
 

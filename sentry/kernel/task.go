@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -80,7 +82,7 @@ type Task struct {
 	// running is the CPU while in Switch (for kicks).
 	running platform.CPU
 	start   time.Time
-	cpuTime time.Duration // user+system time spent
+	cpuTime atomic.Int64 // nanoseconds spent running user code
 }
 
 // TID returns the task's thread ID.
@@ -229,8 +231,7 @@ func (t *Task) PathOp(dirfd int32, path string, follow bool) (vfs.PathOperation,
 			root.DecRef(t.ctx)
 			return vfs.PathOperation{}, nil, unix.EBADF
 		}
-		start = f.VirtualDentry()
-		start.IncRef()
+		start = f.VirtualDentry() // carries its own reference
 		f.DecRef(t.ctx)
 	}
 	done := func() {
@@ -367,7 +368,7 @@ func (t *Task) run() {
 		}
 		before := time.Now()
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
-		t.cpuTime += time.Since(before)
+		t.cpuTime.Add(int64(time.Since(before)))
 		t.k.mu.Lock()
 		t.running = nil
 		t.k.mu.Unlock()
@@ -413,7 +414,7 @@ func (t *Task) syscall() {
 		err error
 	)
 	if nr < uint64(len(t.k.syscalls)) && t.k.syscalls[nr] != nil {
-		rv, err = t.k.syscalls[nr](t, &a)
+		rv, err = t.callSyscall(nr, &a)
 	} else {
 		t.k.logUnimplemented(t, nr)
 		err = unix.ENOSYS
@@ -473,6 +474,10 @@ func errnoReturn(err error) uint64 {
 
 func (t *Task) traceSyscall(a *SyscallArgs, rv uint64, err error) {
 	if t.k.Strace == nil {
+		return
+	}
+	if t.k.straceFn != nil {
+		fmt.Fprintf(t.k.Strace, "[%d] %s\n", t.tid, t.k.straceFn(t, a, rv, err))
 		return
 	}
 	name := abi.SyscallName(a.Nr)
@@ -541,4 +546,24 @@ func (t *Task) exception(e platform.Exit) {
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
 // CPUTime is the time the task has spent running user code.
-func (t *Task) CPUTime() time.Duration { return t.cpuTime }
+func (t *Task) CPUTime() time.Duration { return time.Duration(t.cpuTime.Load()) }
+
+// errSentryBug marks a syscall whose implementation failed internally.
+var errSentryBug = errors.New("sentry bug")
+
+// callSyscall runs one handler. A panic in it is a bug of the sentry, not
+// the guest's doing: it is logged with its stack and kills the calling
+// process, not the sandbox.
+func (t *Task) callSyscall(nr uint64, a *SyscallArgs) (rv uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.k.Log.Error("syscall implementation failed; killing the process", "syscall", abi.SyscallName(nr),
+				"pid", t.tg.pid, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			t.k.mu.Lock()
+			t.k.killGroupLocked(t.tg, abi.SIGKILL)
+			t.k.mu.Unlock()
+			rv, err = 0, errSentryBug
+		}
+	}()
+	return t.k.syscalls[nr](t, a)
+}

@@ -151,7 +151,7 @@ func machineName(m elf.Machine) string {
 		return n
 	}
 	s := m.String()
-	if n, ok := strings.CutPrefix(s, "EM_"); ok {
+	if n, ok := strings.CutPrefix(s, "EM_"); ok && !strings.Contains(n, "+") {
 		return strings.ToLower(n)
 	}
 	return "unknown"
@@ -366,6 +366,11 @@ func checkLoad(n int, off, vaddr, filesz, memsz, align, size uint64) (Segment, e
 	}
 	if vaddr+memsz > UserTop || pageUp(vaddr+memsz) > UserTop {
 		return s, noExec("elf: segment %d [%#x, %#x) reaches beyond the user address space (%#x)", n, vaddr, vaddr+memsz, uint64(UserTop))
+	}
+	// A segment with no file bytes maps no file page, so its offset does
+	// not matter (Linux maps it anonymous).
+	if filesz == 0 {
+		return s, nil
 	}
 	if vaddr%PageSize != off%PageSize {
 		return s, noExec("elf: segment %d vaddr %#x and offset %#x differ modulo the page size", n, vaddr, off)

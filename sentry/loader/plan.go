@@ -73,7 +73,7 @@ func Plan(img *Image, bias uint64) (*LoadPlan, error) {
 			continue
 		}
 		if s.Filesz > s.Memsz || s.Vaddr+s.Memsz < s.Vaddr || s.Vaddr+s.Memsz > img.MaxVaddr ||
-			s.Offset+s.Filesz < s.Offset || s.Vaddr%PageSize != s.Offset%PageSize {
+			s.Offset+s.Filesz < s.Offset || s.Filesz > 0 && s.Vaddr%PageSize != s.Offset%PageSize {
 			return nil, noExec("elf: segment %d is inconsistent", i)
 		}
 		start := s.Vaddr + bias

@@ -27,6 +27,8 @@ type AuxEntry struct {
 
 // StackArgs is what goes on a new process's stack.
 type StackArgs struct {
+	// Argv is taken as given. (Since 5.18 Linux gives a program run with an
+	// empty argv one empty argument; that is execve's business.)
 	Argv []string
 	Envv []string
 	// Execfn is the path given to execve; AT_EXECFN points at it.

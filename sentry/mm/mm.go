@@ -179,6 +179,12 @@ func (m *MM) Map(ctx context.Context, o MapOpts) (uint64, error) {
 	if o.Off%pageSize != 0 || o.Off+length < o.Off {
 		return 0, unix.EINVAL
 	}
+	// Like Linux's heuristic overcommit: one mapping larger than all the
+	// memory the sandbox may have is refused outright (writable private
+	// memory only; reservations with PROT_NONE cost nothing).
+	if _, _, limit := m.frames.Usage(); limit != 0 && length > limit && o.Prot&platform.PermWrite != 0 && !o.Shared {
+		return 0, unix.ENOMEM
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var addr uint64
@@ -598,4 +604,30 @@ func (m *MM) populateLocked(ctx context.Context, v *VMA, start, end uint64) erro
 		}
 	}
 	return nil
+}
+
+// MapFrames maps the given frames at a free address (or at addr with
+// fixed) as a private mapping named name, taking a reference on each:
+// the vDSO and its parameter page.
+func (m *MM) MapFrames(ctx context.Context, addr uint64, fixed bool, frames []uint64, prot Prot, name string) (uint64, error) {
+	length := uint64(len(frames)) * pageSize
+	a, err := m.Map(ctx, MapOpts{Addr: addr, Length: length, Fixed: fixed, Prot: prot, Name: name})
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.findLocked(a)
+	for i, gpa := range frames {
+		va := a + uint64(i)*pageSize
+		m.frames.IncRef(gpa)
+		// cow: a write after mprotect copies the page rather than
+		// changing what every process shares.
+		p := &page{gpa: gpa, cow: true}
+		m.pages[va] = p
+		if err := m.as.Map(va, gpa, pageSize, m.ptePerm(v, p)); err != nil {
+			return 0, err
+		}
+	}
+	return a, nil
 }

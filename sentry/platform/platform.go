@@ -50,8 +50,14 @@ type Machine interface {
 	// SetCPUs changes how many CPUs run user code at once; CPUs returns it.
 	SetCPUs(n int) error
 	CPUs() int
+	// TSC returns the guest TSC frequency in kHz and its offset from the
+	// host TSC (guest = host + offset).
+	TSC() (khz uint64, offset int64, err error)
 	Close() error
 }
+
+// HostTSC reads the host's time-stamp counter.
+func HostTSC() uint64 { return kvm.HostTSC() }
 
 // AddressSpace is a set of user mappings to guest-physical memory.
 type AddressSpace interface {
@@ -120,6 +126,7 @@ func (m *KVM) Release(c CPU)               { m.vm.Release(c.(kvmCPU).c) }
 func (m *KVM) SetCPUs(n int) error         { return m.vm.SetVCPUs(n) }
 func (m *KVM) CPUs() int                   { return m.vm.VCPUs() }
 func (m *KVM) Close() error                { return m.vm.Close() }
+func (m *KVM) TSC() (uint64, int64, error) { return m.vm.TSC() }
 
 type kvmCPU struct{ c *kvm.VCPU }
 

@@ -20,13 +20,11 @@ import (
 // filesystem, mounted at a hidden place of the sandbox's VFS
 // (/.moat/containers/<id>); its processes start with that directory as
 // their root, so they never see the pod root or each other's files.
-// Directory volumes are attached once per pod (/.moat/volumes/<n>) and
-// bound into every container that names the same host source, so two
-// containers of a pod share an emptyDir.
+// Directory volumes are the host directories themselves (hostfs), so two
+// containers of a pod that name one share it.
 const (
 	hiddenDir     = "/.moat"
 	containersDir = hiddenDir + "/containers"
-	volumesDir    = hiddenDir + "/volumes"
 )
 
 // Mount is one entry of a container's OCI mount list.
@@ -49,9 +47,8 @@ type ContainerSpec struct {
 
 // containers tracks the containers of a sandbox.
 type containers struct {
-	mu      sync.Mutex
-	roots   map[string]vfs.VirtualDentry
-	volumes map[string]string // host source → path under volumesDir
+	mu    sync.Mutex
+	roots map[string]vfs.VirtualDentry
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -74,7 +71,7 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 	creds := auth.Root()
 	podRoot := s.VFS.Root()
 	defer podRoot.DecRef(ctx)
-	for _, d := range []string{hiddenDir, containersDir, volumesDir} {
+	for _, d := range []string{hiddenDir, containersDir} {
 		if err := mkdirAll(ctx, s.VFS, podRoot, d, 0o700); err != nil {
 			return vfs.VirtualDentry{}, fmt.Errorf("add container %q: %s: %w", id, d, err)
 		}
@@ -83,23 +80,30 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 	if err := s.VFS.Mkdir(ctx, creds, vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir}, 0o755); err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mkdir %s: %w", id, dir, err)
 	}
-	if err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS); err != nil {
+	if err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS, spec.ReadOnly); err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: root filesystem %s: %w", id, spec.RootFS, err)
 	}
 	root, err := s.VFS.GetDirectoryAt(ctx, creds, vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true})
 	if err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: %w", id, err)
 	}
-	for _, m := range spec.Mounts {
-		if err := s.attachMount(ctx, podRoot, root, m); err != nil {
-			root.DecRef(ctx)
-			return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mount %s (%s from %s): %w", id, m.Destination, m.Type, m.Source, err)
-		}
+	if err := s.bindDev(ctx, podRoot, root); err != nil {
+		// A read-only root without /dev: the container goes without.
+		s.log().Warn("no /dev in the container", "container", id, "err", err)
 	}
-	if spec.ReadOnly {
-		// The tmpfs copy stays writable for now: the read-only flag is
-		// enforced once the root is a host filesystem mount.
-		s.log().Debug("read-only root filesystem not enforced on a copied root", "container", id)
+	for _, m := range spec.Mounts {
+		err := s.attachMount(ctx, podRoot, root, m)
+		if err == nil {
+			continue
+		}
+		if strings.HasPrefix(path.Clean("/"+m.Destination), "/dev/") {
+			// /dev/shm, /dev/mqueue, /dev/termination-log...: devfs
+			// decides what /dev holds.
+			s.log().Warn("mount under /dev skipped", "container", id, "destination", m.Destination, "err", err)
+			continue
+		}
+		root.DecRef(ctx)
+		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mount %s (%s from %s): %w", id, m.Destination, m.Type, m.Source, err)
 	}
 	s.c.roots[id] = root
 	root.IncRef()
@@ -117,35 +121,52 @@ func (s *Sandbox) ContainerRoot(id string) (vfs.VirtualDentry, bool) {
 	return r, ok
 }
 
-// RemoveContainer forgets container id. Its files stay in the sandbox's
-// memory until the sandbox ends (the VFS has no unmount yet).
-func (s *Sandbox) RemoveContainer(ctx context.Context, id string) {
+// RemoveContainer detaches the filesystem of container id (lazily: what
+// its processes still hold keeps working until they let go). The caller
+// ends the container's processes first so that the host directories are
+// released.
+func (s *Sandbox) RemoveContainer(ctx context.Context, id string) error {
 	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
 	r, ok := s.c.roots[id]
-	delete(s.c.roots, id)
-	s.c.mu.Unlock()
-	if ok {
-		r.DecRef(ctx)
+	if !ok {
+		return fmt.Errorf("remove container %q: no such container", id)
 	}
+	delete(s.c.roots, id)
+	r.DecRef(ctx)
+	podRoot := s.VFS.Root()
+	defer podRoot.DecRef(ctx)
+	dir := containersDir + "/" + id
+	pop := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true}
+	if err := s.VFS.Umount(ctx, auth.Root(), pop); err != nil {
+		return fmt.Errorf("remove container %q: umount %s: %w", id, dir, err)
+	}
+	if err := s.VFS.Rmdir(ctx, auth.Root(), vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir}); err != nil {
+		return fmt.Errorf("remove container %q: rmdir %s: %w", id, dir, err)
+	}
+	return nil
 }
 
-// attachRootFS makes the host directory hostDir the content of the pod
-// root's directory dir. Today it mounts a tmpfs there and copies the tree
-// in; with a confined host filesystem this is the one place that changes.
-func attachRootFS(ctx context.Context, v *vfs.VirtualFilesystem, podRoot vfs.VirtualDentry, dir, hostDir string) error {
+// attachRootFS makes the host directory hostDir the content of the
+// pod-root directory dir: a confined host filesystem (hostfs) is mounted
+// there, so no path or symlink of the container leads outside hostDir.
+func attachRootFS(ctx context.Context, v *vfs.VirtualFilesystem, podRoot vfs.VirtualDentry, dir, hostDir string, readOnly bool) error {
 	if st, err := os.Stat(hostDir); err != nil || !st.IsDir() {
 		return fmt.Errorf("not a directory: %v", err)
 	}
-	pop := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true}
-	if err := v.Mount(ctx, auth.Root(), pop, tmpfs.New(tmpfs.Options{RootMode: 0o755}), vfs.MountOptions{}); err != nil {
-		return fmt.Errorf("mount: %w", err)
-	}
-	root, err := v.GetDirectoryAt(ctx, auth.Root(), pop)
+	fs, err := rootFilesystem(ctx, hostDir, readOnly)
 	if err != nil {
 		return err
 	}
-	defer root.DecRef(ctx)
-	return copyTree(ctx, v, root, "/", hostDir)
+	var flags uint32
+	if readOnly {
+		flags = vfs.MountReadOnly
+	}
+	pop := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true}
+	if err := v.Mount(ctx, auth.Root(), pop, fs, vfs.MountOptions{Flags: flags}); err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	return nil
 }
 
 // attachMount attaches one OCI mount inside the container whose root is
@@ -159,8 +180,15 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 	target := vfs.PathOperation{Root: croot, Start: croot, Path: dest, FollowFinal: true}
 	var flags uint32
 	for _, o := range m.Options {
-		if o == "ro" {
+		switch o {
+		case "ro":
 			flags |= vfs.MountReadOnly
+		case "nosuid":
+			flags |= vfs.MountNoSuid
+		case "noexec":
+			flags |= vfs.MountNoExec
+		case "nodev":
+			flags |= vfs.MountNoDev
 		}
 	}
 	switch m.Type {
@@ -170,7 +198,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		return nil
 	case "tmpfs":
 		if dest == "/dev" {
-			// /dev belongs to the sentry's devfs (not yet attached).
+			// /dev is the sandbox's devfs, bound in by AddContainer.
 			return nil
 		}
 		if err := mkdirAll(ctx, s.VFS, croot, dest, 0o755); err != nil {
@@ -199,40 +227,29 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 	}
 	if !st.IsDir() {
 		// A file (/etc/hosts, /etc/resolv.conf, /etc/hostname,
-		// /dev/termination-log): copied in at the destination.
+		// /dev/termination-log): mounts stand on directories only, so
+		// its content is written at the destination.
 		if err := mkdirAll(ctx, s.VFS, croot, path.Dir(dest), 0o755); err != nil {
 			return err
 		}
 		return copyFile(ctx, s.VFS, croot, dest, m.Source, uint32(st.Mode().Perm()))
 	}
-	vol, err := s.volume(ctx, podRoot, m.Source)
-	if err != nil {
-		return err
-	}
+	// A directory (a volume): the host directory itself, confined, so the
+	// containers of a pod that name it share it.
 	if err := mkdirAll(ctx, s.VFS, croot, dest, 0o755); err != nil {
 		return err
 	}
-	src := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: vol, FollowFinal: true}
-	return s.VFS.BindMount(ctx, creds, src, target, vfs.MountOptions{Flags: flags})
+	return attachRootFS(ctx, s.VFS, croot, dest, m.Source, flags&vfs.MountReadOnly != 0)
 }
 
-// volume returns the pod-root path of the volume for host directory src,
-// attaching it on first use.
-//
-// Preconditions: s.c.mu is held.
-func (s *Sandbox) volume(ctx context.Context, podRoot vfs.VirtualDentry, src string) (string, error) {
-	if p, ok := s.c.volumes[src]; ok {
-		return p, nil
+// bindDev binds the sandbox's /dev (devfs) into a container root.
+func (s *Sandbox) bindDev(ctx context.Context, podRoot, croot vfs.VirtualDentry) error {
+	if err := mkdirAll(ctx, s.VFS, croot, "/dev", 0o755); err != nil {
+		return err
 	}
-	p := fmt.Sprintf("%s/%d", volumesDir, len(s.c.volumes))
-	if err := s.VFS.Mkdir(ctx, auth.Root(), vfs.PathOperation{Root: podRoot, Start: podRoot, Path: p}, 0o755); err != nil {
-		return "", err
-	}
-	if err := attachRootFS(ctx, s.VFS, podRoot, p, src); err != nil {
-		return "", err
-	}
-	s.c.volumes[src] = p
-	return p, nil
+	src := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: "/dev", FollowFinal: true}
+	dst := vfs.PathOperation{Root: croot, Start: croot, Path: "/dev", FollowFinal: true}
+	return s.VFS.BindMount(ctx, auth.Root(), src, dst, vfs.MountOptions{Flags: vfs.MountNoSuid | vfs.MountNoExec})
 }
 
 // mkdirAll makes dir and its parents under root.

@@ -6,17 +6,17 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/fs/devfs"
+	"moat.dev/moat/sentry/fs/hostfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/platform"
@@ -73,7 +73,10 @@ func New(cfg Config) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	root, err := rootFilesystem(ctx, cfg.RootFS)
+	var root vfs.Filesystem = tmpfs.New(tmpfs.Options{RootMode: 0o755})
+	if cfg.RootFS != "" {
+		root, err = rootFilesystem(ctx, cfg.RootFS, cfg.ReadOnlyRoot)
+	}
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -83,89 +86,47 @@ func New(cfg Config) (*Sandbox, error) {
 		m.Close()
 		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
 	}
-	if cfg.RootFS != "" {
-		root := v.Root()
-		err := copyTree(ctx, v, root, "/", cfg.RootFS)
-		root.DecRef(ctx)
-		if err != nil {
-			m.Close()
-			return nil, fmt.Errorf("sandbox: root filesystem %s: %w", cfg.RootFS, err)
-		}
+	if err := mountDefaults(ctx, v); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	k := kernel.New(kernel.Config{
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
-		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace,
+		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
 	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}
 	sb.c.roots = map[string]vfs.VirtualDentry{}
-	sb.c.volumes = map[string]string{}
 	return sb, nil
 }
 
-// rootFilesystem returns the filesystem for the container's root.
-func rootFilesystem(ctx context.Context, dir string) (vfs.Filesystem, error) {
-	return tmpfs.New(tmpfs.Options{RootMode: 0o755}), nil
+// rootFilesystem returns the container's root: the host directory,
+// reached only through descriptors the sentry holds (hostfs), so no path or
+// symlink of the container leads outside it.
+func rootFilesystem(ctx context.Context, dir string, readOnly bool) (vfs.Filesystem, error) {
+	fs, err := hostfs.New(dir, hostfs.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
+	}
+	return fs, nil
 }
 
-// copyTree copies the host tree at dir into the directory at (absolute)
-// path prefix under root. Symbolic links are copied as links, never
-// followed on the host.
-func copyTree(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, prefix, dir string) error {
+// mountDefaults mounts what every container has: devfs at /dev.
+func mountDefaults(ctx context.Context, v *vfs.VirtualFilesystem) error {
 	creds := auth.Root()
-	prefix = strings.TrimSuffix(prefix, "/")
-	return filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		pop := vfs.PathOperation{Root: root, Start: root, Path: prefix + "/" + rel}
-		st := info.Sys().(*syscall.Stat_t)
-		mode := uint32(info.Mode().Perm())
-		if info.Mode()&os.ModeSetuid != 0 {
-			mode |= unix.S_ISUID
-		}
-		if info.Mode()&os.ModeSetgid != 0 {
-			mode |= unix.S_ISGID
-		}
-		if info.Mode()&os.ModeSticky != 0 {
-			mode |= unix.S_ISVTX
-		}
-		switch {
-		case info.IsDir():
-			if err := v.Mkdir(ctx, creds, pop, mode); err != nil {
-				return fmt.Errorf("mkdir %s: %w", rel, err)
-			}
-		case info.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := v.Symlink(ctx, creds, target, pop); err != nil {
-				return fmt.Errorf("symlink %s: %w", rel, err)
-			}
-			return nil
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			f, err := v.Open(ctx, creds, pop, vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL, Mode: mode})
-			if err != nil {
-				return fmt.Errorf("create %s: %w", rel, err)
-			}
-			_, err = f.Write(ctx, data)
-			f.DecRef(ctx)
-			if err != nil {
-				return fmt.Errorf("write %s: %w", rel, err)
-			}
-		default:
-			return nil
-		}
-		return v.Chown(ctx, creds, vfs.PathOperation{Root: root, Start: root, Path: prefix + "/" + rel}, st.Uid, st.Gid)
-	})
+	root := v.Root()
+	defer root.DecRef(ctx)
+	dev, err := devfs.New(ctx, v)
+	if err != nil {
+		return err
+	}
+	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dev", FollowFinal: true}
+	if err := v.Mkdir(ctx, creds, pop, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mkdir /dev: %w", err)
+	}
+	if err := v.Mount(ctx, creds, pop, dev, vfs.MountOptions{Flags: vfs.MountNoSuid | vfs.MountNoExec}); err != nil {
+		return fmt.Errorf("mount devfs on /dev: %w", err)
+	}
+	return nil
 }
 
 // Start starts a process in the sandbox.

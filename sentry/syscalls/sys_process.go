@@ -364,7 +364,8 @@ func sysWait4(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	if opts&^(unix.WNOHANG|unix.WUNTRACED|unix.WCONTINUED|unix.WALL|unix.WCLONE|0x20000000) != 0 {
 		return 0, unix.EINVAL
 	}
-	res, err := t.Wait(kernel.WaitOptions{PID: int32(a.Args[0]), NoHang: opts&unix.WNOHANG != 0, Exited: true})
+	res, err := t.Wait(kernel.WaitOptions{PID: int32(a.Args[0]), NoHang: opts&unix.WNOHANG != 0, Exited: true,
+		Stopped: opts&unix.WUNTRACED != 0, Continued: opts&unix.WCONTINUED != 0})
 	if err != nil || res == nil {
 		return 0, err
 	}
@@ -400,7 +401,8 @@ func sysWaitid(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	if opts&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
 		return 0, unix.EINVAL
 	}
-	res, err := t.Wait(kernel.WaitOptions{PID: pid, NoHang: opts&unix.WNOHANG != 0, NoWait: opts&unix.WNOWAIT != 0, Exited: opts&unix.WEXITED != 0})
+	res, err := t.Wait(kernel.WaitOptions{PID: pid, NoHang: opts&unix.WNOHANG != 0, NoWait: opts&unix.WNOWAIT != 0,
+		Exited: opts&unix.WEXITED != 0, Stopped: opts&unix.WSTOPPED != 0, Continued: opts&unix.WCONTINUED != 0})
 	if err != nil {
 		return 0, err
 	}
@@ -409,11 +411,15 @@ func sysWaitid(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		if res != nil {
 			info.SetSigno(abi.SIGCHLD)
 			info.SetPID(res.PID)
-			if sig := res.Status.Signal(); sig != 0 {
-				info.SetCode(abi.CLD_KILLED)
-				info.SetStatus(int32(sig))
-			} else {
-				info.SetCode(abi.CLD_EXITED)
+			info.SetCode(res.Code)
+			switch res.Code {
+			case abi.CLD_KILLED:
+				info.SetStatus(int32(res.Status.Signal()))
+			case abi.CLD_STOPPED:
+				info.SetStatus(int32(res.Status >> 8 & 0xff))
+			case abi.CLD_CONTINUED:
+				info.SetStatus(int32(abi.SIGCONT))
+			default:
 				info.SetStatus(int32(res.Status.ExitCode()))
 			}
 		}

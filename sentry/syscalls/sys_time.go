@@ -29,7 +29,7 @@ func init() {
 	})
 	register(abi.SYS_GETTIMEOFDAY, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		if a.Args[0] != 0 {
-			now := time.Now()
+			now := t.Kernel().Clock().Realtime()
 			var b [16]byte
 			le.PutUint64(b[0:], uint64(now.Unix()))
 			le.PutUint64(b[8:], uint64(now.Nanosecond()/1000))
@@ -119,11 +119,13 @@ func clockNow(t *kernel.Task, clock int32) (abi.Timespec, error) {
 	var d time.Duration
 	switch clock {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_TAI:
-		now := time.Now()
+		now := t.Kernel().Clock().Realtime()
 		return abi.Timespec{Sec: now.Unix(), Nsec: int64(now.Nanosecond())}, nil
 	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_BOOTTIME:
-		d = time.Since(t.Kernel().BootTime())
-	case unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+		d = t.Kernel().Clock().Monotonic()
+	case unix.CLOCK_PROCESS_CPUTIME_ID:
+		d = t.ThreadGroup().CPUTime()
+	case unix.CLOCK_THREAD_CPUTIME_ID:
 		d = t.CPUTime()
 	default:
 		return abi.Timespec{}, unix.EINVAL

@@ -30,10 +30,12 @@ type Dentry struct {
 	mounts atomic.Int32
 	// dead is set once the name is unlinked or removed.
 	dead atomic.Bool
+	// destroyed is set when the inode has been released.
+	destroyed atomic.Bool
 
 	mu sync.Mutex
-	// children caches the looked-up children. A cached child holds a
-	// reference on this dentry.
+	// children caches the looked-up children. Every child, cached or
+	// detached, holds a reference on its parent until it is destroyed.
 	children map[string]*Dentry
 	// cached says whether this dentry is in its parent's children map
 	// (guarded by the parent's mu).
@@ -67,7 +69,8 @@ func (d *Dentry) IncRef() {
 }
 
 // DecRef drops a reference; the last one evicts the dentry from its
-// parent's cache.
+// parent's cache and, once nothing can reach it, releases the inode and
+// the dentry's reference on its parent.
 func (d *Dentry) DecRef() {
 	n := d.refs.Add(-1)
 	if n > 0 {
@@ -76,35 +79,47 @@ func (d *Dentry) DecRef() {
 	if n < 0 {
 		panic("vfs: dentry reference count below zero")
 	}
-	d.evict()
+	if !d.evict() || !d.destroyed.CompareAndSwap(false, true) {
+		return
+	}
+	if r, ok := d.inode.(InodeReleaser); ok {
+		r.ReleaseInode()
+	}
+	if p := d.parent.Load(); p != nil {
+		p.DecRef()
+	}
 }
 
-// evict removes an unreferenced dentry from its parent's cache.
-func (d *Dentry) evict() {
+// evict removes an unreferenced dentry from its parent's cache. It
+// returns true if the dentry is now unreachable: out of every cache and
+// without references, so nothing can take one again.
+func (d *Dentry) evict() bool {
 	for {
 		p := d.parent.Load()
 		if p == nil {
-			return
+			return d.refs.Load() == 0
 		}
 		p.mu.Lock()
 		if d.parent.Load() != p {
 			p.mu.Unlock()
 			continue
 		}
-		if d.refs.Load() != 0 || !d.cached {
+		if d.refs.Load() != 0 {
 			p.mu.Unlock()
-			return
+			return false
 		}
-		delete(p.children, d.name)
-		d.cached = false
+		if d.cached {
+			delete(p.children, d.name)
+			d.cached = false
+		}
 		p.mu.Unlock()
-		p.DecRef()
-		return
+		return true
 	}
 }
 
-// tryIncRef takes a reference on a dentry found in a cache, which may
-// have dropped to zero and be on its way out.
+// incRefCached takes a reference on a dentry found in a cache, which may
+// have dropped to zero and be on its way out (eviction checks the count
+// under the same lock).
 // Preconditions: the parent's mu is held.
 func (d *Dentry) incRefCached() {
 	d.refs.Add(1)
@@ -156,10 +171,9 @@ func (d *Dentry) insertLocked(ctx context.Context, name string, inode Inode) (*D
 	return c, nil
 }
 
-// detachLocked removes c from d's cache; c keeps its parent pointer (so
-// ".." from an unlinked directory still works) and d loses the child's
-// reference once d.mu is released, which the caller arranges by calling
-// d.DecRef when detachLocked returns true.
+// detachLocked removes c from d's cache, after an unlink, a rename or a
+// failed revalidation. c keeps its parent pointer and its reference on d
+// (so ".." from a removed directory still works) until it is destroyed.
 // Preconditions: d.mu is held.
 func (d *Dentry) detachLocked(c *Dentry) {
 	if !c.cached || d.children[c.name] != c {
@@ -167,7 +181,19 @@ func (d *Dentry) detachLocked(c *Dentry) {
 	}
 	delete(d.children, c.name)
 	c.cached = false
-	// d.mu is held: the reference the child held on d cannot be the last
-	// one, because the caller holds one too.
-	d.refs.Add(-1)
+}
+
+// countCached returns the number of dentries cached below d.
+func (d *Dentry) countCached() int {
+	d.mu.Lock()
+	kids := make([]*Dentry, 0, len(d.children))
+	for _, c := range d.children {
+		kids = append(kids, c)
+	}
+	d.mu.Unlock()
+	n := len(kids)
+	for _, c := range kids {
+		n += c.countCached()
+	}
+	return n
 }

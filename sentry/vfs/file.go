@@ -554,3 +554,7 @@ func (v *VirtualFilesystem) putLocks(le *lockEntry) {
 		delete(v.locks, le.key)
 	}
 }
+
+// VirtualDentryNoRef returns where the file is without a reference, for
+// a PathOperation's Start while the caller holds the file.
+func (f *File) VirtualDentryNoRef() VirtualDentry { return f.vd }

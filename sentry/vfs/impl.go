@@ -89,6 +89,14 @@ type Revalidator interface {
 	Revalidate(ctx context.Context, name string, child Inode) bool
 }
 
+// InodeReleaser is implemented by inodes that hold resources (a host
+// file descriptor): ReleaseInode is called once, when the VFS drops the
+// last dentry of this inode object. A filesystem whose Lookup returns a
+// new inode object each time releases each one this way.
+type InodeReleaser interface {
+	ReleaseInode()
+}
+
 // RenameRequest describes one rename to Dir.Rename.
 type RenameRequest struct {
 	OldName string

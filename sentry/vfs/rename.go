@@ -17,8 +17,6 @@ func (v *VirtualFilesystem) Rename(ctx context.Context, creds *auth.Credentials,
 	if flags == unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE {
 		return unix.EINVAL
 	}
-	exchange := flags&unix.RENAME_EXCHANGE != 0
-
 	v.renameMu.Lock()
 	defer v.renameMu.Unlock()
 
@@ -54,16 +52,34 @@ func (v *VirtualFilesystem) Rename(ctx context.Context, creds *auth.Credentials,
 	// dentry locks: locking the two parents in any order is safe.
 	op, np := oldParent.Dentry, newParent.Dentry
 	op.mu.Lock()
-	defer op.mu.Unlock()
 	if np != op {
 		np.mu.Lock()
-		defer np.mu.Unlock()
 	}
+	// Dentries are released after the parents are unlocked: a last
+	// DecRef takes the parent's lock.
+	var release []*Dentry
+	err = v.renameLocked(ctx, creds, oldParent, newParent, oldLast, newLast, oldTrailing, newTrailing, flags, &release)
+	if np != op {
+		np.mu.Unlock()
+	}
+	op.mu.Unlock()
+	for _, d := range release {
+		d.DecRef()
+	}
+	return err
+}
+
+// renameLocked is Rename once both parents are locked. The dentries it
+// looks up are appended to release.
+// Preconditions: renameMu is held for writing; both parents' mu are held.
+func (v *VirtualFilesystem) renameLocked(ctx context.Context, creds *auth.Credentials, oldParent, newParent VirtualDentry, oldLast, newLast string, oldTrailing, newTrailing bool, flags uint32, release *[]*Dentry) error {
+	exchange := flags&unix.RENAME_EXCHANGE != 0
+	op, np := oldParent.Dentry, newParent.Dentry
 	child, err := op.lookupLocked(ctx, oldLast)
 	if err != nil {
 		return err
 	}
-	defer child.DecRef()
+	*release = append(*release, child)
 	replaced, err := np.lookupLocked(ctx, newLast)
 	switch {
 	case err == unix.ENOENT:
@@ -74,7 +90,7 @@ func (v *VirtualFilesystem) Rename(ctx context.Context, creds *auth.Credentials,
 	case err != nil:
 		return err
 	default:
-		defer replaced.DecRef()
+		*release = append(*release, replaced)
 		if flags&unix.RENAME_NOREPLACE != 0 {
 			return unix.EEXIST
 		}
@@ -147,21 +163,25 @@ func (v *VirtualFilesystem) Rename(ctx context.Context, creds *auth.Credentials,
 	}); err != nil {
 		return err
 	}
-	// Mirror the change in the dentry cache.
+	// Mirror the change in the dentry cache. A moved dentry's reference
+	// on its old parent is dropped once the parents are unlocked.
 	op.detachLocked(child)
 	if replaced != nil {
 		np.detachLocked(replaced)
 		if exchange {
 			moveLocked(replaced, op, oldLast)
+			*release = append(*release, np)
 		} else {
 			replaced.dead.Store(true)
 		}
 	}
 	moveLocked(child, np, newLast)
+	*release = append(*release, op)
 	return nil
 }
 
-// moveLocked caches d (not cached anywhere) as parent's child name.
+// moveLocked caches d (detached) as parent's child name, with a new
+// reference on parent; the caller drops d's reference on its old parent.
 // Preconditions: renameMu is held for writing; parent.mu is held.
 func moveLocked(d, parent *Dentry, name string) {
 	if parent.children == nil {
@@ -170,11 +190,11 @@ func moveLocked(d, parent *Dentry, name string) {
 	if old := parent.children[name]; old != nil {
 		parent.detachLocked(old)
 	}
+	parent.refs.Add(1)
 	d.name = name
 	d.parent.Store(parent)
 	d.cached = true
 	parent.children[name] = d
-	parent.refs.Add(1)
 }
 
 // checkRemoval checks that a name may be removed from dir (write and

@@ -333,8 +333,6 @@ func (v *VirtualFilesystem) parentForCreate(w *walker, isDir bool) (parent Virtu
 	d := parent.Dentry
 	d.mu.Lock()
 	if child, err := d.lookupLocked(w.ctx, last); err == nil {
-		// Unlock first: dropping the last reference evicts the child,
-		// which takes d.mu.
 		d.mu.Unlock()
 		child.DecRef()
 		return VirtualDentry{}, "", unix.EEXIST
@@ -577,4 +575,21 @@ func (v *VirtualFilesystem) Unlink(ctx context.Context, creds *auth.Credentials,
 // Rmdir removes an empty directory.
 func (v *VirtualFilesystem) Rmdir(ctx context.Context, creds *auth.Credentials, pop PathOperation) error {
 	return v.remove(ctx, creds, pop, true)
+}
+
+// CachedDentries returns how many dentries the cache holds below the
+// roots of the attached mounts: what is pinned by open files, working
+// directories and mountpoints. For diagnostics and leak tests.
+func (v *VirtualFilesystem) CachedDentries() int {
+	v.renameMu.RLock()
+	roots := []*Dentry{v.root.root}
+	for _, m := range v.mounts {
+		roots = append(roots, m.root)
+	}
+	v.renameMu.RUnlock()
+	n := 0
+	for _, r := range roots {
+		n += r.countCached()
+	}
+	return n
 }

@@ -1,0 +1,10 @@
+# The sentry's virtual filesystem: VFS core, filesystems, pipes, waiters.
+VFS_PKGS := ./sentry/vfs/... ./sentry/fs/... ./sentry/waiter/... ./sentry/auth/...
+
+.PHONY: test-vfs bench-vfs
+
+test-vfs: ## VFS, tmpfs, hostfs (escape tests on real host directories), devfs, pipes, with -race
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(VFS_PKGS)
+
+bench-vfs: ## path-walk and pipe figures for the VFS
+	$(GO) test -run '^$$' -bench . -benchmem $(VFS_PKGS)
