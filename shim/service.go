@@ -85,6 +85,8 @@ type service struct {
 	sandbox    *cri.Info // the pod's sandbox container, once created
 	vcpus      int
 	memory     uint64
+	// dropCgroup removes the sentry's cgroup once the sentry is gone.
+	dropCgroup func() error
 }
 
 // NewService returns the task service; sentryCmd starts a sentry process.
@@ -330,6 +332,16 @@ func (s *service) ensureSentryLocked(ctx context.Context, sp *specs.Spec) error 
 		return fmt.Errorf("start sentry: %w", err)
 	}
 	s.sentry, s.vcpus, s.memory = c, vcpus, mem
+	if sp.Linux != nil && sp.Linux.CgroupsPath != "" {
+		drop, err := joinCgroup(sp.Linux.CgroupsPath, c.Pid())
+		if err != nil {
+			// The sentry still runs the pod; its threads are then
+			// bounded by the shim's cgroup only.
+			log.G(ctx).WithError(err).Warn("sentry outside the pod's cgroup")
+		} else {
+			s.dropCgroup = drop
+		}
+	}
 	log.G(ctx).WithField("pid", c.Pid()).WithField("vcpus", vcpus).WithField("memory", mem).Info("sentry started")
 	go func() {
 		<-c.Exited()
@@ -552,8 +564,9 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		s.sandbox = nil
 	}
 	last := len(s.containers) == 0
+	drop := s.dropCgroup
 	if last {
-		s.sentry = nil
+		s.sentry, s.dropCgroup = nil, nil
 	} else {
 		s.resizeLocked(ctx)
 	}
@@ -561,6 +574,11 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	if last && sentry != nil {
 		if err := sentry.Shutdown(); err != nil && !errors.Is(err, control.ErrSentryGone) {
 			log.G(ctx).WithError(err).Warn("shut the sentry down")
+		}
+	}
+	if last && drop != nil {
+		if err := drop(); err != nil {
+			log.G(ctx).WithError(err).Warn("remove the sentry's cgroup")
 		}
 	}
 	s.send(&eventstypes.TaskDelete{ContainerID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: protobuf.ToTimestamp(at), ID: r.ID})

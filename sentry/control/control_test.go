@@ -105,10 +105,13 @@ func TestPodLifecycle(t *testing.T) {
 	}
 	host := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(host, []byte("127.0.0.1 localhost\n"), 0o644)
+	vol := t.TempDir()
 	for _, id := range []string{"a", "b"} {
-		err := c.AddContainer(control.AddContainerArgs{ID: id, RootFS: root, Mounts: []control.Mount{
+		err := c.AddContainer(control.AddContainerArgs{ID: id, RootFS: busyboxRoot(t), Mounts: []control.Mount{
 			{Destination: "/etc/hosts", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
 			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}},
+			{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs"},
 		}})
 		if err != nil {
 			t.Fatalf("add container %s: %v", id, err)
@@ -124,6 +127,20 @@ func TestPodLifecycle(t *testing.T) {
 	out, code := run(t, c, "a", "", "echo", "hello from moat")
 	if out != "hello from moat\n" || code != 0 {
 		t.Errorf("echo: got %q, exit %d", out, code)
+	}
+	// Files and volumes of the OCI spec: /etc/hosts, a directory both
+	// containers share with the host, a tmpfs of their own.
+	if out, code := run(t, c, "a", "hosts", "cat", "/etc/hosts"); out != "127.0.0.1 localhost\n" || code != 0 {
+		t.Errorf("cat /etc/hosts: %q, exit %d", out, code)
+	}
+	if out, code := run(t, c, "a", "w", "sh", "-c", "echo shared > /vol/f && echo mine > /scratch/g"); code != 0 {
+		t.Errorf("write to the volume: %q, exit %d", out, code)
+	}
+	if out, code := run(t, c, "b", "r", "sh", "-c", "cat /vol/f; cat /scratch/g 2>/dev/null || echo no-g"); out != "shared\nno-g\n" || code != 0 {
+		t.Errorf("the other container reads %q (exit %d), want the volume's file and not the tmpfs'", out, code)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "shared\n" {
+		t.Errorf("host side of the volume: %q, %v", b, err)
 	}
 	if out, code = run(t, c, "b", "", "false"); code != 1 {
 		t.Errorf("false: exit %d (output %q), want 1", code, out)
