@@ -248,7 +248,11 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 			delete(s.containers, r.ID)
 		}
 	}()
-	if err := s.ensureSentryLocked(ctx, sp); err != nil {
+	pod := r.ID
+	if info != nil {
+		pod = info.SandboxID
+	}
+	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp); err != nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
 	}
 	if !c.sandbox {
@@ -315,7 +319,7 @@ func (s *service) mountRootfs(ctx context.Context, c *container, ms []*types.Mou
 // ensureSentryLocked starts the pod's sentry if it is not running.
 //
 // Preconditions: s.mu is held.
-func (s *service) ensureSentryLocked(ctx context.Context, sp *specs.Spec) error {
+func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp *specs.Spec) error {
 	if s.sentry != nil {
 		select {
 		case <-s.sentry.Exited():
@@ -325,7 +329,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, sp *specs.Spec) error 
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {

@@ -28,6 +28,10 @@ type Config struct {
 	LogLevel string
 	// Strace logs every system call of the sandbox.
 	Strace bool
+	// Pod names the pod (for logs and the process list): its sandbox id
+	// and bundle directory.
+	Pod    string
+	Bundle string
 }
 
 // Mount is one OCI mount of a container.

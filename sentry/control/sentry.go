@@ -42,6 +42,9 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: ParseLevel(cfg.LogLevel)}))
+	if cfg.Pod != "" {
+		log = log.With("pod", cfg.Pod)
+	}
 	ctl, err := unixConn(os.NewFile(CtlFD, "control"))
 	if err != nil {
 		log.Error("sentry: control socket (fd 3)", "err", err)
