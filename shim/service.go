@@ -256,14 +256,19 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
 	}
 	if !c.sandbox {
-		args := control.AddContainerArgs{ID: r.ID, RootFS: rootfs}
-		if sp.Root != nil {
-			args.ReadOnly = sp.Root.Readonly
-		}
+		var ms []control.Mount
 		for _, m := range sp.Mounts {
-			args.Mounts = append(args.Mounts, control.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
+			ms = append(ms, control.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 		}
-		if err := s.sentry.AddContainer(args); err != nil {
+		args, dirs, err := control.PrepareContainer(r.ID, rootfs, sp.Root != nil && sp.Root.Readonly, ms)
+		if err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		err = s.sentry.AddContainer(args, dirs)
+		for _, d := range dirs {
+			d.Close()
+		}
+		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
 		}
 	}

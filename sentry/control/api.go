@@ -38,17 +38,26 @@ type Config struct {
 type Mount struct {
 	Destination string
 	Type        string
-	Source      string
-	Options     []string
+	// Source is the host path, for logs; the sentry never opens it.
+	Source  string
+	Options []string
+	// FromFD says the source directory is the next descriptor of the
+	// AddContainer message (a bind-mounted directory: a volume).
+	FromFD bool
+	// Data is the content of a bind-mounted file (/etc/hosts, ...).
+	Data []byte
 }
 
-// AddContainerArgs attach a container's filesystem.
+// AddContainerArgs attach a container's filesystem. The directories come
+// as descriptors (O_PATH) in the message FDToken names: the root first,
+// then one per mount with FromFD, in order.
 type AddContainerArgs struct {
-	ID string
-	// RootFS is the host directory with the container's root filesystem.
-	RootFS   string
+	ID       string
+	FDToken  uint64
 	ReadOnly bool
 	Mounts   []Mount
+	// RootFS is the host path of the root, for logs.
+	RootFS string
 }
 
 // Empty is the argument or reply of calls that carry nothing.

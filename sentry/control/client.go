@@ -130,9 +130,26 @@ func IsFinished(err error) bool {
 	return err != nil && strings.Contains(err.Error(), ErrFinished.Error())
 }
 
-// AddContainer attaches a container's filesystem.
-func (c *Client) AddContainer(a AddContainerArgs) error {
+// AddContainer attaches a container's filesystem: dirs are the root and
+// then the directory of each mount with FromFD (the caller keeps its own
+// descriptors).
+func (c *Client) AddContainer(a AddContainerArgs, dirs []*os.File) error {
+	fds := make([]int, len(dirs))
+	for i, f := range dirs {
+		fds[i] = int(f.Fd())
+	}
+	if err := c.sendFDs(&a.FDToken, fds); err != nil {
+		return fmt.Errorf("sentry AddContainer %s: %w", a.ID, err)
+	}
 	return c.call("AddContainer", a, &Empty{})
+}
+
+// sendFDs sends fds under a fresh token, stored in *token.
+func (c *Client) sendFDs(token *uint64, fds []int) error {
+	*token = c.token.Add(1)
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	return SendFDs(c.fdc, *token, fds)
 }
 
 // RemoveContainer forgets a container, killing what still runs in it.
@@ -164,11 +181,7 @@ func (c *Client) Start(a StartArgs, stdio [3]*os.File) (int32, error) {
 		}
 	}
 	if len(fds) > 0 {
-		a.StdioToken = c.token.Add(1)
-		c.fdMu.Lock()
-		err := SendFDs(c.fdc, a.StdioToken, fds)
-		c.fdMu.Unlock()
-		if err != nil {
+		if err := c.sendFDs(&a.StdioToken, fds); err != nil {
 			return 0, fmt.Errorf("sentry Start %s/%s: %w", a.ID, a.ExecID, err)
 		}
 	}
@@ -231,4 +244,80 @@ func (c *Client) Kill() {
 func (c *Client) Close() {
 	c.rpc.Close()
 	c.fdc.Close()
+}
+
+// maxBindFile bounds the content of a bind-mounted file sent by value.
+const maxBindFile = 1 << 20
+
+// PrepareContainer opens, on the caller's side, what the sentry of a
+// container needs: the root directory and the directories of bind mounts
+// as O_PATH descriptors, the content of bind-mounted files. It returns
+// the AddContainer arguments and the descriptors (the caller closes them
+// once AddContainer returned).
+func PrepareContainer(id, rootfs string, readOnly bool, mounts []Mount) (AddContainerArgs, []*os.File, error) {
+	a := AddContainerArgs{ID: id, RootFS: rootfs, ReadOnly: readOnly}
+	var files []*os.File
+	fail := func(err error) (AddContainerArgs, []*os.File, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return AddContainerArgs{}, nil, err
+	}
+	open := func(p string) error {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", p, err)
+		}
+		files = append(files, os.NewFile(uintptr(fd), p))
+		return nil
+	}
+	if err := open(rootfs); err != nil {
+		return fail(fmt.Errorf("container %s root: %w", id, err))
+	}
+	for _, m := range mounts {
+		if isBind(m) {
+			st, err := os.Stat(m.Source)
+			if err != nil {
+				return fail(fmt.Errorf("container %s mount %s: %w", id, m.Destination, err))
+			}
+			if st.IsDir() {
+				if err := open(m.Source); err != nil {
+					return fail(fmt.Errorf("container %s mount %s: %w", id, m.Destination, err))
+				}
+				m.FromFD = true
+			} else {
+				if st.Size() > maxBindFile {
+					return fail(fmt.Errorf("container %s mount %s: file %s is larger than %d bytes", id, m.Destination, m.Source, maxBindFile))
+				}
+				data, err := os.ReadFile(m.Source)
+				if err != nil {
+					return fail(fmt.Errorf("container %s mount %s: %w", id, m.Destination, err))
+				}
+				if data == nil {
+					data = []byte{}
+				}
+				m.Data = data
+			}
+		}
+		a.Mounts = append(a.Mounts, m)
+	}
+	if len(files) > maxFDs {
+		return fail(fmt.Errorf("container %s: %d directories to attach, at most %d", id, len(files), maxFDs))
+	}
+	return a, files, nil
+}
+
+func isBind(m Mount) bool {
+	if m.Type == "bind" || m.Type == "rbind" {
+		return true
+	}
+	if m.Type != "" && m.Type != "none" {
+		return false
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
 }

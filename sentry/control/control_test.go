@@ -97,6 +97,20 @@ func run(t *testing.T, c *control.Client, id, exec string, argv ...string) (stri
 	return string(out), st.ExitStatus
 }
 
+// addContainer attaches a container as the shim does.
+func addContainer(c *control.Client, id, root string, mounts []control.Mount) error {
+	a, dirs, err := control.PrepareContainer(id, root, false, mounts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, d := range dirs {
+			d.Close()
+		}
+	}()
+	return c.AddContainer(a, dirs)
+}
+
 func TestPodLifecycle(t *testing.T) {
 	c := launch(t)
 	root := busyboxRoot(t)
@@ -107,20 +121,20 @@ func TestPodLifecycle(t *testing.T) {
 	os.WriteFile(host, []byte("127.0.0.1 localhost\n"), 0o644)
 	vol := t.TempDir()
 	for _, id := range []string{"a", "b"} {
-		err := c.AddContainer(control.AddContainerArgs{ID: id, RootFS: busyboxRoot(t), Mounts: []control.Mount{
+		err := addContainer(c, id, busyboxRoot(t), []control.Mount{
 			{Destination: "/etc/hosts", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
 			{Destination: "/proc", Type: "proc", Source: "proc"},
 			{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}},
 			{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs"},
-		}})
+		})
 		if err != nil {
 			t.Fatalf("add container %s: %v", id, err)
 		}
 	}
-	if err := c.AddContainer(control.AddContainerArgs{ID: "a", RootFS: root}); !control.IsExists(err) {
+	if err := addContainer(c, "a", root, nil); !control.IsExists(err) {
 		t.Errorf("adding container a twice: got %v, want an exists error", err)
 	}
-	if err := c.AddContainer(control.AddContainerArgs{ID: "../x", RootFS: root}); err == nil {
+	if err := addContainer(c, "../x", root, nil); err == nil {
 		t.Errorf("a container id with a slash was accepted")
 	}
 
@@ -204,7 +218,7 @@ func TestPodLifecycle(t *testing.T) {
 func TestSentryCrash(t *testing.T) {
 	c := launch(t)
 	root := busyboxRoot(t)
-	if err := c.AddContainer(control.AddContainerArgs{ID: "a", RootFS: root}); err != nil {
+	if err := addContainer(c, "a", root, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(control.StartArgs{ID: "a", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {

@@ -12,8 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxFDs is the most descriptors one message may carry.
-const maxFDs = 3
+// maxFDs is the most descriptors one message may carry (a container's
+// root and its volumes, or a process's stdio).
+const maxFDs = 64
 
 // SendFDs sends fds with token over c (a seqpacket unix socket).
 func SendFDs(c *net.UnixConn, token uint64, fds []int) error {

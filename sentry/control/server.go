@@ -100,11 +100,32 @@ func (s *Sentry) Serve(ctl net.Conn, fdc *net.UnixConn) {
 // Stopped is closed once Shutdown was called.
 func (s *Sentry) Stopped() <-chan struct{} { return s.stop }
 
-// AddContainer attaches a container's root filesystem and mounts.
+// AddContainer attaches a container's root filesystem and mounts from
+// the descriptors its message brought.
 func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
-	spec := sandbox.ContainerSpec{RootFS: a.RootFS, ReadOnly: a.ReadOnly}
+	fds, err := s.fds.take(a.FDToken, fdTimeout)
+	if err != nil {
+		return fmt.Errorf("add container %s: %w", a.ID, err)
+	}
+	want := 1
 	for _, m := range a.Mounts {
-		spec.Mounts = append(spec.Mounts, sandbox.Mount(m))
+		if m.FromFD {
+			want++
+		}
+	}
+	if len(fds) != want {
+		closeAll(fds)
+		return fmt.Errorf("add container %s: %d descriptors arrived, %d expected: %w", a.ID, len(fds), want, ErrInvalidInput)
+	}
+	spec := sandbox.ContainerSpec{RootFS: a.RootFS, RootFD: fds[0], ReadOnly: a.ReadOnly}
+	next := 1
+	for _, m := range a.Mounts {
+		sm := sandbox.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options, Data: m.Data, FD: -1}
+		if m.FromFD {
+			sm.FD = fds[next]
+			next++
+		}
+		spec.Mounts = append(spec.Mounts, sm)
 	}
 	root, err := s.sb.AddContainer(s.ctx, a.ID, spec)
 	if err != nil {

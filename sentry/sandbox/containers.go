@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/fs/hostfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -31,18 +32,44 @@ const (
 type Mount struct {
 	Destination string
 	Type        string
-	Source      string
-	Options     []string
+	// Source is the host path of a bind mount; it is opened only when FD
+	// is not given.
+	Source  string
+	Options []string
+	// FD (> 0) is the source directory of a bind mount, opened by the
+	// caller (O_PATH); AddContainer takes it over.
+	FD int
+	// Data is the content of a bind-mounted file when not nil (the caller
+	// read Source).
+	Data []byte
 }
 
 // ContainerSpec describes a container's filesystem.
 type ContainerSpec struct {
 	// RootFS is the host directory holding the container's root
-	// filesystem (the bundle's rootfs, mounted by the shim).
-	RootFS   string
+	// filesystem (the bundle's rootfs, mounted by the shim); it is opened
+	// only when RootFD is not given.
+	RootFS string
+	// RootFD (> 0) is that directory opened by the caller (O_PATH);
+	// AddContainer takes it over.
+	RootFD   int
 	ReadOnly bool
 	// Mounts are attached in order over the root.
 	Mounts []Mount
+}
+
+// closeFDs closes the descriptors of spec that are still owned (> 0).
+func (spec *ContainerSpec) closeFDs() {
+	if spec.RootFD > 0 {
+		unix.Close(spec.RootFD)
+		spec.RootFD = 0
+	}
+	for i := range spec.Mounts {
+		if spec.Mounts[i].FD > 0 {
+			unix.Close(spec.Mounts[i].FD)
+			spec.Mounts[i].FD = 0
+		}
+	}
 }
 
 // containers tracks the containers of a sandbox.
@@ -60,6 +87,7 @@ func ValidID(id string) bool { return validID.MatchString(id) }
 // AddContainer attaches the filesystem of container id and returns its
 // root, with a reference the caller drops.
 func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpec) (vfs.VirtualDentry, error) {
+	defer spec.closeFDs() // those not taken over on the way
 	if !ValidID(id) {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: invalid id", id)
 	}
@@ -80,7 +108,9 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 	if err := s.VFS.Mkdir(ctx, creds, vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir}, 0o755); err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mkdir %s: %w", id, dir, err)
 	}
-	if err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS, spec.ReadOnly); err != nil {
+	err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS, spec.RootFD, spec.ReadOnly)
+	spec.RootFD = 0
+	if err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: root filesystem %s: %w", id, spec.RootFS, err)
 	}
 	root, err := s.VFS.GetDirectoryAt(ctx, creds, vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true})
@@ -91,8 +121,9 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 		// A read-only root without /dev: the container goes without.
 		s.log().Warn("no /dev in the container", "container", id, "err", err)
 	}
-	for _, m := range spec.Mounts {
+	for i, m := range spec.Mounts {
 		err := s.attachMount(ctx, podRoot, root, m)
+		spec.Mounts[i].FD = 0
 		if err == nil {
 			continue
 		}
@@ -147,22 +178,34 @@ func (s *Sandbox) RemoveContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// attachRootFS makes the host directory hostDir the content of the
-// pod-root directory dir: a confined host filesystem (hostfs) is mounted
-// there, so no path or symlink of the container leads outside hostDir.
-func attachRootFS(ctx context.Context, v *vfs.VirtualFilesystem, podRoot vfs.VirtualDentry, dir, hostDir string, readOnly bool) error {
-	if st, err := os.Stat(hostDir); err != nil || !st.IsDir() {
-		return fmt.Errorf("not a directory: %v", err)
-	}
-	fs, err := rootFilesystem(ctx, hostDir, readOnly)
-	if err != nil {
-		return err
+// attachRootFS makes a host directory the content of the directory dir
+// under root: a confined host filesystem (hostfs) is mounted there, so no
+// path or symlink of the container leads outside it. The directory is fd
+// when > 0 (taken over, even on error), else the host path hostDir.
+func attachRootFS(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, dir, hostDir string, fd int, readOnly bool) error {
+	var fs vfs.Filesystem
+	if fd > 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			unix.Close(fd)
+			return fmt.Errorf("descriptor %d (%s) is not a directory: %v", fd, hostDir, err)
+		}
+		fs = hostfs.NewFromFD(fd, hostfs.Options{ReadOnly: readOnly})
+	} else {
+		if st, err := os.Stat(hostDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("not a directory: %v", err)
+		}
+		f, err := rootFilesystem(ctx, hostDir, readOnly)
+		if err != nil {
+			return err
+		}
+		fs = f
 	}
 	var flags uint32
 	if readOnly {
 		flags = vfs.MountReadOnly
 	}
-	pop := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true}
+	pop := vfs.PathOperation{Root: root, Start: root, Path: dir, FollowFinal: true}
 	if err := v.Mount(ctx, auth.Root(), pop, fs, vfs.MountOptions{Flags: flags}); err != nil {
 		return fmt.Errorf("mount: %w", err)
 	}
@@ -172,6 +215,12 @@ func attachRootFS(ctx context.Context, v *vfs.VirtualFilesystem, podRoot vfs.Vir
 // attachMount attaches one OCI mount inside the container whose root is
 // croot.
 func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDentry, m Mount) error {
+	taken := false // m.FD handed to attachRootFS
+	defer func() {
+		if !taken && m.FD > 0 {
+			unix.Close(m.FD)
+		}
+	}()
 	dest := path.Clean("/" + m.Destination)
 	if dest == "/" {
 		return fmt.Errorf("mount over the root is not supported")
@@ -218,28 +267,39 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 	default:
 		return fmt.Errorf("unsupported mount type %q", m.Type)
 	}
-	if !path.IsAbs(m.Source) {
-		return fmt.Errorf("bind source %q is not an absolute path", m.Source)
+	isDir := m.FD > 0
+	if m.FD <= 0 && m.Data == nil {
+		if !path.IsAbs(m.Source) {
+			return fmt.Errorf("bind source %q is not an absolute path", m.Source)
+		}
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return err
+		}
+		if isDir = st.IsDir(); !isDir {
+			data, err := os.ReadFile(m.Source)
+			if err != nil {
+				return err
+			}
+			m.Data = data
+		}
 	}
-	st, err := os.Stat(m.Source)
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
+	if !isDir {
 		// A file (/etc/hosts, /etc/resolv.conf, /etc/hostname,
 		// /dev/termination-log): mounts stand on directories only, so
 		// its content is written at the destination.
 		if err := mkdirAll(ctx, s.VFS, croot, path.Dir(dest), 0o755); err != nil {
 			return err
 		}
-		return copyFile(ctx, s.VFS, croot, dest, m.Source, uint32(st.Mode().Perm()))
+		return writeFile(ctx, s.VFS, croot, dest, m.Data, 0o644)
 	}
 	// A directory (a volume): the host directory itself, confined, so the
 	// containers of a pod that name it share it.
 	if err := mkdirAll(ctx, s.VFS, croot, dest, 0o755); err != nil {
 		return err
 	}
-	return attachRootFS(ctx, s.VFS, croot, dest, m.Source, flags&vfs.MountReadOnly != 0)
+	taken = true
+	return attachRootFS(ctx, s.VFS, croot, dest, m.Source, m.FD, flags&vfs.MountReadOnly != 0)
 }
 
 // bindDev binds the sandbox's /dev (devfs) into a container root.
@@ -268,12 +328,8 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDen
 	return nil
 }
 
-// copyFile writes the host file src at dst under root, replacing it.
-func copyFile(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, dst, src string, mode uint32) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
+// writeFile writes data at dst under root, replacing what was there.
+func writeFile(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, dst string, data []byte, mode uint32) error {
 	pop := vfs.PathOperation{Root: root, Start: root, Path: dst}
 	f, err := v.Open(ctx, auth.Root(), pop, vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, Mode: mode})
 	if err != nil {
