@@ -76,6 +76,10 @@ func moatPod(t *testing.T, e *harness.Env, name string) (*harness.Pod, int) {
 	if cmd := procCmdline(info.Pid); !strings.Contains(cmd, "containerd-shim-moat-v2 sentry") {
 		t.Errorf("pod pid %d is %q, want the pod's sentry", info.Pid, cmd)
 	}
+	// The sentry is shut in an empty root of its own.
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", info.Pid)); err != nil || len(ents) != 0 {
+		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
+	}
 	// The sentry runs in the pod's cgroup, so the pod's limits bound it.
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.Pid)); err != nil || !strings.Contains(string(b), pod.Config.Linux.CgroupParent+"/") {
 		t.Errorf("sentry %d is not in the pod's cgroup %s: %q (%v)", info.Pid, pod.Config.Linux.CgroupParent, b, err)

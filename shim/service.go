@@ -334,7 +334,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {

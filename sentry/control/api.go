@@ -32,6 +32,10 @@ type Config struct {
 	// and bundle directory.
 	Pod    string
 	Bundle string
+	// Confine shuts the sentry in (an empty root in its own mount
+	// namespace) once its sandbox is up; Launch starts it in a new mount
+	// namespace for that.
+	Confine bool
 }
 
 // Mount is one OCI mount of a container.

@@ -56,6 +56,9 @@ func Launch(argv []string, cfg Config, logw io.Writer) (*Client, error) {
 	cmd.Stderr = logw
 	cmd.ExtraFiles = []*os.File{ctlB, fdB} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cfg.Confine {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	}
 	err = cmd.Start()
 	ctlB.Close()
 	fdB.Close()

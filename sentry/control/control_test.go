@@ -3,6 +3,7 @@ package control_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func launch(t *testing.T) *control.Client {
 	t.Helper()
 	needKVM(t)
 	t.Setenv(sentryEnv, "1")
-	c, err := control.Launch([]string{os.Args[0]}, control.Config{CPUs: 1, Memory: 256 << 20, Hostname: "pod"}, testLog{t})
+	c, err := control.Launch([]string{os.Args[0]}, control.Config{CPUs: 1, Memory: 256 << 20, Hostname: "pod", Confine: true}, testLog{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +117,10 @@ func TestPodLifecycle(t *testing.T) {
 	root := busyboxRoot(t)
 	if _, err := c.Start(control.StartArgs{ID: "pod", PodInit: true}, [3]*os.File{}); err != nil {
 		t.Fatalf("pod init: %v", err)
+	}
+	// The sentry is shut in an empty root of its own.
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", c.Pid())); err != nil || len(ents) != 0 {
+		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
 	}
 	host := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(host, []byte("127.0.0.1 localhost\n"), 0o644)

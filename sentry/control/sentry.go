@@ -64,7 +64,19 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 		log.Error("sentry: start sandbox", "cpus", cfg.CPUs, "memory", cfg.Memory, "err", err)
 		return 1
 	}
-	log.Info("sentry ready", "pid", os.Getpid(), "cpus", cfg.CPUs, "memory", cfg.Memory)
+	log.Info("sandbox up", "pid", os.Getpid(), "cpus", cfg.CPUs, "memory", cfg.Memory)
+	if cfg.Confine {
+		warnings, err := confine()
+		if err != nil {
+			log.Error("sentry: confine", "err", err)
+			sb.Close()
+			return 1
+		}
+		for _, w := range warnings {
+			log.Warn("sentry: confine", "warning", w)
+		}
+	}
+	log.Info("sentry ready", "confined", cfg.Confine)
 	s := NewSentry(sb, log)
 	s.Serve(ctl, fdc)
 	if err := sb.Close(); err != nil {
