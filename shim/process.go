@@ -3,12 +3,14 @@ package shim
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/api/types/task"
+	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -41,6 +43,12 @@ type process struct {
 	stderr string
 	tty    bool
 
+	// console is the host pty master of a terminal process; the shim
+	// copies between it and containerd's FIFOs. ioDone is closed when
+	// the output copy has ended.
+	console *os.File
+	ioDone  chan struct{}
+
 	mu         sync.Mutex
 	status     task.Status
 	pid        uint32 // the sentry's host pid once started
@@ -72,6 +80,83 @@ func (p *process) setExited(status int, at time.Time) bool {
 	p.exitedAt = at
 	close(p.done)
 	return true
+}
+
+// openTerminal gives a terminal process a host pty: the process gets the
+// pty's slave as stdin, stdout and stderr (the sentry forwards its
+// terminal ioctls), and the shim copies containerd's stdin FIFO to the
+// master and the master to the stdout FIFO. closeSlave is called once the
+// sentry holds its own copies of the slave.
+func (p *process) openTerminal(ctx context.Context) (files [3]*os.File, closeSlave func(), err error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return files, nil, fmt.Errorf("open a pty: %w", err)
+	}
+	fail := func(err error) ([3]*os.File, func(), error) {
+		master.Close()
+		slave.Close()
+		return [3]*os.File{}, nil, err
+	}
+	var out *os.File
+	if p.stdout != "" {
+		if out, err = os.OpenFile(p.stdout, os.O_RDWR, 0); err != nil {
+			return fail(fmt.Errorf("open output %s: %w", p.stdout, err))
+		}
+	}
+	var in *os.File
+	if p.stdin != "" {
+		if in, err = openFifoRead(ctx, p.stdin, 10*time.Second); err != nil {
+			if out != nil {
+				out.Close()
+			}
+			return fail(fmt.Errorf("open stdin %s: %w", p.stdin, err))
+		}
+	}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.console, p.ioDone = master, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		if out != nil {
+			defer out.Close()
+			io.Copy(out, master) // ends with EIO once every slave is closed
+		}
+	}()
+	if in != nil {
+		go func() {
+			defer in.Close()
+			io.Copy(master, in)
+		}()
+	}
+	return [3]*os.File{slave, slave, slave}, func() { slave.Close() }, nil
+}
+
+// resize sets the terminal size of a terminal process.
+func (p *process) resize(width, height uint32) error {
+	p.mu.Lock()
+	c := p.console
+	p.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return pty.Setsize(c, &pty.Winsize{Cols: uint16(width), Rows: uint16(height)})
+}
+
+// closeIO waits a little for a terminal's output to drain, then releases
+// the pty.
+func (p *process) closeIO() {
+	p.mu.Lock()
+	c, done := p.console, p.ioDone
+	p.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	c.Close()
 }
 
 // openStdio opens containerd's FIFOs for the process. Output FIFOs are

@@ -437,19 +437,29 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 			return fail(fmt.Errorf("start: %w: %v", errdefs.ErrInvalidArgument, err))
 		}
 	}
-	files, err := p.openStdio(ctx)
+	var files [3]*os.File
+	release := func() {}
+	if p.tty && !(c.sandbox && r.ExecID == "") {
+		files, release, err = p.openTerminal(ctx)
+	} else {
+		files, err = p.openStdio(ctx)
+		release = func() {
+			closed := map[*os.File]bool{}
+			for _, f := range files {
+				if f != nil && !closed[f] {
+					f.Close()
+					closed[f] = true
+				}
+			}
+		}
+	}
 	if err != nil {
 		return fail(fmt.Errorf("start %s/%s: %w", r.ID, r.ExecID, err))
 	}
 	_, err = sentry.Start(args, files)
-	closed := map[*os.File]bool{}
-	for _, f := range files {
-		if f != nil && !closed[f] {
-			f.Close()
-			closed[f] = true
-		}
-	}
+	release()
 	if err != nil {
+		p.closeIO()
 		return fail(fmt.Errorf("start %s/%s: %w", r.ID, r.ExecID, err))
 	}
 	pid := uint32(sentry.Pid())
@@ -478,6 +488,7 @@ func (s *service) waitProcess(sentry *control.Client, c *container, p *process) 
 	if at.IsZero() {
 		at = time.Now()
 	}
+	p.closeIO()
 	if wr.OOM {
 		s.send(&eventstypes.TaskOOM{ContainerID: p.id})
 	}
@@ -621,11 +632,17 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	return empty, nil
 }
 
-// ResizePty: processes have no terminal of their own yet, so there is
-// nothing to resize; the call succeeds for a known process.
+// ResizePty sets the size of a terminal process's pty.
 func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
-	if _, _, err := s.getProcess(r.ID, r.ExecID); err != nil {
+	_, p, err := s.getProcess(r.ID, r.ExecID)
+	if err != nil {
 		return nil, err
+	}
+	if r.Width > 0xffff || r.Height > 0xffff {
+		return nil, grpcErr(fmt.Errorf("resize %s/%s: %w: %dx%d", r.ID, r.ExecID, errdefs.ErrInvalidArgument, r.Width, r.Height))
+	}
+	if err := p.resize(r.Width, r.Height); err != nil {
+		return nil, grpcErr(fmt.Errorf("resize %s/%s: %w", r.ID, r.ExecID, err))
 	}
 	return empty, nil
 }
