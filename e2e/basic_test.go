@@ -19,7 +19,7 @@ func TestRuntimeInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range handlers() {
+	for _, h := range e.Handlers {
 		if ok, err := e.CRI.HasHandler(ctx, h); err != nil || !ok {
 			t.Errorf("handler %q not offered (handlers %q, err %v)", h, hs, err)
 		}
