@@ -266,8 +266,10 @@ func TestInvalidationOnEveryVCPU(t *testing.T) {
 	// gen is the mapping generation: 1 (page 1), 2 (page 2), 3 (page 2
 	// read-only), 4 (unmapped). Each vCPU checks that an exit that began
 	// after generation g was published reflects g.
-	var gen atomic.Int32
+	// started is set before a change is made, gen after it returned.
+	var gen, started atomic.Int32
 	gen.Store(1)
+	started.Store(1)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	errs := make(chan error, 2)
@@ -309,7 +311,7 @@ func TestInvalidationOnEveryVCPU(t *testing.T) {
 						return
 					}
 					seen[w].Store(before)
-				case e.Kind == ExitPageFault && gen.Load() >= 3:
+				case e.Kind == ExitPageFault && started.Load() >= 3:
 					// Protect or Unmap took effect during this run.
 					seen[w].Store(before)
 					// Park at the fault until the test ends or
@@ -337,16 +339,19 @@ func TestInvalidationOnEveryVCPU(t *testing.T) {
 		}
 	}
 	waitSeen(1)
+	started.Store(2)
 	if err := g.as.Map(dataVA, pa2, pageSize, PermRead|PermWrite); err != nil {
 		t.Fatal(err)
 	}
 	gen.Store(2)
 	waitSeen(2)
+	started.Store(3)
 	if err := g.as.Protect(dataVA, pageSize, PermRead); err != nil {
 		t.Fatal(err)
 	}
 	gen.Store(3)
 	waitSeen(3)
+	started.Store(4)
 	if err := g.as.Unmap(dataVA, pageSize); err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,8 @@ type Config struct {
 	// Log receives the kernel's own messages (unimplemented syscalls,
 	// fatal signals).
 	Log *slog.Logger
+	// MaxTasks bounds the threads of the sandbox (0: DefaultMaxTasks).
+	MaxTasks int
 	// Strace, if set, receives one line per syscall, formatted by
 	// StraceFormat when set.
 	Strace       io.Writer
@@ -63,6 +65,7 @@ type Kernel struct {
 	// mu guards the task tree, process and signal state.
 	mu        sync.Mutex
 	hostname  string
+	maxTasks  int
 	nextID    int32
 	tasks     map[int32]*Task // by TID
 	groups    map[int32]*ThreadGroup
@@ -93,10 +96,14 @@ func New(cfg Config) *Kernel {
 		syscalls: cfg.Syscalls,
 		boot:     time.Now(),
 		hostname: cfg.Hostname,
+		maxTasks: cfg.MaxTasks,
 		nextID:   1,
 		tasks:    map[int32]*Task{},
 		groups:   map[int32]*ThreadGroup{},
 		initExit: make(chan struct{}),
+	}
+	if k.maxTasks <= 0 {
+		k.maxTasks = DefaultMaxTasks
 	}
 	k.sched = newScheduler(cfg.Machine.CPUs())
 	k.initClock()
@@ -217,6 +224,9 @@ func (k *Kernel) Shutdown() {
 // OOMKills returns how many processes were killed for running out of
 // memory.
 func (k *Kernel) OOMKills() uint64 { return k.oomKills.Load() }
+
+// DefaultMaxTasks is the thread limit of a sandbox without a pids limit.
+const DefaultMaxTasks = 16384
 
 // WaitStatus is a wait(2) status word.
 type WaitStatus uint32

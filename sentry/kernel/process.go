@@ -473,11 +473,17 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	}
 
 	k.mu.Lock()
-	if t.tg.exiting {
+	if t.tg.exiting || len(k.tasks) >= k.maxTasks {
+		full := !t.tg.exiting
 		k.mu.Unlock()
 		nt.fds.DecRef(ctx)
 		nt.fs.decRef(ctx)
 		nt.mm.DecUsers(ctx)
+		if full {
+			// The sandbox's task limit (a pod's pids limit): a fork
+			// bomb stops here, not on the host.
+			return 0, unix.EAGAIN
+		}
 		return 0, ErrRestartNoIntr
 	}
 	nt.tid = k.allocID()

@@ -371,3 +371,58 @@ int main(void) {
 		t.Fatalf("stdout %q want %q stderr %q", r.Stdout, want, r.Stderr)
 	}
 }
+
+func TestMemfd(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "memfd", `
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(void) {
+	int fd = memfd_create("buf", MFD_CLOEXEC);
+	if (fd < 0) { perror("memfd_create"); return 1; }
+	if (ftruncate(fd, 8192)) { perror("ftruncate"); return 1; }
+	char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) { perror("mmap"); return 1; }
+	strcpy(p + 4096, "shared page");
+	if (fork() == 0) { strcpy(p, "from child"); _exit(0); }
+	wait(0);
+	char buf[16] = {0};
+	pread(fd, buf, 11, 4096);
+	printf("%s | %s | %s\n", p, p + 4096, buf);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/memfd"}, sandboxtest.Options{})
+	if want := "from child | shared page | shared page\n"; r.Stdout != want {
+		t.Fatalf("stdout %q want %q stderr %q log %s", r.Stdout, want, r.Stderr, r.Log)
+	}
+}
+
+func TestForkBombIsContained(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "bomb", `
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <signal.h>
+int main(void) {
+	int n = 0;
+	for (;;) {
+		pid_t p = fork();
+		if (p == 0) { pause(); _exit(0); }
+		if (p < 0) { printf("fork failed after %d children: %s\n", n, errno == EAGAIN ? "EAGAIN" : "other"); break; }
+		n++;
+	}
+	kill(0, SIGKILL);
+	return 0;
+}`)
+	r := sandboxtest.Run(t, root, []string{"/bin/bomb"}, sandboxtest.Options{Pids: 64})
+	if r.Stdout != "fork failed after 63 children: EAGAIN\n" {
+		t.Fatalf("stdout %q stderr %q", r.Stdout, r.Stderr)
+	}
+}

@@ -36,6 +36,9 @@ type Config struct {
 	// sandbox root is an empty tmpfs and containers are added with
 	// AddContainer (a pod).
 	RootFS string
+	// Pids bounds the sandbox's threads (a pod's pids limit; 0: the
+	// kernel's default).
+	Pids int
 	// ReadOnlyRoot mounts it read-only.
 	ReadOnlyRoot bool
 	Hostname     string
@@ -91,7 +94,7 @@ func New(cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	k := kernel.New(kernel.Config{
-		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory,
+		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory, MaxTasks: cfg.Pids,
 		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
 	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}

@@ -97,6 +97,7 @@ func BuildC(t testing.TB, rootfs, name, src string) string {
 type Options struct {
 	CPUs   int
 	Memory uint64
+	Pids   int
 	Env    []string
 	Stdin  string
 	UID    uint32
@@ -127,7 +128,7 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 		o.Timeout = 60 * time.Second
 	}
 	var logBuf, straceBuf syncBuffer
-	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, RootFS: rootfs, Hostname: "sandboxtest",
+	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, Pids: o.Pids, RootFS: rootfs, Hostname: "sandboxtest",
 		Log: slog.New(slog.NewTextHandler(&logBuf, nil))}
 	if o.Strace {
 		cfg.Strace = &straceBuf
