@@ -80,6 +80,12 @@ func moatPod(t *testing.T, e *harness.Env, name string) (*harness.Pod, int) {
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", info.Pid)); err != nil || len(ents) != 0 {
 		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
 	}
+	// The sentry is in the pod's network namespace (the one CNI set up).
+	if ns := info.netns(); ns == "" {
+		t.Errorf("the pod has no network namespace path")
+	} else if want, got := nsID(t, ns), nsID(t, fmt.Sprintf("/proc/%d/ns/net", info.Pid)); want != got {
+		t.Errorf("sentry network namespace %s, want the pod's %s (%s)", got, want, ns)
+	}
 	// The sentry runs in the pod's cgroup, so the pod's limits bound it.
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.Pid)); err != nil || !strings.Contains(string(b), pod.Config.Linux.CgroupParent+"/") {
 		t.Errorf("sentry %d is not in the pod's cgroup %s: %q (%v)", info.Pid, pod.Config.Linux.CgroupParent, b, err)
@@ -327,4 +333,14 @@ func TestMoatSentryCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGone(t, sentry)
+}
+
+// nsID identifies the namespace file at p (device and inode).
+func nsID(t *testing.T, p string) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatalf("stat %s: %v", p, err)
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }

@@ -334,7 +334,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp)}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {
@@ -866,4 +866,18 @@ func (w *logWriter) Write(b []byte) (int, error) {
 		w.buf = nil
 	}
 	return len(b), nil
+}
+
+// netNS is the path of the network namespace the spec names ("" if none:
+// the host's, or a new one the runtime would make).
+func netNS(sp *specs.Spec) string {
+	if sp.Linux == nil {
+		return ""
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path
+		}
+	}
+	return ""
 }
