@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"moat.dev/moat/e2e/harness"
+	"moat.dev/moat/sentry/control"
 )
 
 // shimBuildDir holds the shim built for the moat scenarios.
@@ -79,6 +80,13 @@ func moatPod(t *testing.T, e *harness.Env, name string) (*harness.Pod, int) {
 	// The sentry is shut in an empty root of its own.
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", info.Pid)); err != nil || len(ents) != 0 {
 		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
+	}
+	// It keeps only the capabilities it needs, with no_new_privs.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", info.Pid)); err != nil ||
+		!strings.Contains(string(st), fmt.Sprintf("CapEff:\t%016x\n", uint64(control.SentryCaps))) ||
+		!strings.Contains(string(st), fmt.Sprintf("CapBnd:\t%016x\n", uint64(control.SentryCaps))) ||
+		!strings.Contains(string(st), "NoNewPrivs:\t1\n") {
+		t.Errorf("sentry %d capabilities: want CapEff and CapBnd %016x and NoNewPrivs; status:\n%s (%v)", info.Pid, uint64(control.SentryCaps), st, err)
 	}
 	// The sentry is in the pod's network namespace (the one CNI set up).
 	if ns := info.netns(); ns == "" {

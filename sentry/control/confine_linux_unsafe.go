@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,9 +48,43 @@ func confine() (warnings []string, err error) {
 			return nil, fmt.Errorf("set no_new_privs: %w", e)
 		}
 		// A cgo build cannot change every thread at once.
-		warnings = append(warnings, "no_new_privs not set (a cgo build)")
+		return append(warnings, "no_new_privs not set and capabilities kept (a cgo build)"), nil
+	}
+	if err := keepCaps(SentryCaps); err != nil {
+		return nil, err
 	}
 	return warnings, nil
+}
+
+// SentryCaps are the capabilities a confined sentry keeps: those its host
+// filesystem work needs on behalf of a container's root (owners, modes,
+// permission overrides) and the network ones its containers' sockets
+// will need. CAP_SYS_ADMIN and the rest are dropped from every set and
+// from the bounding set.
+const SentryCaps = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH |
+	1<<unix.CAP_FOWNER | 1<<unix.CAP_FSETID | 1<<unix.CAP_NET_BIND_SERVICE | 1<<unix.CAP_NET_RAW
+
+// keepCaps drops every capability but keep, on every thread.
+func keepCaps(keep uint64) error {
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if keep&(1<<c) != 0 {
+			continue
+		}
+		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != syscall.EINVAL {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(keep), Permitted: uint32(keep)},
+		{Effective: uint32(keep >> 32), Permitted: uint32(keep >> 32)},
+	}
+	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("drop capabilities: %w", e)
+	}
+	runtime.KeepAlive(&hdr)
+	runtime.KeepAlive(&data)
+	return nil
 }
 
 // joinNetNS moves every thread of the sentry into the network namespace
