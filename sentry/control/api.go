@@ -152,7 +152,7 @@ type StatsReply struct {
 	SandboxMemoryPeak  uint64
 	SandboxMemoryLimit uint64
 	Pids               uint64
-	OOMKills           uint64
+	OOMKills           uint64 // of the container's processes
 }
 
 // UpdateArgs change the sandbox's resources. Zero leaves a value alone.

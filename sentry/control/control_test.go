@@ -242,3 +242,37 @@ func TestSentryCrash(t *testing.T) {
 		t.Errorf("a killed sentry reports a clean exit")
 	}
 }
+
+// An OOM kill is reported for the container whose process it hit, not for
+// a process of another container killed by SIGKILL meanwhile.
+func TestOOM(t *testing.T) {
+	c := launch(t)
+	for _, id := range []string{"hog", "other"} {
+		if err := addContainer(c, id, busyboxRoot(t), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Update(control.UpdateArgs{Memory: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(control.StartArgs{ID: "other", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, c, "hog", "", "sh", "-c", "a=aaaaaaaaaaaaaaaa; while true; do a=$a$a; done")
+	if code != 137 {
+		t.Errorf("memory hog: exit %d (output %q), want 137", code, out)
+	}
+	if ws, err := c.Wait("hog", ""); err != nil || !ws.OOM {
+		t.Errorf("memory hog: %+v, %v; want an OOM kill", ws, err)
+	}
+	if err := c.Signal("other", "", int(unix.SIGKILL), false); err != nil {
+		t.Fatal(err)
+	}
+	if ws, err := c.Wait("other", ""); err != nil || ws.OOM || ws.ExitStatus != 137 {
+		t.Errorf("the other container, killed: %+v, %v; want 137 without OOM", ws, err)
+	}
+	st, err := c.Stats("hog")
+	if err != nil || st.OOMKills != 1 {
+		t.Errorf("stats after the OOM kill: %+v, %v", st, err)
+	}
+}

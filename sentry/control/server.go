@@ -39,10 +39,13 @@ type procKey struct{ id, exec string }
 // proc is a process started through the control API.
 type proc struct {
 	container string
+	exec      string
 	tg        *kernel.ThreadGroup
-	oomBase   uint64
-	done      chan struct{}
-	reply     WaitReply
+	// oomBase is the container's OOM kill count when the process started.
+	oomBase uint64
+	done    chan struct{}
+	reply   WaitReply
+	killed  bool // by SIGKILL
 }
 
 // Sentry is the net/rpc service that drives one sandbox. Its exported
@@ -201,15 +204,13 @@ func (s *Sentry) Start(a StartArgs, r *StartReply) (err error) {
 		s.mu.Unlock()
 		return fmt.Errorf("process %s/%s: %w", a.ID, a.ExecID, ErrExists)
 	}
-	p := &proc{container: a.ID, done: make(chan struct{}), oomBase: s.sb.Kernel.OOMKills()}
+	p := &proc{container: a.ID, exec: a.ExecID, done: make(chan struct{}), oomBase: s.sb.Kernel.ContainerOOMKills(a.ID)}
 	s.procs[k] = p
 	s.mu.Unlock()
 	onExit := func(ws kernel.WaitStatus) {
 		// Called with the kernel's lock held: only record.
 		p.reply = WaitReply{ExitStatus: ws.ExitCode(), ExitedAt: time.Now()}
-		if ws.Signal() == abi.SIGKILL && s.sb.Kernel.OOMKills() > p.oomBase {
-			p.reply.OOM = true
-		}
+		p.killed = ws.Signal() == abi.SIGKILL
 		close(p.done)
 	}
 	var g *kernel.ThreadGroup
@@ -325,6 +326,12 @@ func (s *Sentry) Wait(a ProcessArgs, r *WaitReply) error {
 	select {
 	case <-p.done:
 		*r = p.reply
+		// As with a cgroup's OOM events: a container's first process
+		// reports an OOM kill of any process of the container during its
+		// life; an exec reports its own death by an OOM kill.
+		if oom := s.sb.Kernel.ContainerOOMKills(p.container) > p.oomBase; oom && (p.exec == "" || p.killed) {
+			r.OOM = true
+		}
 		return nil
 	case <-s.stop:
 		return fmt.Errorf("wait %s/%s: sentry shutting down", a.ID, a.ExecID)
@@ -407,7 +414,7 @@ func (s *Sentry) Stats(a ContainerArgs, r *StatsReply) error {
 	r.CPUNanos = cpu
 	r.Pids = uint64(len(groups))
 	r.SandboxMemoryBytes, r.SandboxMemoryPeak, r.SandboxMemoryLimit = s.sb.Kernel.Frames.Usage()
-	r.OOMKills = s.sb.Kernel.OOMKills()
+	r.OOMKills = s.sb.Kernel.ContainerOOMKills(a.ID)
 	return nil
 }
 
