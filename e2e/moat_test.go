@@ -81,11 +81,12 @@ func moatPod(t *testing.T, e *harness.Env, name string) (*harness.Pod, int) {
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", info.Pid)); err != nil || len(ents) != 0 {
 		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
 	}
-	// It keeps only the capabilities it needs, with no_new_privs.
+	// It keeps only the capabilities it needs, with no_new_privs and its
+	// seccomp filter.
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", info.Pid)); err != nil ||
 		!strings.Contains(string(st), fmt.Sprintf("CapEff:\t%016x\n", uint64(control.SentryCaps))) ||
 		!strings.Contains(string(st), fmt.Sprintf("CapBnd:\t%016x\n", uint64(control.SentryCaps))) ||
-		!strings.Contains(string(st), "NoNewPrivs:\t1\n") {
+		!strings.Contains(string(st), "NoNewPrivs:\t1\n") || !strings.Contains(string(st), "Seccomp:\t2\n") {
 		t.Errorf("sentry %d capabilities: want CapEff and CapBnd %016x and NoNewPrivs; status:\n%s (%v)", info.Pid, uint64(control.SentryCaps), st, err)
 	}
 	// The sentry is in the pod's network namespace (the one CNI set up).

@@ -47,10 +47,16 @@ func confine() (warnings []string, err error) {
 		if !errors.Is(e, syscall.ENOTSUP) {
 			return nil, fmt.Errorf("set no_new_privs: %w", e)
 		}
-		// A cgo build cannot change every thread at once.
-		return append(warnings, "no_new_privs not set and capabilities kept (a cgo build)"), nil
+		// A cgo build cannot change every thread at once; the filter
+		// still applies to all (TSYNC) while the sentry holds
+		// CAP_SYS_ADMIN.
+		warnings = append(warnings, "no_new_privs not set and capabilities kept (a cgo build)")
+		return warnings, installSeccomp()
 	}
 	if err := keepCaps(SentryCaps); err != nil {
+		return nil, err
+	}
+	if err := installSeccomp(); err != nil {
 		return nil, err
 	}
 	return warnings, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +25,43 @@ func TestMain(m *testing.M) {
 	if os.Getenv(sentryEnv) == "1" {
 		os.Exit(control.RunSentry(os.Args[len(os.Args)-1], os.Stderr))
 	}
+	if os.Getenv(seccompEnv) == "1" {
+		seccompProbe()
+	}
 	os.Exit(m.Run())
+}
+
+const seccompEnv = "MOAT_CONTROL_TEST_SECCOMP"
+
+// seccompProbe installs the sentry's filter and reports what a few
+// system calls answer under it.
+func seccompProbe() {
+	if err := control.InstallSeccomp(); err != nil {
+		fmt.Println("install:", err)
+		os.Exit(1)
+	}
+	fmt.Println("unshare:", unix.Unshare(unix.CLONE_NEWNS))
+	fmt.Println("mount:", unix.Mount("none", "/mnt", "tmpfs", 0, ""))
+	fmt.Println("setns:", unix.Setns(0, 0))
+	_, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
+	fmt.Println("open:", err)
+	fmt.Println("getpid ok:", unix.Getpid() > 0)
+	os.Exit(0)
+}
+
+// TestSeccompFilter: the sentry's filter answers the calls that would undo
+// its confinement with EPERM and lets the others through.
+func TestSeccompFilter(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), seccompEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+	want := "unshare: operation not permitted\nmount: operation not permitted\nsetns: operation not permitted\nopen: <nil>\ngetpid ok: true\n"
+	if string(out) != want {
+		t.Errorf("under the filter:\n%s\nwant:\n%s", out, want)
+	}
 }
 
 func needKVM(t *testing.T) {
@@ -118,9 +155,12 @@ func TestPodLifecycle(t *testing.T) {
 	if _, err := c.Start(control.StartArgs{ID: "pod", PodInit: true}, [3]*os.File{}); err != nil {
 		t.Fatalf("pod init: %v", err)
 	}
-	// The sentry is shut in an empty root of its own.
+	// The sentry is shut in an empty root of its own, under its filter.
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/", c.Pid())); err != nil || len(ents) != 0 {
 		t.Errorf("the sentry's root holds %v (%v), want nothing", ents, err)
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid())); err != nil || !strings.Contains(string(st), "Seccomp:\t2\n") {
+		t.Errorf("the sentry runs without its seccomp filter (%v):\n%s", err, st)
 	}
 	host := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(host, []byte("127.0.0.1 localhost\n"), 0o644)
