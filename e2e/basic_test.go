@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -138,6 +140,80 @@ func TestCRIAnnotations(t *testing.T) {
 		if cinfo.IsSandbox() || cinfo.SandboxID != pod.ID || cinfo.ContainerName != "app" ||
 			!strings.Contains(cinfo.ImageName, "busybox") {
 			t.Errorf("container annotations decode to %+v", *cinfo)
+		}
+	})
+}
+
+// TestStaticCProgram: a static glibc program built here runs in a
+// scratch image with threads and fork, and its exit code comes back.
+func TestStaticCProgram(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	bin := filepath.Join(t.TempDir(), "hello")
+	if err := e.Tools.BuildStaticC(bin, "testbin/cstatic/hello.c"); err != nil {
+		harness.SkipOrFail(t, err)
+	}
+	const image = "moat.test/cstatic:e2e"
+	err := e.ImportImage(testCtx(t), harness.Image{
+		Name:       image,
+		Files:      []harness.File{{Path: "/hello", HostPath: bin, Mode: 0o755}},
+		Entrypoint: []string{"/hello"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "cstatic")
+		c := harness.ContainerConfig("hello", image)
+		c.Command = nil
+		c.Args = []string{"5"}
+		cid := start(t, pod, c)
+		st, err := e.WaitExited(ctx, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "hello from static C, argc=2\nthread says hi\nchild exited 7\n"
+		if out, _ := e.Logs(ctx, cid, "stdout"); st.ExitCode != 5 || out != want {
+			t.Errorf("exit %d stdout %q; want 5 and %q", st.ExitCode, out, want)
+		}
+	})
+}
+
+// debianRootfs is the Debian 12 minbase tree .ci/install.d/30-debian-rootfs.sh
+// makes (shared with the sentry's tests).
+func debianRootfs() string {
+	if d := os.Getenv("MOAT_DEBIAN_ROOTFS"); d != "" {
+		return d
+	}
+	return "/var/cache/moat-test/debian-bookworm"
+}
+
+// TestDebianImage: an image made from a debootstrap minbase root
+// filesystem runs dynamically linked glibc programs (bash, coreutils).
+func TestDebianImage(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	root := debianRootfs()
+	if _, err := os.Stat(filepath.Join(root, ".moat-complete")); err != nil {
+		harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{root + " (.ci/install.d/30-debian-rootfs.sh)"}})
+	}
+	const image = "moat.test/debian:bookworm"
+	if err := e.ImportImage(testCtx(t), harness.Image{Name: image, LayerDir: root, Cmd: []string{"bash"}}); err != nil {
+		t.Fatal(err)
+	}
+	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
+		ctx := testCtx(t)
+		pod := runPod(t, e, h, "debian")
+		cid := start(t, pod, harness.ContainerConfig("bash", image, "bash", "-c",
+			`. /etc/os-release; echo "$ID $VERSION_ID"; head -c 4 /dev/zero | od -An -tx1 | tr -d ' \n'; echo; id -un; exit 3`))
+		st, err := e.WaitExited(ctx, cid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "debian 12\n00000000\nroot\n"
+		if out, _ := e.Logs(ctx, cid, ""); st.ExitCode != 3 || out != want {
+			t.Errorf("exit %d log %q; want 3 and %q", st.ExitCode, out, want)
 		}
 	})
 }

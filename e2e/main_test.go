@@ -65,7 +65,11 @@ var (
 func env(t *testing.T) *harness.Env {
 	t.Helper()
 	sharedOnce.Do(func() {
-		opts := harness.Options{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...) }}
+		opts := harness.Options{Logf: func(f string, a ...any) {
+			if testing.Verbose() {
+				fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...)
+			}
+		}}
 		if shim := os.Getenv(ShimEnv); shim != "" {
 			opts.MoatShim = shim
 			opts.MoatConfig = os.Getenv("MOAT_E2E_SHIM_CONFIG")

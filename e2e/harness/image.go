@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -27,8 +28,13 @@ import (
 // machine and imported into containerd (ctr images import), the way an
 // air-gapped node is loaded.
 type Image struct {
-	Name       string // full reference, e.g. "moat.test/busybox:e2e"
+	Name string // full reference, e.g. "moat.test/busybox:e2e"
+	// Files make the layer; or LayerTar, an uncompressed tar of a whole
+	// root filesystem, is the layer as is; or LayerDir, a root filesystem
+	// tree on the host (such as a debootstrap tree), is packed into one.
 	Files      []File
+	LayerTar   string
+	LayerDir   string
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -36,13 +42,16 @@ type Image struct {
 	WorkingDir string
 }
 
-// File is one entry of an image layer. Exactly one of HostPath, Data or
-// Link is used; Dir marks a directory. Parent directories are added.
+// File is one entry of an image layer. Exactly one of HostPath, Data,
+// Link or HardLink is used; Dir marks a directory. Parent directories are
+// added. Entries are owned by root; Mode may carry os.ModeSetuid and
+// os.ModeSticky.
 type File struct {
 	Path     string // absolute path in the image
 	HostPath string // copy this file from the host
 	Data     []byte // or these bytes
 	Link     string // or a symlink to this target
+	HardLink string // or a hard link to this earlier entry (absolute path)
 	Dir      bool   // or an empty directory
 	Mode     os.FileMode
 }
@@ -59,13 +68,44 @@ type builtImage struct {
 
 // build makes the layer, config and manifest of img.
 func build(img Image) (*builtImage, error) {
-	layer, diffID, err := buildLayer(img.Files)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.Name, err)
+	var layer []byte
+	var diffID digest.Digest
+	mediaType := ocispec.MediaTypeImageLayerGzip
+	sources := 0
+	for _, set := range []bool{len(img.Files) > 0, img.LayerTar != "", img.LayerDir != ""} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, fmt.Errorf("image %s: more than one of Files, LayerTar and LayerDir given", img.Name)
+	}
+	switch {
+	case img.LayerTar != "" || img.LayerDir != "":
+		var b []byte
+		var err error
+		if img.LayerTar != "" {
+			b, err = os.ReadFile(img.LayerTar)
+		} else {
+			b, err = tarDir(img.LayerDir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Name, err)
+		}
+		layer, diffID, mediaType = b, digest.FromBytes(b), ocispec.MediaTypeImageLayer
+	default:
+		var err error
+		if layer, diffID, err = buildLayer(img.Files); err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Name, err)
+		}
+	}
+	layerDigest := diffID // an uncompressed layer is its own diff
+	if mediaType == ocispec.MediaTypeImageLayerGzip {
+		layerDigest = digest.FromBytes(layer)
 	}
 	layerDesc := ocispec.Descriptor{
-		MediaType: ocispec.MediaTypeImageLayerGzip,
-		Digest:    digest.FromBytes(layer),
+		MediaType: mediaType,
+		Digest:    layerDigest,
 		Size:      int64(len(layer)),
 	}
 	cfg := ocispec.Image{
@@ -184,7 +224,15 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 	for n := range entries {
 		names = append(names, n)
 	}
-	sort.Strings(names) // parents sort before their children
+	// Parents sort before their children; hard links go last, after the
+	// files they point to.
+	sort.Slice(names, func(i, j int) bool {
+		hi, hj := entries[names[i]].HardLink != "", entries[names[j]].HardLink != ""
+		if hi != hj {
+			return hj
+		}
+		return names[i] < names[j]
+	})
 
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
@@ -205,6 +253,18 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 			}
 		case f.Link != "":
 			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, f.Link, 0o777
+		case f.HardLink != "":
+			target := path.Clean("/" + f.HardLink)
+			if t, ok := entries[target]; !ok || t.HardLink != "" || t.Dir || t.Link != "" {
+				return nil, "", fmt.Errorf("layer entry %s: hard link to %s, which is not a regular file of the layer", n, target)
+			}
+			// The link shares the target's inode: give it the target's mode,
+			// since unpackers chmod the link's path (and so the inode).
+			hdr.Typeflag, hdr.Linkname = tar.TypeLink, strings.TrimPrefix(target, "/")
+			hdr.Mode = int64(entries[target].Mode.Perm())
+			if hdr.Mode == 0 {
+				hdr.Mode = 0o644
+			}
 		case f.HostPath != "":
 			b, err := os.ReadFile(f.HostPath)
 			if err != nil {
@@ -218,6 +278,9 @@ func buildLayer(files []File) ([]byte, digest.Digest, error) {
 			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(data))
 			if f.Mode == 0 {
 				hdr.Mode = 0o644
+			}
+			if f.Mode&os.ModeSetuid != 0 {
+				hdr.Mode |= 0o4000
 			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -254,11 +317,10 @@ func (e *Env) ImportImage(ctx context.Context, img Image) error {
 	if werr != nil {
 		return werr
 	}
-	out, err := e.Ctr(ctx, "images", "import", "--platform", "linux/amd64", p)
-	if err != nil {
+	if _, err := e.Ctr(ctx, "images", "import", "--platform", "linux/amd64", p); err != nil {
 		return fmt.Errorf("import image %s: %w", img.Name, err)
 	}
-	e.logf("imported %s: %s", img.Name, strings.TrimSpace(out))
+	e.logf("imported %s", img.Name)
 	return nil
 }
 
@@ -271,4 +333,79 @@ func (e *Env) Ctr(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// tarDir packs the tree at root into an uncompressed tar: directories,
+// regular files, symlinks and hard links, with their modes and numeric
+// owners. Device nodes, fifos and sockets are left out (a container gets
+// its /dev from the runtime).
+func tarDir(root string) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		var link string
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		} else if !fi.Mode().IsRegular() && !fi.IsDir() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+			if fi.Mode().IsRegular() && st.Nlink > 1 {
+				key := inode{uint64(st.Dev), st.Ino}
+				if first, dup := seen[key]; dup {
+					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+					return tw.WriteHeader(hdr)
+				}
+				seen[key] = hdr.Name
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	return buf.Bytes(), nil
 }

@@ -26,7 +26,7 @@ const testbinPkg = "moat.dev/moat/e2e/testbin/"
 // importTestImages builds the test programs and imports the pause, busybox
 // and httpserver images.
 func (e *Env) importTestImages(ctx context.Context) error {
-	for _, name := range []string{"pause", "httpserver"} {
+	for _, name := range []string{"pause", "httpserver", "nnp"} {
 		if err := e.Tools.buildGo(testbinPkg+name, e.TestBin(name)); err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (e *Env) importTestImages(ctx context.Context) error {
 func (e *Env) TestBin(name string) string { return filepath.Join(e.Root, "testbin", name) }
 
 // BusyboxFiles is a root filesystem of the static busybox: the binary at
-// /bin/busybox and a symlink for each applet it lists, /tmp, /root and a
+// /bin/busybox and a hard link for each applet it lists, /tmp, /root and a
 // minimal /etc/passwd and /etc/group.
 func (e *Env) BusyboxFiles() ([]File, error) {
 	bin := e.Tools.Busybox
@@ -81,7 +81,9 @@ func (e *Env) BusyboxFiles() ([]File, error) {
 		if p == "/bin/busybox" {
 			continue
 		}
-		files = append(files, File{Path: p, Link: "/bin/busybox"})
+		// Hard links, as in the busybox images of registries: masking
+		// one applet's path (OCI maskedPaths) must not mask them all.
+		files = append(files, File{Path: p, HardLink: "/bin/busybox"})
 	}
 	return files, nil
 }

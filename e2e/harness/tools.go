@@ -25,6 +25,7 @@ type Tools struct {
 	Busybox    string // a static busybox for the test images
 	IP         string // iproute2's ip, for the test bridge
 	Go         string // the go command, to build the test programs
+	CC         string // a C compiler for static test programs; optional
 }
 
 // MissingToolsError lists what FindTools could not find; its message names
@@ -86,6 +87,9 @@ func FindTools(dir string) (*Tools, error) {
 	onPath(&t.Runc, "runc", "/usr/sbin/runc", "/usr/bin/runc")
 	onPath(&t.IP, "ip", "/usr/sbin/ip", "/sbin/ip")
 	onPath(&t.Go, "go", "/usr/local/go/bin/go")
+	if p, err := exec.LookPath("cc"); err == nil {
+		t.CC = p
+	}
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
 		if isExecutable(p) && isStatic(p) {
 			t.Busybox = p
@@ -134,6 +138,22 @@ func (t *Tools) buildGo(pkg, out string) error {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// BuildStaticC compiles the C source files srcs into a static binary at
+// out. A missing C compiler is a *MissingToolsError.
+func (t *Tools) BuildStaticC(out string, srcs ...string) error {
+	if t.CC == "" {
+		return &MissingToolsError{Missing: []string{"cc (Debian packages gcc and libc6-dev)"}}
+	}
+	args := append([]string{"-static", "-O2", "-pthread", "-o", out}, srcs...)
+	if b, err := exec.Command(t.CC, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("cc %s: %w\n%s", strings.Join(args, " "), err, b)
+	}
+	if !isStatic(out) {
+		return fmt.Errorf("cc %s: %s is not static", strings.Join(args, " "), out)
 	}
 	return nil
 }

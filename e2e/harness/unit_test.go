@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -74,6 +75,8 @@ func TestWriteOCIArchive(t *testing.T) {
 		Files: []File{
 			{Path: "/bin/hello", Data: []byte("#!/bin/sh\necho hi\n"), Mode: 0o755},
 			{Path: "/bin/sh", Link: "/bin/busybox"},
+			{Path: "/bin/ash", HardLink: "/bin/hello"},
+			{Path: "/bin/su", Data: []byte("x"), Mode: 0o755 | os.ModeSetuid},
 			{Path: "/tmp", Dir: true, Mode: 0o777 | os.ModeSticky},
 		},
 		Entrypoint: []string{"/bin/hello"},
@@ -143,11 +146,26 @@ func TestWriteOCIArchive(t *testing.T) {
 	if h := got["bin/sh"]; h == nil || h.Linkname != "/bin/busybox" {
 		t.Errorf("layer symlink bin/sh = %+v", h)
 	}
+	if h := got["bin/ash"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "bin/hello" {
+		t.Errorf("layer hard link bin/ash = %+v", h)
+	}
+	if h := got["bin/su"]; h == nil || h.Mode != 0o4755 {
+		t.Errorf("layer bin/su = %+v, want mode 4755", h)
+	}
 	if h := got["tmp/"]; h == nil || h.Mode != 0o1777 {
 		t.Errorf("layer tmp/ = %+v, want mode 1777", h)
 	}
 	if h := got["bin/hello"]; h == nil || h.Mode != 0o755 || h.Size != int64(len(img.Files[0].Data)) {
 		t.Errorf("layer bin/hello = %+v", h)
+	}
+}
+
+// TestHardLinkNeedsTarget: a hard link to a path that is not a regular
+// file of the layer is refused.
+func TestHardLinkNeedsTarget(t *testing.T) {
+	err := WriteOCIArchive(io.Discard, Image{Name: "x:y", Files: []File{{Path: "/a", HardLink: "/missing"}}})
+	if err == nil || !strings.Contains(err.Error(), "/missing") {
+		t.Errorf("WriteOCIArchive with a dangling hard link: %v", err)
 	}
 }
 
@@ -178,5 +196,51 @@ func TestReadLog(t *testing.T) {
 	}
 	if _, err := ReadLog(p); err == nil {
 		t.Error("ReadLog accepted a malformed line")
+	}
+}
+
+// TestTarDir: a host tree packs with its directories, files, modes,
+// symlinks and hard links; a fifo is left out.
+func TestTarDir(t *testing.T) {
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/bin/tool"), []byte("tool"), 0o755))
+	must(os.Link(filepath.Join(root, "usr/bin/tool"), filepath.Join(root, "usr/bin/alias")))
+	must(os.Symlink("usr/bin", filepath.Join(root, "bin")))
+	must(syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+	b, err := tarDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*tar.Header{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		got[h.Name] = h
+	}
+	if h := got["usr/bin/"]; h == nil || h.Typeflag != tar.TypeDir {
+		t.Errorf("usr/bin/ = %+v", h)
+	}
+	if h := got["bin"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "usr/bin" {
+		t.Errorf("bin = %+v", h)
+	}
+	// WalkDir goes in lexical order: alias comes first and is the file.
+	if h := got["usr/bin/alias"]; h == nil || h.Typeflag != tar.TypeReg || h.Mode&0o777 != 0o755 || h.Size != 4 {
+		t.Errorf("usr/bin/alias = %+v", h)
+	}
+	if h := got["usr/bin/tool"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "usr/bin/alias" {
+		t.Errorf("usr/bin/tool = %+v", h)
+	}
+	if _, ok := got["fifo"]; ok {
+		t.Error("the fifo was packed")
 	}
 }

