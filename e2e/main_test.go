@@ -42,7 +42,8 @@ func handlers() []string {
 var moatReady = map[string]bool{
 	"TestRunContainer": true, "TestCRIAnnotations": true, "TestExec": true, "TestAttach": true,
 	"TestStopGracePeriod": true, "TestRemoveLeavesNothing": true, "TestManyPods": true,
-	"TestContainerdRestart": true,
+	"TestContainerdRestart": true, "TestStats": true, "TestOOMKilled": true, "TestUpdateResources": true,
+	"TestClearErrors": true, "TestStaticCProgram": true, "TestDebianImage": true,
 }
 
 // handlersFor are the handlers the scenario t runs for.
@@ -70,6 +71,7 @@ func env(t *testing.T) *harness.Env {
 				fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...)
 			}
 		}}
+		defer func() { moatConfig = opts.MoatConfig }()
 		if shim := os.Getenv(ShimEnv); shim != "" {
 			opts.MoatShim = shim
 			opts.MoatConfig = os.Getenv("MOAT_E2E_SHIM_CONFIG")

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,12 +15,32 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"moat.dev/moat/cri"
 	"moat.dev/moat/e2e/harness"
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/shim"
 )
 
-// shimBuildDir holds the shim built for the moat scenarios.
-var shimBuildDir string
+// shimBuildDir holds the shim built for the moat scenarios; moatConfig is
+// the moat handler's options file in use ("" for none).
+var shimBuildDir, moatConfig string
+
+// moatOptions reads the moat handler's options in use.
+func moatOptions(t *testing.T) shim.Options {
+	t.Helper()
+	if moatConfig == "" {
+		return shim.DefaultOptions()
+	}
+	b, err := os.ReadFile(moatConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := shim.ParseOptions(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
 
 // buildShim builds containerd-shim-moat-v2 from this tree and writes its
 // options file; it returns their paths.
@@ -266,11 +288,13 @@ func TestMoatVCPUs(t *testing.T) {
 		t.Errorf("pod limit 1.5 CPUs: nproc %q, want 2", got)
 	}
 
-	// No limit at all: the host's CPUs, capped by max_vcpus = 1 of the
-	// handler's options file.
+	// No limit at all: the host's CPUs, capped by max_vcpus of the
+	// handler's options file (1 in the file buildShim writes).
 	free := runPod(t, e, harness.HandlerMoat, "moat-cpu-free")
-	if got := nproc(ctx, t, e, free, "nproc", nil); got != "1" {
-		t.Errorf("no CPU limit, max_vcpus = 1: nproc %q, want 1", got)
+	max := moatOptions(t).MaxVCPUs
+	want := strconv.Itoa(cri.VCPUs(0, runtime.NumCPU(), max))
+	if got := nproc(ctx, t, e, free, "nproc", nil); got != want {
+		t.Errorf("no CPU limit, max_vcpus = %d: nproc %q, want %s", max, got, want)
 	}
 
 	pod := runPod(t, e, harness.HandlerMoat, "moat-cpu-ctr")

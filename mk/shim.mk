@@ -1,5 +1,5 @@
 # The containerd shim and the sentry's control API.
-.PHONY: shim test-shim e2e-moat
+.PHONY: shim test-shim e2e-moat-shim
 
 shim: ## build containerd-shim-moat-v2 into ./bin
 	@mkdir -p $(BIN)
@@ -8,5 +8,5 @@ shim: ## build containerd-shim-moat-v2 into ./bin
 test-shim: ## the shim's and the control API's tests (control needs /dev/kvm and busybox-static)
 	$(GO) test -count=1 ./shim/... ./sentry/control/... ./sentry/sandbox/...
 
-e2e-moat: ## moat pods through a private containerd's CRI (root, /dev/kvm, make e2e-tools)
+e2e-moat-shim: ## the moat scenarios only (TestMoat*: root, /dev/kvm, make e2e-tools)
 	$(GO) test -count=1 -v -run 'TestMoat' ./e2e/

@@ -36,8 +36,8 @@ type Config struct {
 	// namespace) once its sandbox is up; Launch starts it in a new mount
 	// namespace for that.
 	Confine bool
-	// NetNS is the path of the pod's network namespace (made by CNI),
-	// joined by the sentry before it is confined; empty: the shim's.
+	// NetNS is the path of the pod's network namespace (made by CNI):
+	// Launch starts the sentry in it; empty: the shim's.
 	NetNS string
 }
 

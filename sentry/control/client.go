@@ -10,6 +10,7 @@ import (
 	"net/rpc/jsonrpc"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func Launch(argv []string, cfg Config, logw io.Writer) (*Client, error) {
 	if cfg.Confine {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
 	}
-	err = cmd.Start()
+	err = startIn(cmd, cfg.NetNS)
 	ctlB.Close()
 	fdB.Close()
 	if err != nil {
@@ -323,4 +324,49 @@ func isBind(m Mount) bool {
 		}
 	}
 	return false
+}
+
+// startIn starts cmd in the network namespace at netns ("" : the
+// caller's). One locked OS thread enters the namespace, forks the process
+// and goes back to the caller's namespace before it serves other
+// goroutines. (The thread must live on: the sentry's parent-death signal
+// follows the thread that forked it.)
+func startIn(cmd *exec.Cmd, netns string) error {
+	if netns == "" {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open the shim's network namespace: %w", err)
+			return
+		}
+		defer unix.Close(back)
+		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open network namespace %s: %w", netns, err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter network namespace %s: %w", netns, err)
+			return
+		}
+		err = cmd.Start()
+		if serr := unix.Setns(back, unix.CLONE_NEWNET); serr != nil {
+			// Stay locked: the thread ends with this goroutine rather
+			// than serve others in the pod's namespace; the sentry it
+			// forked goes with it.
+			errc <- fmt.Errorf("return to the shim's network namespace: %w", serr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
 }

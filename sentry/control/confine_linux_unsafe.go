@@ -92,21 +92,3 @@ func keepCaps(keep uint64) error {
 	runtime.KeepAlive(&data)
 	return nil
 }
-
-// joinNetNS moves every thread of the sentry into the network namespace
-// at path, so the sockets the sentry opens for its containers are the
-// pod's.
-func joinNetNS(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open network namespace %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_SETNS, uintptr(fd), unix.CLONE_NEWNET, 0); e != 0 {
-		if errors.Is(e, syscall.ENOTSUP) {
-			return fmt.Errorf("join network namespace %s: a cgo build cannot move every thread", path)
-		}
-		return fmt.Errorf("join network namespace %s: %w", path, e)
-	}
-	return nil
-}

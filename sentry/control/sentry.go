@@ -55,12 +55,6 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 		log.Error("sentry: descriptor socket (fd 4)", "err", err)
 		return 2
 	}
-	if cfg.NetNS != "" {
-		if err := joinNetNS(cfg.NetNS); err != nil {
-			log.Error("sentry: pod network", "err", err)
-			return 1
-		}
-	}
 	sc := sandbox.Config{CPUs: cfg.CPUs, Memory: cfg.Memory, Hostname: cfg.Hostname, Log: log}
 	if cfg.Strace {
 		sc.Strace = stderr
