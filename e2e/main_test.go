@@ -177,6 +177,21 @@ func waitLog(ctx context.Context, t *testing.T, e *harness.Env, id, want string)
 	}
 }
 
+// logEquals reads a container's log stream until it equals want (the
+// CRI plugin writes the log file behind the container's exit, so right
+// after the exit it may still be short) or a few seconds pass; it returns
+// what it read last.
+func logEquals(ctx context.Context, e *harness.Env, id, stream, want string) (string, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := e.Logs(ctx, id, stream)
+		if (err == nil && out == want) || time.Now().After(deadline) {
+			return out, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // verboseInfo decodes the "info" JSON of a verbose CRI status.
 type verboseInfo struct {
 	Pid         int         `json:"pid"`

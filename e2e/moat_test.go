@@ -159,7 +159,7 @@ func TestMoatEcho(t *testing.T) {
 	if cs.ExitCode != 0 || cs.Reason != "Completed" {
 		t.Errorf("echo: exit code %d reason %q, want 0 and Completed", cs.ExitCode, cs.Reason)
 	}
-	if out, err := e.Logs(ctx, id, "stdout"); err != nil || out != "hello from moat\n" {
+	if out, err := logEquals(ctx, e, id, "stdout", "hello from moat\n"); err != nil || out != "hello from moat\n" {
 		t.Errorf("echo: stdout log %q (%v), want %q", out, err, "hello from moat\n")
 	}
 	if pid := containerInfo(ctx, t, e, id).Pid; pid != 0 && pid != sentry {
@@ -264,7 +264,14 @@ func nproc(ctx context.Context, t *testing.T, e *harness.Env, pod *harness.Pod, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.Logs(ctx, id, "stdout")
+	// The log file is written behind the exit: wait for the line.
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err = e.Logs(ctx, id, "stdout")
+		if strings.HasSuffix(out, "\n") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || cs.ExitCode != 0 {
 		t.Fatalf("nproc: exit %d, log %q, %v", cs.ExitCode, out, err)
 	}
