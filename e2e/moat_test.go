@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -383,4 +384,28 @@ func nsID(t *testing.T, p string) string {
 		t.Fatalf("stat %s: %v", p, err)
 	}
 	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
+
+// TestMoatCtrRun: a container made outside CRI (ctr run, no pod
+// annotations) is a pod of its own: it runs, prints and exits with its
+// code, and nothing of it stays.
+func TestMoatCtrRun(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	needKVM(t)
+	id := fmt.Sprintf("ctr-moat-%d", time.Now().UnixNano())
+	out, err := e.Ctr(ctx, "run", "--rm", "--runtime", harness.MoatRuntimeType, harness.BusyboxImage, id,
+		"sh", "-c", "echo hello from ctr; exit 0")
+	if err != nil || !strings.Contains(out, "hello from ctr\n") {
+		t.Fatalf("ctr run with moat: %q, %v", out, err)
+	}
+	_, err = e.Ctr(ctx, "run", "--rm", "--runtime", harness.MoatRuntimeType, harness.BusyboxImage, id+"-3", "sh", "-c", "exit 3")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("ctr run of exit 3: %v, want exit status 3", err)
+	}
+	if out, err := e.Ctr(ctx, "containers", "ls", "-q"); err != nil || strings.Contains(out, id) {
+		t.Errorf("containers left after ctr run --rm: %q, %v", out, err)
+	}
 }

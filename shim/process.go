@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/fifo"
 	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -48,6 +49,9 @@ type process struct {
 	// the output copy has ended.
 	console *os.File
 	ioDone  chan struct{}
+	// stdinFifo is containerd's stdin FIFO, read by the shim into a pipe
+	// the process reads (closed with the process).
+	stdinFifo io.Closer
 
 	mu         sync.Mutex
 	status     task.Status
@@ -103,14 +107,17 @@ func (p *process) openTerminal(ctx context.Context) (files [3]*os.File, closeSla
 			return fail(fmt.Errorf("open output %s: %w", p.stdout, err))
 		}
 	}
-	var in *os.File
+	var in io.ReadCloser
 	if p.stdin != "" {
-		if in, err = openFifoRead(ctx, p.stdin, 10*time.Second); err != nil {
+		if in, err = fifo.OpenFifo(context.WithoutCancel(ctx), p.stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
 			if out != nil {
 				out.Close()
 			}
 			return fail(fmt.Errorf("open stdin %s: %w", p.stdin, err))
 		}
+		p.mu.Lock()
+		p.stdinFifo = in
+		p.mu.Unlock()
 	}
 	done := make(chan struct{})
 	p.mu.Lock()
@@ -124,10 +131,7 @@ func (p *process) openTerminal(ctx context.Context) (files [3]*os.File, closeSla
 		}
 	}()
 	if in != nil {
-		go func() {
-			defer in.Close()
-			io.Copy(master, in)
-		}()
+		go io.Copy(master, in) // until the FIFO's writer or closeIO closes it
 	}
 	return [3]*os.File{slave, slave, slave}, func() { slave.Close() }, nil
 }
@@ -147,8 +151,12 @@ func (p *process) resize(width, height uint32) error {
 // the pty.
 func (p *process) closeIO() {
 	p.mu.Lock()
-	c, done := p.console, p.ioDone
+	c, done, in := p.console, p.ioDone, p.stdinFifo
+	p.stdinFifo = nil
 	p.mu.Unlock()
+	if in != nil {
+		in.Close()
+	}
 	if c == nil {
 		return
 	}
@@ -171,11 +179,26 @@ func (p *process) openStdio(ctx context.Context) (files [3]*os.File, err error) 
 		}
 	}
 	if p.stdin != "" {
-		f, err := openFifoRead(ctx, p.stdin, 10*time.Second)
+		// As the runc shim: the FIFO is opened without waiting for its
+		// writer and copied into a pipe; the process reads the pipe and
+		// sees the end of input when the writer closes the FIFO.
+		in, err := fifo.OpenFifo(context.WithoutCancel(ctx), p.stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return files, fmt.Errorf("open stdin %s: %w", p.stdin, err)
 		}
-		files[0] = f
+		r, w, err := os.Pipe()
+		if err != nil {
+			in.Close()
+			return files, fmt.Errorf("stdin pipe: %w", err)
+		}
+		p.mu.Lock()
+		p.stdinFifo = in
+		p.mu.Unlock()
+		go func() {
+			io.Copy(w, in)
+			w.Close()
+		}()
+		files[0] = r
 	}
 	for i, path := range []string{p.stdout, p.stderr} {
 		if path == "" {
@@ -196,35 +219,6 @@ func (p *process) openStdio(ctx context.Context) (files [3]*os.File, err error) 
 		files[2] = files[1]
 	}
 	return files, nil
-}
-
-// openFifoRead opens a FIFO for reading, waiting up to timeout for a writer.
-func openFifoRead(ctx context.Context, path string, timeout time.Duration) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		f, err := os.OpenFile(path, os.O_RDONLY, 0)
-		ch <- result{f, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.f, r.err
-	case <-time.After(timeout):
-		// Unblock the open by opening the other end ourselves.
-		if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			r := <-ch
-			w.Close()
-			if r.f != nil {
-				r.f.Close()
-			}
-		}
-		return nil, fmt.Errorf("no writer within %v", timeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // startArgs turns an OCI process into the sentry's StartArgs.

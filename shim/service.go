@@ -454,6 +454,7 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		}
 	}
 	if err != nil {
+		p.closeIO()
 		return fail(fmt.Errorf("start %s/%s: %w", r.ID, r.ExecID, err))
 	}
 	_, err = sentry.Start(args, files)
