@@ -169,7 +169,7 @@ func (p *process) closeIO() {
 
 // openStdio opens containerd's FIFOs for the process. Output FIFOs are
 // opened read-write so the open never waits for a reader (containerd has
-// its readers open already); stdin waits for its writer for a while.
+// its readers open already); stdin is copied from its FIFO into a pipe.
 func (p *process) openStdio(ctx context.Context) (files [3]*os.File, err error) {
 	closeAll := func() {
 		for _, f := range files {
