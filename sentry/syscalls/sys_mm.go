@@ -119,7 +119,9 @@ func sysMmap(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 			// /dev/zero: anonymous memory.
 			o.Off = 0
 		} else {
-			name, _ := t.Kernel().VFS.PathOf(t.FS().Root(), f.VirtualDentry())
+			root := t.FS().Root()
+			name, _ := t.Kernel().VFS.PathOf(root, f.VirtualDentryNoRef())
+			root.DecRef(t.Ctx())
 			o.File = kernel.MappableFile(t.Ctx(), f, name)
 		}
 	}

@@ -79,6 +79,7 @@ func TestConcurrentRenamesAndWalks(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+	e.v.DropCaches()
 	if n := e.v.CachedDentries(); n != 0 {
 		t.Fatalf("%d dentries still cached with nothing open", n)
 	}
@@ -86,11 +87,44 @@ func TestConcurrentRenamesAndWalks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.v.DropCaches()
 	if n := e.v.CachedDentries(); n != 4 { // a, x, y, f
 		t.Fatalf("%d dentries cached with one file open, want 4", n)
 	}
 	f.DecRef(e.ctx)
+	e.v.DropCaches()
 	if n := e.v.CachedDentries(); n != 0 {
 		t.Fatalf("%d dentries cached after close", n)
+	}
+}
+
+func TestDentryCacheBound(t *testing.T) {
+	e := newEnv(t)
+	e.v.SetDentryCacheSize(8)
+	e.mkdir("/d", 0o755)
+	for i := 0; i < 50; i++ {
+		e.writeFile(fmt.Sprintf("/d/f%d", i), "x", 0o644)
+		e.stat(fmt.Sprintf("/d/f%d", i))
+	}
+	// 8 unused ones plus /d, which their references pin.
+	if n := e.v.CachedDentries(); n > 9 {
+		t.Fatalf("%d dentries cached, limit 8 + /d", n)
+	}
+	// Cached names stay correct through renames and unlinks.
+	if err := e.v.Rename(e.ctx, e.cred, e.pop("/d/f49"), e.pop("/d/g"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.Stat(e.ctx, e.cred, e.pop("/d/f49")); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("old name after rename: %v", err)
+	}
+	if err := e.v.Unlink(e.ctx, e.cred, e.pop("/d/g")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.Stat(e.ctx, e.cred, e.pop("/d/g")); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("name after unlink: %v", err)
+	}
+	e.v.SetDentryCacheSize(0)
+	if n := e.v.CachedDentries(); n != 0 {
+		t.Fatalf("%d dentries cached with caching off", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 // child, a walk in progress); the last DecRef evicts an unpinned dentry
 // from its parent.
 type Dentry struct {
+	v     *VirtualFilesystem
 	inode Inode
 	// typ is the inode's S_IFMT bits, which never change.
 	typ uint32
@@ -32,6 +33,9 @@ type Dentry struct {
 	dead atomic.Bool
 	// destroyed is set when the inode has been released.
 	destroyed atomic.Bool
+	// linkable marks the nameless file of an O_TMPFILE open that linkat
+	// may name.
+	linkable bool
 
 	mu sync.Mutex
 	// children caches the looked-up children. Every child, cached or
@@ -40,14 +44,24 @@ type Dentry struct {
 	// cached says whether this dentry is in its parent's children map
 	// (guarded by the parent's mu).
 	cached bool
+
+	// The list of unreferenced cached dentries, guarded by v.lruMu.
+	lruPrev, lruNext *Dentry
+	inLRU            bool
 }
 
-func newDentry(ctx context.Context, fs Filesystem, inode Inode) (*Dentry, error) {
-	st, err := inode.Stat(ctx)
-	if err != nil {
-		return nil, err
+func newDentry(ctx context.Context, v *VirtualFilesystem, fs Filesystem, inode Inode) (*Dentry, error) {
+	var typ uint32
+	if t, ok := inode.(FileTyper); ok {
+		typ = t.FileType()
+	} else {
+		st, err := inode.Stat(ctx)
+		if err != nil {
+			return nil, err
+		}
+		typ = st.Type()
 	}
-	d := &Dentry{inode: inode, typ: st.Type(), fs: fs}
+	d := &Dentry{v: v, inode: inode, typ: typ, fs: fs}
 	d.refs.Store(1)
 	return d, nil
 }
@@ -68,9 +82,10 @@ func (d *Dentry) IncRef() {
 	}
 }
 
-// DecRef drops a reference; the last one evicts the dentry from its
-// parent's cache and, once nothing can reach it, releases the inode and
-// the dentry's reference on its parent.
+// DecRef drops a reference. A cached dentry whose last reference goes
+// stays in its parent's cache, on the VFS's list of unused dentries, until
+// that list overflows; any other dentry is destroyed: its inode released
+// and its reference on its parent dropped.
 func (d *Dentry) DecRef() {
 	n := d.refs.Add(-1)
 	if n > 0 {
@@ -79,8 +94,53 @@ func (d *Dentry) DecRef() {
 	if n < 0 {
 		panic("vfs: dentry reference count below zero")
 	}
-	if !d.evict() || !d.destroyed.CompareAndSwap(false, true) {
+	p := d.lockParent()
+	if p == nil {
+		if d.refs.Load() == 0 {
+			d.destroy()
+		}
 		return
+	}
+	if d.refs.Load() != 0 {
+		p.mu.Unlock()
+		return
+	}
+	if d.cached && !d.dead.Load() && d.v != nil && d.v.lruAdd(d) {
+		p.mu.Unlock()
+		d.v.lruTrim()
+		return
+	}
+	if d.cached {
+		delete(p.children, d.name)
+		d.cached = false
+	}
+	p.mu.Unlock()
+	d.destroy()
+}
+
+// lockParent locks and returns d's parent, or returns nil for a root.
+func (d *Dentry) lockParent() *Dentry {
+	for {
+		p := d.parent.Load()
+		if p == nil {
+			return nil
+		}
+		p.mu.Lock()
+		if d.parent.Load() == p {
+			return p
+		}
+		p.mu.Unlock()
+	}
+}
+
+// destroy releases an unreachable dentry's inode and its reference on its
+// parent, once.
+func (d *Dentry) destroy() {
+	if !d.destroyed.CompareAndSwap(false, true) {
+		return
+	}
+	if d.v != nil {
+		d.v.lruRemove(d)
 	}
 	if r, ok := d.inode.(InodeReleaser); ok {
 		r.ReleaseInode()
@@ -90,31 +150,23 @@ func (d *Dentry) DecRef() {
 	}
 }
 
-// evict removes an unreferenced dentry from its parent's cache. It
-// returns true if the dentry is now unreachable: out of every cache and
-// without references, so nothing can take one again.
-func (d *Dentry) evict() bool {
-	for {
-		p := d.parent.Load()
-		if p == nil {
-			return d.refs.Load() == 0
-		}
-		p.mu.Lock()
-		if d.parent.Load() != p {
-			p.mu.Unlock()
-			continue
-		}
-		if d.refs.Load() != 0 {
-			p.mu.Unlock()
-			return false
-		}
-		if d.cached {
-			delete(p.children, d.name)
-			d.cached = false
-		}
-		p.mu.Unlock()
-		return true
+// tryEvict drops an unused dentry taken off the LRU list from its
+// parent's cache and destroys it; a dentry in use again is left alone.
+func (d *Dentry) tryEvict() {
+	p := d.lockParent()
+	if p == nil {
+		return
 	}
+	if d.refs.Load() != 0 {
+		p.mu.Unlock()
+		return
+	}
+	if d.cached {
+		delete(p.children, d.name)
+		d.cached = false
+	}
+	p.mu.Unlock()
+	d.destroy()
 }
 
 // incRefCached takes a reference on a dentry found in a cache, which may
@@ -143,7 +195,12 @@ func (d *Dentry) lookupLocked(ctx context.Context, name string) (*Dentry, error)
 			return c, nil
 		}
 		// The name now means something else: forget the stale child.
+		// Unused, it is unreachable now (d.mu is held: nobody can
+		// take a reference) and goes at once.
 		d.detachLocked(c)
+		if c.refs.Load() == 0 {
+			c.destroy()
+		}
 	}
 	inode, err := dir.Lookup(ctx, name)
 	if err != nil {
@@ -156,7 +213,7 @@ func (d *Dentry) lookupLocked(ctx context.Context, name string) (*Dentry, error)
 // a reference.
 // Preconditions: d.mu is held and name is not cached.
 func (d *Dentry) insertLocked(ctx context.Context, name string, inode Inode) (*Dentry, error) {
-	c, err := newDentry(ctx, d.fs, inode)
+	c, err := newDentry(ctx, d.v, d.fs, inode)
 	if err != nil {
 		return nil, err
 	}

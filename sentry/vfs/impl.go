@@ -75,10 +75,27 @@ type Dir interface {
 	Rename(ctx context.Context, r RenameRequest) error
 }
 
+// TmpfileDir is implemented by directories whose filesystem supports
+// O_TMPFILE: CreateTmpfile makes a regular file with no name (link count
+// 0) that linkat may name later if linkable.
+type TmpfileDir interface {
+	CreateTmpfile(ctx context.Context, attr CreateAttr, linkable bool) (Inode, error)
+}
+
 // Symlink is implemented by symbolic link inodes.
 type Symlink interface {
 	Inode
 	Readlink(ctx context.Context) (string, error)
+}
+
+// MagicLink is implemented by symbolic links that lead to a place rather
+// than a path, as procfs's /proc/<pid>/fd/<n>, cwd, root and exe do: a
+// walk that follows one continues at Target (which may be an unlinked file
+// or lie outside the walker's root), and Readlink only describes it.
+type MagicLink interface {
+	Symlink
+	// Target returns where the link leads, with a reference.
+	Target(ctx context.Context) (VirtualDentry, error)
 }
 
 // Revalidator is implemented by directories whose children can change
@@ -87,6 +104,12 @@ type Symlink interface {
 // names that child; if not it looks the name up afresh.
 type Revalidator interface {
 	Revalidate(ctx context.Context, name string, child Inode) bool
+}
+
+// FileTyper is implemented by inodes that know their file type (S_IFMT
+// bits) without a Stat, to save the VFS one Stat per looked-up name.
+type FileTyper interface {
+	FileType() uint32
 }
 
 // InodeReleaser is implemented by inodes that hold resources (a host

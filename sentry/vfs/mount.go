@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"sort"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,8 @@ type Mount struct {
 	// refs counts the VirtualDentries that refer to this mount, plus
 	// one while attached.
 	refs atomic.Int64
+	// seq orders mounts by when they were made, for mount tables.
+	seq uint64
 }
 
 // Flags returns the mount's MS_* flags.
@@ -43,8 +46,21 @@ func (m *Mount) Flags() uint32 { return m.flags.Load() }
 // Filesystem returns the mounted filesystem.
 func (m *Mount) Filesystem() Filesystem { return m.fs }
 
-// ReadOnly says whether the mount refuses writes.
-func (m *Mount) ReadOnly() bool { return m.flags.Load()&MountReadOnly != 0 }
+// ReadOnly says whether the mount refuses writes: mounted read-only, or
+// a filesystem that is read-only itself (ReadOnlyFilesystem).
+func (m *Mount) ReadOnly() bool {
+	if m.flags.Load()&MountReadOnly != 0 {
+		return true
+	}
+	ro, ok := m.fs.(ReadOnlyFilesystem)
+	return ok && ro.ReadOnly()
+}
+
+// ReadOnlyFilesystem is implemented by filesystems that can be read-only
+// whatever their mounts say (a host directory opened read-only).
+type ReadOnlyFilesystem interface {
+	ReadOnly() bool
+}
 
 func (m *Mount) incRef() {
 	if m.refs.Add(1) <= 1 {
@@ -101,28 +117,29 @@ type MountOptions struct {
 // newMount makes a detached mount of fs rooted at root (which it takes a
 // reference on).
 func (v *VirtualFilesystem) newMount(fs Filesystem, root *Dentry, flags uint32) *Mount {
-	m := &Mount{vfs: v, fs: fs, root: root}
+	m := &Mount{vfs: v, fs: fs, root: root, seq: v.mountSeq.Add(1)}
 	m.flags.Store(flags & mountFlagMask)
 	m.refs.Store(1)
 	root.IncRef()
 	return m
 }
 
-// Mount attaches fs over the directory that pop names. Mounts stack: the
-// newest mount on a point is the one seen.
+// Mount attaches fs over the directory (or, for a filesystem whose root
+// is a file, the file) that pop names; it needs CAP_SYS_ADMIN. Mounts stack: the newest mount on a point is the one
+// seen.
 func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, pop PathOperation, fs Filesystem, opts MountOptions) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	rootInode, err := fs.Root(ctx)
 	if err != nil {
 		return err
 	}
-	root, err := newDentry(ctx, fs, rootInode)
+	root, err := newDentry(ctx, v, fs, rootInode)
 	if err != nil {
 		return err
 	}
 	defer root.DecRef()
-	if !root.IsDir() {
-		return unix.ENOTDIR
-	}
 	v.addFilesystem(fs)
 	m := v.newMount(fs, root, opts.Flags)
 	if err := v.attach(ctx, creds, pop, m); err != nil {
@@ -134,6 +151,9 @@ func (v *VirtualFilesystem) Mount(ctx context.Context, creds *auth.Credentials, 
 
 // BindMount attaches the subtree at source over target, as mount --bind.
 func (v *VirtualFilesystem) BindMount(ctx context.Context, creds *auth.Credentials, source, target PathOperation, opts MountOptions) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	src, err := v.GetDentryAt(ctx, creds, source)
 	if err != nil {
 		return err
@@ -158,7 +178,9 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 		return err
 	}
 	defer point.DecRef(ctx)
-	if !point.Dentry.IsDir() {
+	// Directories go over directories, files over files (a host file
+	// bound over /etc/hosts).
+	if point.Dentry.IsDir() != m.root.IsDir() {
 		return unix.ENOTDIR
 	}
 	if point.Dentry.dead.Load() {
@@ -167,11 +189,10 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 	point.IncRef() // held by the mount
 	point.Dentry.mounts.Add(1)
 	m.parent, m.point = point.Mount, point.Dentry
-	key := mountKey{point.Mount, point.Dentry}
-	if under := v.mounts[key]; under != nil {
-		v.stacked[m] = under
-	}
-	v.mounts[key] = m
+	// point is the top of any stack of mounts there (the walk followed
+	// them), so the key is free: a new mount stacks on the root of the
+	// one it covers, and unmounting it uncovers that one.
+	v.mounts[mountKey{point.Mount, point.Dentry}] = m
 	return nil
 }
 
@@ -179,6 +200,9 @@ func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials,
 // umount2(MNT_DETACH): open files and working directories inside keep
 // working, and the filesystem is released with the last of them.
 func (v *VirtualFilesystem) Umount(ctx context.Context, creds *auth.Credentials, pop PathOperation) error {
+	if !creds.HasCap(auth.CapSysAdmin) {
+		return unix.EPERM
+	}
 	v.renameMu.Lock()
 	var toDrop []VirtualDentry
 	var dropMounts []*Mount
@@ -205,18 +229,7 @@ func (v *VirtualFilesystem) Umount(ctx context.Context, creds *auth.Credentials,
 					detach(child)
 				}
 			}
-			key := mountKey{m.parent, m.point}
-			if under := v.stacked[m]; under != nil {
-				v.mounts[key] = under
-				delete(v.stacked, m)
-			} else {
-				delete(v.mounts, key)
-			}
-			for above, under := range v.stacked {
-				if under == m {
-					v.stacked[above] = nil
-				}
-			}
+			delete(v.mounts, mountKey{m.parent, m.point})
 			m.point.mounts.Add(-1)
 			toDrop = append(toDrop, VirtualDentry{m.parent, m.point})
 			m.parent, m.point = nil, nil
@@ -244,7 +257,8 @@ type MountInfo struct {
 	Flags uint32
 }
 
-// Mounts lists the attached mounts, the root mount first.
+// Mounts lists the attached mounts in the order they were made, the root
+// mount first.
 func (v *VirtualFilesystem) Mounts() []MountInfo {
 	v.renameMu.RLock()
 	defer v.renameMu.RUnlock()
@@ -253,11 +267,33 @@ func (v *VirtualFilesystem) Mounts() []MountInfo {
 		p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
 		out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
 	}
-	for _, m := range v.stacked {
-		if m != nil && m.parent != nil {
-			p, _ := v.pathLocked(VirtualDentry{}, VirtualDentry{m.parent, m.point})
-			out = append(out, MountInfo{Mount: m, Path: p, FS: m.fs.Name(), Flags: m.Flags()})
-		}
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mount.seq < out[j].Mount.seq })
 	return out
+}
+
+// Close detaches every mount and drops the tree's hold on the root
+// filesystem and the unused dentries, for a sandbox that is done. Files
+// still open keep working until they are closed; the VFS must not be used
+// for new operations afterwards.
+func (v *VirtualFilesystem) Close(ctx context.Context) {
+	v.renameMu.Lock()
+	var points []VirtualDentry
+	var ms []*Mount
+	for k, m := range v.mounts {
+		delete(v.mounts, k)
+		m.point.mounts.Add(-1)
+		points = append(points, VirtualDentry{m.parent, m.point})
+		m.parent, m.point = nil, nil
+		ms = append(ms, m)
+	}
+	root := v.root
+	v.renameMu.Unlock()
+	for _, vd := range points {
+		vd.DecRef(ctx)
+	}
+	for _, m := range ms {
+		m.decRef(ctx)
+	}
+	root.decRef(ctx)
+	v.DropCaches()
 }

@@ -50,7 +50,7 @@ func (v *VirtualFilesystem) Open(ctx context.Context, creds *auth.Credentials, p
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	}
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
+		return v.openTmpfile(ctx, creds, pop, opts)
 	}
 	if flags&unix.O_CREAT != 0 && flags&unix.O_DIRECTORY != 0 {
 		return nil, unix.EINVAL
@@ -85,15 +85,20 @@ func (v *VirtualFilesystem) openTarget(ctx context.Context, creds *auth.Credenti
 		vd, err := w.resolve(follow)
 		return vd, false, err
 	}
+	retried := false
 	for {
 		last, trailing, err := w.walkToLast()
 		if err != nil {
 			return VirtualDentry{}, false, err
 		}
 		if !isNormalName(last) {
-			// "/", "." and ".." name existing directories.
+			// "/", "." and ".." name existing directories; "" is also
+			// where a magic link led.
 			if excl {
 				return VirtualDentry{}, false, unix.EEXIST
+			}
+			if last == "" && !w.cur.Dentry.IsDir() {
+				return w.take(), false, nil
 			}
 			return VirtualDentry{}, false, unix.EISDIR
 		}
@@ -145,6 +150,13 @@ func (v *VirtualFilesystem) openTarget(ctx context.Context, creds *auth.Credenti
 		}
 		vd, err := v.createRegular(ctx, creds, parent, last, mode)
 		d.mu.Unlock()
+		if err == unix.EEXIST && !excl && !retried {
+			// Made behind the VFS's back (a host process) since the
+			// lookup: open it instead, once.
+			retried = true
+			w.rest = last
+			continue
+		}
 		return vd, err == nil, err
 	}
 }
@@ -253,7 +265,7 @@ func (v *VirtualFilesystem) openDentry(ctx context.Context, creds *auth.Credenti
 			return nil, err
 		}
 	default:
-		if flags&unix.O_TRUNC != 0 && d.typ == unix.S_IFREG && !created && st.Size != 0 {
+		if flags&unix.O_TRUNC != 0 && d.typ == unix.S_IFREG && !created {
 			if err := d.inode.SetStat(ctx, SetStat{Mask: SetSize | SetMtime | SetCtime, Mtime: Now(), Ctime: Now()}); err != nil {
 				return nil, err
 			}
@@ -274,7 +286,7 @@ type pathFile struct{ FileDefaults }
 // eventfds, sockets. inode answers fstat; stream says the file has no
 // offset (read and write ignore it, pread gives ESPIPE).
 func (v *VirtualFilesystem) NewAnonFile(ctx context.Context, inode Inode, impl FileImpl, flags uint32, stream bool) (*File, error) {
-	d, err := newDentry(ctx, anonFS{}, inode)
+	d, err := newDentry(ctx, v, anonFS{}, inode)
 	if err != nil {
 		return nil, err
 	}
@@ -295,3 +307,54 @@ func (anonFS) Statfs(context.Context) (Statfs, error) {
 	return Statfs{Type: 0x09041934, Bsize: 4096, NameLen: NameMax}, nil
 }
 func (anonFS) Release(context.Context) {}
+
+// openTmpfile implements O_TMPFILE: an unnamed regular file in the
+// directory pop names, which linkat can name later unless O_EXCL.
+func (v *VirtualFilesystem) openTmpfile(ctx context.Context, creds *auth.Credentials, pop PathOperation, opts OpenOptions) (*File, error) {
+	flags := opts.Flags &^ (unix.O_TMPFILE &^ unix.O_DIRECTORY)
+	if acc := flags & unix.O_ACCMODE; acc != unix.O_WRONLY && acc != unix.O_RDWR {
+		return nil, unix.EINVAL
+	}
+	if flags&unix.O_CREAT != 0 || flags&unix.O_PATH != 0 {
+		return nil, unix.EINVAL
+	}
+	pop.FollowFinal = true
+	dir, err := v.GetDentryAt(ctx, creds, pop)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.DecRef(ctx)
+	if !dir.Dentry.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	if err := v.mayCreate(ctx, creds, dir); err != nil {
+		return nil, err
+	}
+	td, ok := dir.Dentry.inode.(TmpfileDir)
+	if !ok {
+		return nil, unix.EOPNOTSUPP
+	}
+	st, err := dir.Dentry.inode.Stat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inode, err := td.CreateTmpfile(ctx, createAttr(creds, &st, unix.S_IFREG|opts.Mode&0o7777), flags&unix.O_EXCL == 0)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDentry(ctx, v, dir.Dentry.fs, inode)
+	if err != nil {
+		return nil, err
+	}
+	// A nameless child of the directory: never cached, already "removed",
+	// so PathOf reports it unreachable, and ".." from it is dir.
+	dir.Dentry.IncRef()
+	d.parent.Store(dir.Dentry)
+	d.name = "#tmpfile"
+	d.dead.Store(true)
+	d.linkable = flags&unix.O_EXCL == 0
+	dir.Mount.incRef()
+	vd := VirtualDentry{dir.Mount, d}
+	defer vd.DecRef(ctx)
+	return v.openDentry(ctx, creds, vd, flags&^(unix.O_DIRECTORY|unix.O_EXCL), false, true)
+}

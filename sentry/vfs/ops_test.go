@@ -42,7 +42,7 @@ func TestOpenFlags(t *testing.T) {
 		{"creat in missing dir", "/missing/new", unix.O_CREAT | unix.O_WRONLY, unix.ENOENT},
 		{"directory", "/d", unix.O_RDONLY | unix.O_DIRECTORY, nil},
 		{"creat through dangling symlink", "/dangling", unix.O_CREAT | unix.O_WRONLY, nil},
-		{"tmpfile", "/d", unix.O_TMPFILE | unix.O_RDWR, unix.EOPNOTSUPP},
+		{"tmpfile", "/d", unix.O_TMPFILE | unix.O_RDWR, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,6 +461,28 @@ func TestFIFOOpenRules(t *testing.T) {
 	rw, err := open(unix.O_RDWR)
 	wantErr(t, "O_RDWR never waits", err, nil)
 	rw.DecRef(e.ctx)
+
+	// A blocking writer on a fresh FIFO waits for a reader; giving up
+	// (a signal) drops it without leaving a phantom writer behind.
+	if err := e.v.Mknod(e.ctx, e.cred, e.pop("/fifo2"), unix.S_IFIFO|0o644, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.v.Open(e.ctx, e.cred, e.pop("/fifo2"), vfs.OpenOptions{Flags: unix.O_WRONLY})
+	if !errors.As(err, &pending) {
+		t.Fatalf("blocking O_WRONLY open: %v", err)
+	}
+	if pending.File.OpenReady() {
+		t.Fatal("writer ready without a reader")
+	}
+	pending.File.DecRef(e.ctx) // interrupted
+	r2, err := e.v.Open(e.ctx, e.cred, e.pop("/fifo2"), vfs.OpenOptions{Flags: unix.O_RDONLY | unix.O_NONBLOCK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.DecRef(e.ctx)
+	if n, err := r2.Read(e.ctx, buf); n != 0 || err != nil {
+		t.Fatalf("read after the waiting writer gave up = %d, %v; want EOF", n, err)
+	}
 	if _, ok := rf.Impl().(pipe.Sizer); !ok {
 		t.Fatal("FIFO file does not offer F_GETPIPE_SZ")
 	}

@@ -195,6 +195,21 @@ func (w *walker) readlink(vd VirtualDentry) (string, error) {
 // followLink continues the walk through the symlink vd (reached from
 // w.cur): its target replaces it at the front of the remaining path.
 func (w *walker) followLink(vd VirtualDentry, rest string) error {
+	if ml, ok := vd.Dentry.inode.(MagicLink); ok {
+		w.symlinks++
+		if w.symlinks > MaxSymlinks {
+			vd.DecRef(w.ctx)
+			return unix.ELOOP
+		}
+		to, err := ml.Target(w.ctx)
+		vd.DecRef(w.ctx)
+		if err != nil {
+			return err
+		}
+		w.setCur(to)
+		w.rest = rest
+		return nil
+	}
 	target, err := w.readlink(vd)
 	vd.DecRef(w.ctx)
 	if err != nil {

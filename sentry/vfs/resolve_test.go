@@ -1,11 +1,13 @@
 package vfs_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/auth"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -174,6 +176,9 @@ func TestMountsAndChroot(t *testing.T) {
 		t.Fatalf("read of a file in a detached mount: %q, %v", buf[:n], err)
 	}
 	wantErr(t, "umount of /", e.v.Umount(e.ctx, e.cred, e.pop("/")), unix.EBUSY)
+	user := auth.User(1000, 1000)
+	wantErr(t, "mount as a user", e.v.Mount(e.ctx, user, e.pop("/a"), tmpfs.New(tmpfs.Options{}), vfs.MountOptions{}), unix.EPERM)
+	wantErr(t, "umount as a user", e.v.Umount(e.ctx, user, e.pop("/a")), unix.EPERM)
 }
 
 func TestReadOnlyMount(t *testing.T) {
@@ -205,5 +210,39 @@ func TestReadOnlyMount(t *testing.T) {
 	st, err := e.v.Statfs(e.ctx, e.cred, e.pop("/ro"))
 	if err != nil || st.Flags&unix.ST_RDONLY == 0 || st.Type != unix.TMPFS_MAGIC {
 		t.Fatalf("statfs of ro mount: %+v, %v", st, err)
+	}
+}
+
+func TestStackedMounts(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("/m", 0o755)
+	e.writeFile("/m/base", "", 0o644)
+	for i, name := range []string{"first", "second"} {
+		if err := e.v.Mount(e.ctx, e.cred, e.pop("/m"), tmpfs.New(tmpfs.Options{}), vfs.MountOptions{}); err != nil {
+			t.Fatalf("mount %d: %v", i, err)
+		}
+		e.writeFile("/m/"+name, "", 0o644)
+	}
+	ms := e.v.Mounts()
+	if len(ms) != 3 || ms[0].Path != "/" || ms[1].Path != "/m" || ms[2].Path != "/m" || ms[1].Mount == ms[2].Mount {
+		t.Fatalf("mount table %+v", ms)
+	}
+	seen := func(name string) bool {
+		_, err := e.v.Stat(e.ctx, e.cred, e.pop("/m/"+name))
+		return err == nil
+	}
+	if !seen("second") || seen("first") || seen("base") {
+		t.Fatal("the newest mount is not the one seen")
+	}
+	for _, want := range []string{"first", "base"} {
+		if err := e.v.Umount(e.ctx, e.cred, e.pop("/m")); err != nil {
+			t.Fatal(err)
+		}
+		if !seen(want) {
+			t.Fatalf("after umount %s is not visible", want)
+		}
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/m")); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("umount of a plain directory: %v", err)
 	}
 }

@@ -8,7 +8,9 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -24,11 +26,10 @@ type VirtualFilesystem struct {
 	// always the parent.
 	renameMu sync.RWMutex
 	root     *Mount
-	// mounts maps a mountpoint to the mount seen there. Guarded by
+	// mounts maps a mountpoint to the mount attached there. Guarded by
 	// renameMu.
-	mounts map[mountKey]*Mount
-	// stacked maps a mount to the one it hides. Guarded by renameMu.
-	stacked map[*Mount]*Mount
+	mounts   map[mountKey]*Mount
+	mountSeq atomic.Uint64
 
 	fsMu   sync.Mutex
 	fsRefs map[Filesystem]int
@@ -38,28 +39,41 @@ type VirtualFilesystem struct {
 
 	locksMu sync.Mutex
 	locks   map[fileKey]*lockEntry
+
+	sockMu  sync.Mutex
+	sockets map[sockKey]any
+
+	lruMu sync.Mutex
+	// lruHead is the least recently unused dentry, lruTail the most.
+	lruHead, lruTail *Dentry
+	lruLen           int
+	lruCap           int
 }
+
+// DefaultDentryCacheSize is how many unused dentries a VFS keeps cached.
+const DefaultDentryCacheSize = 1024
 
 // New makes a VFS whose root is a mount of fs.
 func New(ctx context.Context, fs Filesystem, opts MountOptions) (*VirtualFilesystem, error) {
 	v := &VirtualFilesystem{
 		mounts:  make(map[mountKey]*Mount),
-		stacked: make(map[*Mount]*Mount),
 		fsRefs:  make(map[Filesystem]int),
 		devices: make(map[deviceKey]Device),
 		locks:   make(map[fileKey]*lockEntry),
+		sockets: make(map[sockKey]any),
+		lruCap:  DefaultDentryCacheSize,
 	}
 	rootInode, err := fs.Root(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), err)
 	}
-	root, err := newDentry(ctx, fs, rootInode)
+	root, err := newDentry(ctx, v, fs, rootInode)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), err)
 	}
 	defer root.DecRef()
 	if !root.IsDir() {
-		return nil, unix.ENOTDIR
+		return nil, fmt.Errorf("vfs: root of %s: %w", fs.Name(), unix.ENOTDIR)
 	}
 	v.addFilesystem(fs)
 	v.root = v.newMount(fs, root, opts.Flags)
@@ -89,7 +103,32 @@ func (v *VirtualFilesystem) releaseFilesystem(ctx context.Context, fs Filesystem
 	}
 	v.fsMu.Unlock()
 	if last {
+		v.dropFilesystemCaches(fs)
 		fs.Release(ctx)
+	}
+}
+
+// dropFilesystemCaches evicts the unused dentries of fs, whose last mount
+// is gone, so their inodes (host descriptors) go with it.
+func (v *VirtualFilesystem) dropFilesystemCaches(fs Filesystem) {
+	for {
+		v.lruMu.Lock()
+		var victims []*Dentry
+		for d := v.lruHead; d != nil; d = d.lruNext {
+			if d.fs == fs {
+				victims = append(victims, d)
+			}
+		}
+		for _, d := range victims {
+			v.lruUnlinkLocked(d)
+		}
+		v.lruMu.Unlock()
+		if len(victims) == 0 {
+			return
+		}
+		for _, d := range victims {
+			d.tryEvict()
+		}
 	}
 }
 
@@ -158,6 +197,9 @@ func statfsOf(ctx context.Context, vd VirtualDentry) (Statfs, error) {
 		return Statfs{}, err
 	}
 	f := vd.Mount.Flags()
+	if vd.Mount.ReadOnly() {
+		f |= MountReadOnly
+	}
 	for _, m := range []struct{ ms, st uint32 }{
 		{MountReadOnly, unix.ST_RDONLY}, {MountNoSuid, unix.ST_NOSUID}, {MountNoDev, unix.ST_NODEV},
 		{MountNoExec, unix.ST_NOEXEC}, {MountNoAtime, unix.ST_NOATIME},
@@ -449,7 +491,7 @@ func (v *VirtualFilesystem) Link(ctx context.Context, creds *auth.Credentials, o
 	if err != nil {
 		return err
 	}
-	if st.Nlink == 0 {
+	if st.Nlink == 0 && !old.Dentry.linkable {
 		return unix.ENOENT
 	}
 	v.renameMu.RLock()
@@ -592,4 +634,90 @@ func (v *VirtualFilesystem) CachedDentries() int {
 		n += r.countCached()
 	}
 	return n
+}
+
+// SetDentryCacheSize sets how many unused dentries stay cached (0: none,
+// every dentry goes with its last reference). Each may hold a host file
+// descriptor on hostfs.
+func (v *VirtualFilesystem) SetDentryCacheSize(n int) {
+	v.lruMu.Lock()
+	v.lruCap = max(n, 0)
+	v.lruMu.Unlock()
+	v.lruTrim()
+}
+
+// DropCaches evicts every unused dentry, as echo 2 > drop_caches.
+func (v *VirtualFilesystem) DropCaches() {
+	v.lruMu.Lock()
+	c := v.lruCap
+	v.lruCap = 0
+	v.lruMu.Unlock()
+	v.lruTrim()
+	v.lruMu.Lock()
+	v.lruCap = c
+	v.lruMu.Unlock()
+}
+
+// lruAdd puts an unused dentry at the tail of the list, and says whether
+// it is kept there.
+// Preconditions: d's parent's mu is held.
+func (v *VirtualFilesystem) lruAdd(d *Dentry) bool {
+	v.lruMu.Lock()
+	defer v.lruMu.Unlock()
+	if v.lruCap == 0 {
+		return false
+	}
+	if d.inLRU {
+		v.lruUnlinkLocked(d)
+	}
+	d.inLRU = true
+	d.lruPrev, d.lruNext = v.lruTail, nil
+	if v.lruTail != nil {
+		v.lruTail.lruNext = d
+	} else {
+		v.lruHead = d
+	}
+	v.lruTail = d
+	v.lruLen++
+	return true
+}
+
+// Preconditions: v.lruMu is held; d.inLRU.
+func (v *VirtualFilesystem) lruUnlinkLocked(d *Dentry) {
+	if d.lruPrev != nil {
+		d.lruPrev.lruNext = d.lruNext
+	} else {
+		v.lruHead = d.lruNext
+	}
+	if d.lruNext != nil {
+		d.lruNext.lruPrev = d.lruPrev
+	} else {
+		v.lruTail = d.lruPrev
+	}
+	d.lruPrev, d.lruNext, d.inLRU = nil, nil, false
+	v.lruLen--
+}
+
+func (v *VirtualFilesystem) lruRemove(d *Dentry) {
+	v.lruMu.Lock()
+	if d.inLRU {
+		v.lruUnlinkLocked(d)
+	}
+	v.lruMu.Unlock()
+}
+
+// lruTrim evicts the oldest unused dentries while the list is too long.
+// Evicting a leaf may make its parent unused, which joins the list.
+func (v *VirtualFilesystem) lruTrim() {
+	for {
+		v.lruMu.Lock()
+		if v.lruLen <= v.lruCap || v.lruHead == nil {
+			v.lruMu.Unlock()
+			return
+		}
+		d := v.lruHead
+		v.lruUnlinkLocked(d)
+		v.lruMu.Unlock()
+		d.tryEvict()
+	}
 }

@@ -87,6 +87,38 @@ func (i *inode) Create(_ context.Context, name string, attr vfs.CreateAttr) (vfs
 	return i.finishCreate(name, attr)
 }
 
+// CreateTmpfile implements vfs.TmpfileDir with the host's O_TMPFILE: an
+// unnamed file in this directory's host filesystem.
+func (i *inode) CreateTmpfile(_ context.Context, attr vfs.CreateAttr, linkable bool) (vfs.Inode, error) {
+	if err := i.fs.writable(); err != nil {
+		return nil, err
+	}
+	flags := unix.O_TMPFILE | unix.O_RDWR | unix.O_CLOEXEC
+	if !linkable {
+		flags |= unix.O_EXCL
+	}
+	fd, err := unix.Openat(i.fd, ".", flags, attr.Mode&0o7777)
+	if err != nil {
+		return nil, err
+	}
+	c, err := i.fs.newInode(fd, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	c.heldIO, c.ioAcc = true, unix.O_RDWR
+	if !i.fs.opts.KeepHostOwner {
+		if err := unix.Fchown(fd, int(attr.UID), int(attr.GID)); err != nil {
+			c.ReleaseInode()
+			return nil, err
+		}
+	}
+	if err := unix.Fchmod(fd, attr.Mode&0o7777); err != nil {
+		c.ReleaseInode()
+		return nil, err
+	}
+	return c, nil
+}
+
 // Mkdir implements vfs.Dir.
 func (i *inode) Mkdir(_ context.Context, name string, attr vfs.CreateAttr) error {
 	if err := i.checkCreate(name); err != nil {

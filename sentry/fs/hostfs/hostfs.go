@@ -38,10 +38,16 @@ type Options struct {
 	KeepHostOwner bool
 }
 
-// Filesystem is a host directory tree.
+// Filesystem is a host directory tree, or a single host file (a file
+// bind mount such as /etc/hosts).
 type Filesystem struct {
 	opts   Options
 	rootFD int
+	// rootFile is set when the root is a regular file; rootFD is then an
+	// open descriptor of it (not O_PATH) with access mode rootAcc, which
+	// every open of the file duplicates.
+	rootFile bool
+	rootAcc  int
 
 	mu sync.Mutex
 	// fifos holds the sentry pipe behind each host FIFO: the sentry
@@ -66,17 +72,75 @@ func NewFromFD(fd int, opts Options) *Filesystem {
 	return &Filesystem{opts: opts, rootFD: fd, fifos: make(map[fileID]*pipe.Pipe)}
 }
 
+// NewFile opens the host regular file path (a trusted path, as for New)
+// as a filesystem of one file, to mount over a file of the container:
+// read-write, or read-only with opts.ReadOnly.
+func NewFile(path string, opts Options) (*Filesystem, error) {
+	acc := unix.O_RDWR
+	if opts.ReadOnly {
+		acc = unix.O_RDONLY
+	}
+	fd, err := unix.Open(path, acc|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("hostfs: open file %s: %w", path, err)
+	}
+	fs, err := NewFileFromFD(fd, opts)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("hostfs: %s: %w", path, err)
+	}
+	return fs, nil
+}
+
+// NewFileFromFD makes a filesystem of the regular file open as fd (not
+// O_PATH), which it takes over.
+func NewFileFromFD(fd int, opts Options) (*Filesystem, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("stat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("not a regular file (mode %#o): %w", st.Mode, unix.EINVAL)
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("F_GETFL: %w", err)
+	}
+	if fl&unix.O_PATH != 0 {
+		return nil, fmt.Errorf("an O_PATH descriptor cannot be read: %w", unix.EBADF)
+	}
+	acc := fl & unix.O_ACCMODE
+	if acc == unix.O_RDONLY {
+		opts.ReadOnly = true
+	}
+	return &Filesystem{opts: opts, rootFD: fd, rootFile: true, rootAcc: acc, fifos: make(map[fileID]*pipe.Pipe)}, nil
+}
+
+// ReadOnly implements vfs.ReadOnlyFilesystem.
+func (fs *Filesystem) ReadOnly() bool { return fs.opts.ReadOnly }
+
 // Name implements vfs.Filesystem.
 func (fs *Filesystem) Name() string { return "hostfs" }
 
 // Root implements vfs.Filesystem. Each call returns a new inode with its
 // own descriptor, which the VFS releases with its mount.
 func (fs *Filesystem) Root(context.Context) (vfs.Inode, error) {
-	fd, err := unix.Openat(fs.rootFD, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	var fd int
+	var err error
+	if fs.rootFile {
+		fd, err = unix.FcntlInt(uintptr(fs.rootFD), unix.F_DUPFD_CLOEXEC, 0)
+	} else {
+		fd, err = unix.Openat(fs.rootFD, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return fs.newInode(fd, nil, "")
+	i, err := fs.newInode(fd, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	i.heldIO, i.ioAcc = fs.rootFile, fs.rootAcc
+	return i, nil
 }
 
 // Release implements vfs.Filesystem.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,10 @@ func newEnv(t *testing.T, rootfs string, opts hostfs.Options, mopts vfs.MountOpt
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, v: v, root: v.Root(), cred: auth.Root()}
-	t.Cleanup(func() { e.root.DecRef(ctx) })
+	t.Cleanup(func() {
+		e.root.DecRef(ctx)
+		v.DropCaches()
+	})
 	return e
 }
 
@@ -264,6 +268,47 @@ func TestEscapeBySwapDuringWalk(t *testing.T) {
 		t.Fatalf("no read went through (%d failed): the test raced nothing", failed)
 	}
 	t.Logf("%d reads inside the root, %d refused, none outside", inside, failed)
+}
+
+func TestEscapeBySwappedFile(t *testing.T) {
+	rootfs, outside := layout(t)
+	os.WriteFile(filepath.Join(rootfs, "swapfile"), []byte("inside"), 0o644)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(rootfs, "swapsym"))
+	before := snapshot(t, outside)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a, b := filepath.Join(rootfs, "swapfile"), filepath.Join(rootfs, "swapsym")
+		for !stop.Load() {
+			unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+		}
+	}()
+	inside := 0
+	for i := 0; i < 3000; i++ {
+		got, err := e.read("/swapfile")
+		if got == secret {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatal("an open of a swapped file read outside the root")
+		}
+		if err == nil {
+			inside++
+		}
+		// Writes through the swapped name never reach the outside.
+		if f, err := e.v.Open(e.ctx, e.cred, e.pop("/swapfile"), vfs.OpenOptions{Flags: unix.O_WRONLY}); err == nil {
+			f.Pwrite(e.ctx, []byte("inside"), 0)
+			f.DecRef(e.ctx)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	sameSnapshot(t, before, snapshot(t, outside))
+	if inside == 0 {
+		t.Fatal("no read went through: the test raced nothing")
+	}
 }
 
 func TestHostOperations(t *testing.T) {
@@ -454,5 +499,383 @@ func TestDeviceNodesAndReadOnly(t *testing.T) {
 	st, err := e.v.Statfs(e.ctx, e.cred, e.pop("/"))
 	if err != nil || st.Flags&unix.ST_RDONLY == 0 || st.Bsize == 0 {
 		t.Fatalf("statfs: %+v %v", st, err)
+	}
+}
+
+// TestVolumeMount mounts a host directory as a volume in a tmpfs root:
+// a link in the volume pointing at "/" means the container's root.
+func TestVolumeMount(t *testing.T) {
+	rootfs, outside := layout(t)
+	vol := t.TempDir()
+	os.WriteFile(filepath.Join(vol, "data"), []byte("volume data"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(vol, "passwd"))
+	os.Symlink("../../../../../../../../"+outside+"/secret", filepath.Join(vol, "up"))
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	if err := e.v.Mkdir(e.ctx, e.cred, e.pop("/data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vfsVol, err := hostfs.New(vol, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/data"), vfsVol, vfs.MountOptions{Flags: vfs.MountNoExec}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/data/data": "volume data", "/data/passwd": "root:x:0:0::/root:/bin/sh\n"} {
+		if got, err := e.read(p); err != nil || got != want {
+			t.Fatalf("read %s: %q %v", p, got, err)
+		}
+	}
+	if got, err := e.read("/data/up"); err == nil || got == secret {
+		t.Fatalf("read /data/up: %q %v", got, err)
+	}
+	if _, err := e.v.Open(e.ctx, e.cred, e.pop("/data/data"), vfs.OpenOptions{Exec: true}); !errors.Is(err, unix.EACCES) {
+		t.Fatalf("exec on a noexec volume: %v", err)
+	}
+	if err := e.v.Rename(e.ctx, e.cred, e.pop("/data/data"), e.pop("/data2"), 0); !errors.Is(err, unix.EXDEV) {
+		t.Fatalf("rename out of the volume: %v", err)
+	}
+}
+
+// BenchmarkHostStatDepth5 measures a stat of /a/b/c/d/f on a host
+// directory: each component is an openat2 and a statx or two.
+func BenchmarkHostStatDepth5(b *testing.B) {
+	dir := b.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a/b/c/d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a/b/c/d/f"), []byte("x"), 0o644)
+	e := newEnv(&testing.T{}, dir, hostfs.Options{}, vfs.MountOptions{})
+	pop := e.pop("/a/b/c/d/f")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.v.Stat(e.ctx, e.cred, pop); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHostOpenReadClose measures open, a 4 KiB read and close of a
+// host file.
+func BenchmarkHostOpenReadClose(b *testing.B) {
+	dir := b.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), make([]byte, 4096), 0o644)
+	e := newEnv(&testing.T{}, dir, hostfs.Options{}, vfs.MountOptions{})
+	buf := make([]byte, 4096)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := e.v.Open(e.ctx, e.cred, e.pop("/f"), vfs.OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Read(e.ctx, buf)
+		f.DecRef(e.ctx)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestHostChangesAndDescriptors changes files behind the VFS's back while
+// their dentries are cached, and checks that no host descriptor leaks.
+func TestHostChangesAndDescriptors(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	before := openFDs(t)
+	if got, _ := e.read("/dir/f"); got != "inside" {
+		t.Fatalf("read %q", got)
+	}
+	// Replace the file on the host: the cached dentry is stale.
+	os.Remove(filepath.Join(rootfs, "dir", "f"))
+	if _, err := e.read("/dir/f"); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("read of a file removed on the host: %v", err)
+	}
+	os.WriteFile(filepath.Join(rootfs, "dir", "f"), []byte("replaced"), 0o644)
+	if got, err := e.read("/dir/f"); err != nil || got != "replaced" {
+		t.Fatalf("read of a file replaced on the host: %q %v", got, err)
+	}
+	os.Remove(filepath.Join(rootfs, "dir", "f"))
+	os.Symlink("/etc/passwd", filepath.Join(rootfs, "dir", "f"))
+	if got, err := e.read("/dir/f"); err != nil || !strings.HasPrefix(got, "root:x") {
+		t.Fatalf("read of a file turned symlink on the host: %q %v", got, err)
+	}
+	for i := 0; i < 200; i++ {
+		e.read("/etclink/passwd")
+		e.read("/dir/../etc/passwd")
+	}
+	e.v.DropCaches()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d host descriptors open before, %d after", before, after)
+	}
+}
+
+// TestFileMount binds host files over files of the container, as
+// Kubernetes does with /etc/hosts and /etc/resolv.conf.
+func TestFileMount(t *testing.T) {
+	rootfs, _ := layout(t)
+	os.WriteFile(filepath.Join(rootfs, "etc", "hosts"), []byte("image hosts\n"), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc", "resolv.conf"), []byte("image resolv\n"), 0o644)
+	hostDir := t.TempDir()
+	hosts := filepath.Join(hostDir, "etc-hosts")
+	resolv := filepath.Join(hostDir, "resolv.conf")
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"), 0o644)
+	os.WriteFile(resolv, []byte("nameserver 10.0.0.10\n"), 0o644)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	hfs, err := hostfs.NewFile(hosts, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc/hosts"), hfs, vfs.MountOptions{}); err != nil {
+		t.Fatalf("mount a file over /etc/hosts: %v", err)
+	}
+	rfs, err := hostfs.NewFile(resolv, hostfs.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc/resolv.conf"), rfs, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.read("/etc/hosts"); err != nil || got != "127.0.0.1 localhost\n" {
+		t.Fatalf("read /etc/hosts: %q %v", got, err)
+	}
+	f, err := e.v.Open(e.ctx, e.cred, e.pop("/etc/hosts"), vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_APPEND})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(e.ctx, []byte("10.1.2.3 pod\n"))
+	f.DecRef(e.ctx)
+	if b, _ := os.ReadFile(hosts); string(b) != "127.0.0.1 localhost\n10.1.2.3 pod\n" {
+		t.Fatalf("host file holds %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootfs, "etc", "hosts")); string(b) != "image hosts\n" {
+		t.Fatalf("the covered image file changed: %q", b)
+	}
+	_, err = e.v.Open(e.ctx, e.cred, e.pop("/etc/resolv.conf"), vfs.OpenOptions{Flags: unix.O_WRONLY})
+	if !errors.Is(err, unix.EROFS) {
+		t.Fatalf("write open of a read-only file mount: %v", err)
+	}
+	if st, err := e.v.Statfs(e.ctx, e.cred, e.pop("/etc/resolv.conf")); err != nil || st.Flags&unix.ST_RDONLY == 0 {
+		t.Fatalf("statfs of a read-only file mount: %+v %v", st, err)
+	}
+	if err := e.v.Unlink(e.ctx, e.cred, e.pop("/etc/hosts")); !errors.Is(err, unix.EBUSY) {
+		t.Fatalf("unlink of a file mountpoint: %v", err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/etc"), hfs, vfs.MountOptions{}); !errors.Is(err, unix.ENOTDIR) {
+		t.Fatalf("file over a directory: %v", err)
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/etc/hosts")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.read("/etc/hosts"); got != "image hosts\n" {
+		t.Fatalf("after umount /etc/hosts reads %q", got)
+	}
+}
+
+// TestUmountReleasesDescriptors checks that unmounting a host directory
+// closes the descriptors its cached dentries held.
+func TestUmountReleasesDescriptors(t *testing.T) {
+	rootfs, _ := layout(t)
+	vol := t.TempDir()
+	os.MkdirAll(filepath.Join(vol, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(vol, "a", "b", "f"), []byte("x"), 0o644)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	e.v.Mkdir(e.ctx, e.cred, e.pop("/vol"), 0o755)
+	e.v.Stat(e.ctx, e.cred, e.pop("/vol")) // the mountpoint's own dentry is cached
+	before := openFDs(t)
+	fs, err := hostfs.New(vol, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mount(e.ctx, e.cred, e.pop("/vol"), fs, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if got, err := e.read("/vol/a/b/f"); err != nil || got != "x" {
+			t.Fatalf("read: %q %v", got, err)
+		}
+	}
+	if during := openFDs(t); during <= before {
+		t.Fatalf("no descriptors cached while mounted (%d, %d before)", during, before)
+	}
+	if err := e.v.Umount(e.ctx, e.cred, e.pop("/vol")); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before the mount, %d after the umount", before, after)
+	}
+}
+
+func TestCloseReleasesEverything(t *testing.T) {
+	rootfs, _ := layout(t)
+	before := openFDs(t)
+	fs, err := hostfs.New(rootfs, hostfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := vfs.New(ctx, fs, vfs.MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := v.Root()
+	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dir", FollowFinal: true}
+	vol, _ := hostfs.New(t.TempDir(), hostfs.Options{})
+	if err := v.Mount(ctx, auth.Root(), pop, vol, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pop.Path = "/etclink/passwd"
+	f, err := v.Open(ctx, auth.Root(), pop, vfs.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.DecRef(ctx)
+	v.Close(ctx)
+	buf := make([]byte, 4)
+	if n, err := f.Read(ctx, buf); n != 4 || err != nil {
+		t.Fatalf("read of a file open across Close: %d %v", n, err)
+	}
+	f.DecRef(ctx)
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before, %d after Close", before, after)
+	}
+}
+
+// TestConcurrentHostTree creates, renames, links and removes host files
+// from many goroutines; run with -race.
+func TestConcurrentHostTree(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	e.v.SetDentryCacheSize(16)
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			dir := "/dir/g" + string(rune('a'+g))
+			if err := e.v.Mkdir(e.ctx, e.cred, e.pop(dir), 0o755); err != nil {
+				t.Error(err)
+				return
+			}
+			for i := 0; i < 60; i++ {
+				name := dir + "/f" + string(rune('a'+i%26))
+				f, err := e.v.Open(e.ctx, e.cred, e.pop(name), vfs.OpenOptions{Flags: unix.O_RDWR | unix.O_CREAT | unix.O_APPEND, Mode: 0o644})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				f.Write(e.ctx, []byte("x"))
+				if err := e.v.Rename(e.ctx, e.cred, e.pop(name), e.pop(name+"-r"), 0); err != nil {
+					t.Error(err)
+				}
+				if err := e.v.Link(e.ctx, e.cred, e.pop(name+"-r"), e.pop(name+"-l")); err != nil {
+					t.Error(err)
+				}
+				// The open file follows its renamed name.
+				f.Write(e.ctx, []byte("y"))
+				f.DecRef(e.ctx)
+				if got, err := e.read(name + "-l"); err != nil || got != "xy" {
+					t.Errorf("%s-l holds %q, %v", name, got, err)
+				}
+				e.v.Unlink(e.ctx, e.cred, e.pop(name+"-r"))
+				e.v.Unlink(e.ctx, e.cred, e.pop(name+"-l"))
+				e.read("/dir/../etclink/passwd")
+			}
+		}(g)
+	}
+	wg.Wait()
+	for g := 0; g < 6; g++ {
+		ents, err := os.ReadDir(filepath.Join(rootfs, "dir", "g"+string(rune('a'+g))))
+		if err != nil || len(ents) != 0 {
+			t.Fatalf("g%d left %d entries, %v", g, len(ents), err)
+		}
+	}
+}
+
+func TestKeepHostOwner(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{KeepHostOwner: true}, vfs.MountOptions{})
+	os.Chmod(filepath.Join(rootfs, "dir"), 0o777)
+	user := auth.User(1000, 1000)
+	if err := e.v.Mkdir(e.ctx, user, e.pop("/dir/mine"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(rootfs, "dir", "mine"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != uint32(os.Geteuid()) || st.Mode&0o7777 != 0o700 {
+		t.Fatalf("with KeepHostOwner the host sees uid %d mode %#o", st.Uid, st.Mode)
+	}
+}
+
+func TestHostOTmpfile(t *testing.T) {
+	rootfs, _ := layout(t)
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	f, err := e.v.Open(e.ctx, e.cred, e.pop("/dir"), vfs.OpenOptions{Flags: unix.O_TMPFILE | unix.O_RDWR, Mode: 0o640})
+	if err != nil {
+		t.Fatalf("O_TMPFILE on the host: %v", err)
+	}
+	defer f.DecRef(e.ctx)
+	f.Write(e.ctx, []byte("tmp"))
+	f.Write(e.ctx, []byte("file"))
+	before, _ := os.ReadDir(filepath.Join(rootfs, "dir"))
+	at := vfs.PathOperation{Root: e.root, Start: f.VirtualDentryNoRef(), EmptyPath: true}
+	if err := e.v.Link(e.ctx, e.cred, at, e.pop("/dir/named")); err != nil {
+		t.Fatalf("linkat: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "dir", "named")); err != nil || string(b) != "tmpfile" {
+		t.Fatalf("host sees %q, %v", b, err)
+	}
+	if after, _ := os.ReadDir(filepath.Join(rootfs, "dir")); len(after) != len(before)+1 {
+		t.Fatalf("%d entries before the link, %d after", len(before), len(after))
+	}
+}
+
+// TestConcurrentWalksAndCacheEviction walks host paths from many
+// goroutines while the dentry cache is tiny and dropped over and over;
+// run with -race. No descriptor may leak.
+func TestConcurrentWalksAndCacheEviction(t *testing.T) {
+	rootfs, _ := layout(t)
+	for i := 0; i < 20; i++ {
+		d := filepath.Join(rootfs, "tree", string(rune('a'+i)), "sub")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	}
+	e := newEnv(t, rootfs, hostfs.Options{}, vfs.MountOptions{})
+	before := openFDs(t)
+	e.v.SetDentryCacheSize(4)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			e.v.DropCaches()
+		}
+	}()
+	var walkers sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		walkers.Add(1)
+		go func(g int) {
+			defer walkers.Done()
+			for i := 0; i < 300; i++ {
+				p := "/tree/" + string(rune('a'+(i+g)%20)) + "/sub/../sub/f"
+				if got, err := e.read(p); err != nil || got != "x" {
+					t.Errorf("read %s: %q %v", p, got, err)
+					return
+				}
+			}
+		}(g)
+	}
+	walkers.Wait()
+	stop.Store(true)
+	wg.Wait()
+	e.v.DropCaches()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors before, %d after", before, after)
 	}
 }

@@ -17,6 +17,11 @@ type inode struct {
 	fd  int
 	typ uint32
 	id  fileID
+	// heldIO marks a file whose fd is an open descriptor with access mode
+	// ioAcc rather than O_PATH (the root of a one-file filesystem, an
+	// O_TMPFILE file, which has no name to reopen by): opens duplicate it.
+	heldIO bool
+	ioAcc  int
 
 	mu sync.Mutex
 	// parent and name are where the file was found, for the operations
@@ -46,6 +51,9 @@ func (i *inode) ReleaseInode() {
 	}
 }
 
+// FileType implements vfs.FileTyper.
+func (i *inode) FileType() uint32 { return i.typ }
+
 // Stat implements vfs.Inode.
 func (i *inode) Stat(context.Context) (vfs.Stat, error) {
 	return statFD(i.fd)
@@ -61,6 +69,13 @@ func (i *inode) reopen(flags int) (int, error) {
 	}
 	if i.typ != unix.S_IFREG {
 		return -1, unix.ENXIO
+	}
+	if i.heldIO {
+		acc := flags & unix.O_ACCMODE
+		if acc != unix.O_RDONLY && i.ioAcc == unix.O_RDONLY || acc != unix.O_WRONLY && i.ioAcc == unix.O_WRONLY {
+			return -1, unix.EACCES
+		}
+		return unix.FcntlInt(uintptr(i.fd), unix.F_DUPFD_CLOEXEC, 0)
 	}
 	i.mu.Lock()
 	parent, name := i.parent, i.name

@@ -63,6 +63,21 @@ func (f *regularFile) Write(_ context.Context, src []byte, off int64) (int, erro
 func (f *regularFile) Append(_ context.Context, src []byte) (int, int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.inode.heldIO {
+		// The duplicated descriptors share their status flags, so no
+		// O_APPEND descriptor of its own: append under the inode's lock.
+		f.inode.mu.Lock()
+		defer f.inode.mu.Unlock()
+		var st unix.Stat_t
+		if err := unix.Fstat(f.fd, &st); err != nil {
+			return 0, 0, err
+		}
+		n, err := unix.Pwrite(f.fd, src, st.Size)
+		if n < 0 {
+			n = 0
+		}
+		return n, st.Size + int64(n), err
+	}
 	if f.appendFD < 0 {
 		fd, err := f.inode.reopen(unix.O_WRONLY | unix.O_APPEND)
 		if err != nil {

@@ -38,8 +38,13 @@ const (
 type Pipe struct {
 	queue waiter.Queue
 
-	mu  sync.Mutex
-	buf []byte
+	mu sync.Mutex
+	// ring holds the data: size bytes from head, wrapping around. It is
+	// allocated at the first write and dropped when the pipe is empty
+	// and unused.
+	ring []byte
+	head int
+	size int
 	// max is the capacity.
 	max     int
 	readers int
@@ -163,7 +168,8 @@ func (e *end) Release(context.Context) {
 		ev |= waiter.EventIn | waiter.EventHUp
 	}
 	if p.readers == 0 && p.writers == 0 {
-		p.buf = nil // a FIFO's data does not outlive its last opener
+		// A FIFO's data does not outlive its last opener.
+		p.ring, p.head, p.size = nil, 0, 0
 	}
 	p.mu.Unlock()
 	p.queue.Notify(ev | waiter.EventOpen)
@@ -177,7 +183,7 @@ func (e *end) Read(_ context.Context, dst []byte, _ int64) (int, error) {
 	}
 	p := e.p
 	p.mu.Lock()
-	if len(p.buf) == 0 {
+	if p.size == 0 {
 		w := p.writers
 		p.mu.Unlock()
 		if w == 0 {
@@ -185,10 +191,16 @@ func (e *end) Read(_ context.Context, dst []byte, _ int64) (int, error) {
 		}
 		return 0, unix.EAGAIN
 	}
-	n := copy(dst, p.buf)
-	p.buf = p.buf[n:]
-	if len(p.buf) == 0 {
-		p.buf = nil
+	n := 0
+	for n < len(dst) && p.size > 0 {
+		end := min(p.head+p.size, len(p.ring))
+		c := copy(dst[n:], p.ring[p.head:end])
+		n += c
+		p.size -= c
+		p.head = (p.head + c) % len(p.ring)
+	}
+	if p.size == 0 {
+		p.head = 0
 	}
 	p.mu.Unlock()
 	p.queue.Notify(waiter.EventOut | waiter.EventWrNorm)
@@ -209,7 +221,7 @@ func (e *end) Write(_ context.Context, src []byte, _ int64) (int, error) {
 		p.mu.Unlock()
 		return 0, nil
 	}
-	room := p.max - len(p.buf)
+	room := p.max - p.size
 	n := len(src)
 	if n <= AtomicIOBytes {
 		if room < n {
@@ -223,7 +235,15 @@ func (e *end) Write(_ context.Context, src []byte, _ int64) (int, error) {
 		p.mu.Unlock()
 		return 0, unix.EAGAIN
 	}
-	p.buf = append(p.buf, src[:n]...)
+	if len(p.ring) != p.max {
+		p.resizeLocked(p.max)
+	}
+	for done := 0; done < n; {
+		tail := (p.head + p.size) % len(p.ring)
+		c := copy(p.ring[tail:min(len(p.ring), tail+n-done)], src[done:n])
+		done += c
+		p.size += c
+	}
 	p.mu.Unlock()
 	p.queue.Notify(waiter.EventIn | waiter.EventRdNorm)
 	return n, nil
@@ -236,7 +256,7 @@ func (e *end) Readiness(mask waiter.EventMask) waiter.EventMask {
 	defer p.mu.Unlock()
 	var ready waiter.EventMask
 	if e.read {
-		if len(p.buf) > 0 {
+		if p.size > 0 {
 			ready |= waiter.ReadableEvents
 		}
 		if p.writers == 0 && p.wOpens != e.wStart {
@@ -244,7 +264,7 @@ func (e *end) Readiness(mask waiter.EventMask) waiter.EventMask {
 		}
 	}
 	if e.write {
-		if p.max-len(p.buf) >= AtomicIOBytes {
+		if p.max-p.size >= AtomicIOBytes {
 			ready |= waiter.WritableEvents
 		}
 		if p.readers == 0 {
@@ -304,10 +324,13 @@ func (e *end) SetPipeSize(size int64) (int64, error) {
 	p := e.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if int(n) < len(p.buf) {
+	if int(n) < p.size {
 		return 0, unix.EBUSY
 	}
 	p.max = int(n)
+	if p.ring != nil {
+		p.resizeLocked(p.max)
+	}
 	p.queue.Notify(waiter.EventOut)
 	return n, nil
 }
@@ -316,7 +339,21 @@ func (e *end) SetPipeSize(size int64) (int64, error) {
 func (p *Pipe) Buffered() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.buf)
+	return p.size
+}
+
+// resizeLocked moves the data into a ring of n bytes.
+// Preconditions: p.mu is held; n >= p.size.
+func (p *Pipe) resizeLocked(n int) {
+	ring := make([]byte, n)
+	got := 0
+	for got < p.size {
+		end := min(p.head+p.size-got, len(p.ring))
+		c := copy(ring[got:], p.ring[p.head:end])
+		got += c
+		p.head = (p.head + c) % len(p.ring)
+	}
+	p.ring, p.head = ring, 0
 }
 
 // Sizer is implemented by pipe files, for F_GETPIPE_SZ and F_SETPIPE_SZ.

@@ -220,3 +220,19 @@ func TestConcurrentAtomicWriters(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPipe64K measures moving 64 KiB through a pipe in 4 KiB writes
+// and 64 KiB reads.
+func BenchmarkPipe64K(b *testing.B) {
+	ctx, r, w := newPipe(&testing.T{})
+	chunk := make([]byte, 4096)
+	buf := make([]byte, 65536)
+	b.SetBytes(65536)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := 0; k < 16; k++ {
+			w.Write(ctx, chunk)
+		}
+		r.Read(ctx, buf)
+	}
+}

@@ -286,7 +286,25 @@ func (fs *Filesystem) NewSymlink(a Attr, target func(ctx context.Context) (strin
 // Readlink implements vfs.Symlink.
 func (s *Symlink) Readlink(ctx context.Context) (string, error) { return s.Target(ctx) }
 
+// MagicLink is a symlink that leads to a place (an open file, a task's
+// cwd) rather than a path: /proc/<pid>/fd/<n>, cwd, root, exe.
+type MagicLink struct {
+	Symlink
+	// To returns the place, with a reference.
+	To func(ctx context.Context) (vfs.VirtualDentry, error)
+}
+
+// NewMagicLink returns a magic link: readlink(2) shows what describe
+// returns, a walk continues where to leads.
+func (fs *Filesystem) NewMagicLink(a Attr, describe func(ctx context.Context) (string, error), to func(ctx context.Context) (vfs.VirtualDentry, error)) *MagicLink {
+	return &MagicLink{Symlink: *fs.NewSymlink(a, describe), To: to}
+}
+
+// Target implements vfs.MagicLink.
+func (m *MagicLink) Target(ctx context.Context) (vfs.VirtualDentry, error) { return m.To(ctx) }
+
 var (
+	_ vfs.MagicLink   = (*MagicLink)(nil)
 	_ vfs.Dir         = (*Dir)(nil)
 	_ vfs.Revalidator = (*Dir)(nil)
 	_ vfs.Symlink     = (*Symlink)(nil)

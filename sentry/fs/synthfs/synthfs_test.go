@@ -56,6 +56,59 @@ func miniProc(v *vfs.VirtualFilesystem, pids []int) *synthfs.Filesystem {
 	return fs
 }
 
+// TestMagicLinkToAnUnlinkedFile opens /proc/self/fd/3 of a file that no
+// longer has a name, as a shell's process substitution does.
+func TestMagicLinkToAnUnlinkedFile(t *testing.T) {
+	ctx := context.Background()
+	v, err := vfs.New(ctx, tmpfs.New(tmpfs.Options{RootMode: 0o755}), vfs.MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := v.Root()
+	defer root.DecRef(ctx)
+	creds := auth.Root()
+	pop := func(p string) vfs.PathOperation {
+		return vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true}
+	}
+	v.Mkdir(ctx, creds, pop("/proc"), 0o555)
+	f, err := v.Open(ctx, creds, pop("/tmpfile"), vfs.OpenOptions{Flags: unix.O_RDWR | unix.O_CREAT, Mode: 0o600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.DecRef(ctx)
+	f.Write(ctx, []byte("still here"))
+	if err := v.Unlink(ctx, creds, pop("/tmpfile")); err != nil {
+		t.Fatal(err)
+	}
+	proc := synthfs.New("proc", 0x9fa0)
+	fd := proc.NewDir(synthfs.Attr{Mode: 0o500})
+	fd.Add("3", proc.NewMagicLink(synthfs.Attr{},
+		func(context.Context) (string, error) {
+			p, _ := v.PathOf(root, f.VirtualDentryNoRef())
+			return p + " (deleted)", nil
+		},
+		func(context.Context) (vfs.VirtualDentry, error) { return f.VirtualDentry(), nil }))
+	proc.RootDir().Add("fd", fd)
+	if err := v.Mount(ctx, creds, pop("/proc"), proc, vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Readlink(ctx, creds, pop("/proc/fd/3")); err != nil || got != "/tmpfile (deleted)" {
+		t.Fatalf("readlink = %q, %v", got, err)
+	}
+	for _, flags := range []uint32{unix.O_RDONLY, unix.O_RDONLY | unix.O_CREAT} {
+		g, err := v.Open(ctx, creds, pop("/proc/fd/3"), vfs.OpenOptions{Flags: flags})
+		if err != nil {
+			t.Fatalf("open through the magic link (flags %#o): %v", flags, err)
+		}
+		buf := make([]byte, 32)
+		n, _ := g.Read(ctx, buf)
+		g.DecRef(ctx)
+		if string(buf[:n]) != "still here" {
+			t.Fatalf("read through the magic link: %q", buf[:n])
+		}
+	}
+}
+
 func TestSyntheticProcMountedInTheVFS(t *testing.T) {
 	ctx := context.WithValue(context.Background(), pidKey{}, 7)
 	v, err := vfs.New(ctx, tmpfs.New(tmpfs.Options{RootMode: 0o755}), vfs.MountOptions{})

@@ -11,6 +11,15 @@ import (
 
 func (i *inode) isDir() bool { return i.typ() == unix.S_IFDIR }
 
+// setParent records a directory's new parent.
+// Preconditions: the old and new parents' mu are held (lock order:
+// parents before children).
+func (i *inode) setParent(p *inode) {
+	i.mu.Lock()
+	i.parent = p
+	i.mu.Unlock()
+}
+
 // Lookup implements vfs.Dir.
 func (i *inode) Lookup(_ context.Context, name string) (vfs.Inode, error) {
 	if !i.isDir() {
@@ -68,6 +77,9 @@ func (i *inode) makeChild(name string, attr vfs.CreateAttr, init func(*inode)) (
 	if err := i.checkNewLocked(name); err != nil {
 		return nil, err
 	}
+	if err := i.fs.reserveEntry(); err != nil {
+		return nil, err
+	}
 	child := i.fs.newInode(attr)
 	if init != nil {
 		init(child)
@@ -84,6 +96,20 @@ func (i *inode) makeChild(name string, attr vfs.CreateAttr, init func(*inode)) (
 func (i *inode) Create(_ context.Context, name string, attr vfs.CreateAttr) (vfs.Inode, error) {
 	attr.Mode = unix.S_IFREG | attr.Mode&0o7777
 	return i.makeChild(name, attr, nil)
+}
+
+// CreateTmpfile implements vfs.TmpfileDir: a regular file with no name.
+func (i *inode) CreateTmpfile(_ context.Context, attr vfs.CreateAttr, linkable bool) (vfs.Inode, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.nlink == 0 {
+		return nil, unix.ENOENT
+	}
+	attr.Mode = unix.S_IFREG | attr.Mode&0o7777
+	c := i.fs.newInode(attr)
+	c.nlink = 0
+	c.linkable = linkable
+	return c, nil
 }
 
 // Mkdir implements vfs.Dir.
@@ -130,9 +156,13 @@ func (i *inode) Link(_ context.Context, name string, target vfs.Inode) error {
 		return err
 	}
 	t.mu.Lock()
-	if t.nlink == 0 {
+	if t.nlink == 0 && !t.linkable {
 		t.mu.Unlock()
 		return unix.ENOENT
+	}
+	if err := i.fs.reserveEntry(); err != nil {
+		t.mu.Unlock()
+		return err
 	}
 	t.nlink++
 	t.ctime = vfs.Now()
@@ -153,6 +183,7 @@ func (i *inode) Unlink(_ context.Context, name string, child vfs.Inode) error {
 		return unix.EISDIR
 	}
 	i.removeLocked(name)
+	i.fs.releaseEntry()
 	e.inode.mu.Lock()
 	e.inode.dropLinkLocked()
 	e.inode.mu.Unlock()
@@ -177,6 +208,7 @@ func (i *inode) Rmdir(_ context.Context, name string, child vfs.Inode) error {
 		return unix.ENOTEMPTY
 	}
 	i.removeLocked(name)
+	i.fs.releaseEntry()
 	i.nlink--
 	c.nlink = 0
 	c.ctime = vfs.Now()
@@ -216,12 +248,12 @@ func (i *inode) Rename(_ context.Context, r vfs.RenameRequest) error {
 		oe.inode, ne.inode = b, a
 		if i != nd {
 			if a.isDir() {
-				a.parent = nd
+				a.setParent(nd)
 				i.nlink--
 				nd.nlink++
 			}
 			if b.isDir() {
-				b.parent = i
+				b.setParent(i)
 				nd.nlink--
 				i.nlink++
 			}
@@ -261,12 +293,13 @@ func (i *inode) Rename(_ context.Context, r vfs.RenameRequest) error {
 			victim.mu.Unlock()
 		}
 		nd.removeLocked(r.NewName)
+		i.fs.releaseEntry()
 	}
 	moved := oe.inode
 	i.removeLocked(r.OldName)
 	nd.addLocked(r.NewName, moved)
 	if moved.isDir() && i != nd {
-		moved.parent = nd
+		moved.setParent(nd)
 		i.nlink--
 		nd.nlink++
 	}
@@ -300,7 +333,7 @@ func (r dirReader) ReadDir(_ context.Context, off int64, emit func(vfs.Dirent) b
 	}
 	k := sort.Search(len(i.order), func(n int) bool { return i.order[n].cookie >= off })
 	for _, e := range i.order[k:] {
-		batch = append(batch, vfs.Dirent{Name: e.name, Ino: e.inode.ino, Type: vfs.DirentType(e.inode.mode), Off: e.cookie + 1})
+		batch = append(batch, vfs.Dirent{Name: e.name, Ino: e.inode.ino, Type: vfs.DirentType(e.inode.ftype), Off: e.cookie + 1})
 	}
 	i.atime = vfs.Now()
 	i.mu.Unlock()

@@ -16,6 +16,8 @@ const maxFileSize = math.MaxInt64 &^ (pageSize - 1)
 type regularFile struct {
 	vfs.FileDefaults
 	inode *inode
+	// noatime is O_NOATIME at open: reads leave the access time alone.
+	noatime bool
 }
 
 // Release implements vfs.FileImpl.
@@ -32,6 +34,9 @@ func (f *regularFile) Read(_ context.Context, dst []byte, off int64) (int, error
 	i := f.inode
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if !f.noatime {
+		i.touchAtimeLocked()
+	}
 	if off >= i.size || len(dst) == 0 {
 		return 0, nil
 	}
@@ -106,10 +111,13 @@ func (i *inode) writeLocked(src []byte, off int64) (int, error) {
 		}
 		now := vfs.Now()
 		i.mtime, i.ctime = now, now
-		// A write by anyone clears set-user-ID, as Linux's file_remove_privs.
-		i.mode &^= unix.S_ISUID
-		if i.mode&unix.S_IXGRP != 0 {
-			i.mode &^= unix.S_ISGID
+		// A write clears set-user-ID (and set-group-ID of group-executable
+		// files), as Linux's file_remove_privs.
+		if i.mode&unix.S_ISUID != 0 || i.mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+			i.mode &^= unix.S_ISUID
+			if i.mode&unix.S_IXGRP != 0 {
+				i.mode &^= unix.S_ISGID
+			}
 		}
 		return int(done), nil
 	}
@@ -222,4 +230,20 @@ func (f *regularFile) Fallocate(_ context.Context, mode uint32, off, length int6
 	}
 	i.ctime = vfs.Now()
 	return nil
+}
+
+// touchAtimeLocked updates the access time the way Linux's relatime does:
+// only when it is not newer than the last change or is a day old, so
+// reads rarely write.
+// Preconditions: i.mu is held.
+func (i *inode) touchAtimeLocked() {
+	now := vfs.Now()
+	if tsLess(i.mtime, i.atime) && tsLess(i.ctime, i.atime) && now.Sec-i.atime.Sec < 24*3600 {
+		return
+	}
+	i.atime = now
+}
+
+func tsLess(a, b unix.Timespec) bool {
+	return a.Sec < b.Sec || a.Sec == b.Sec && a.Nsec < b.Nsec
 }

@@ -5,6 +5,7 @@ package tmpfs
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +32,10 @@ type Options struct {
 	// Name is the filesystem type reported in mount tables; "tmpfs"
 	// unless set.
 	Name string
+	// MaxInodes caps the names the filesystem holds (nr_inodes=: every
+	// file and every hard link counts, as on Linux); 0 is no limit.
+	// Creating past it fails with ENOSPC.
+	MaxInodes int64
 }
 
 // Filesystem is one tmpfs instance.
@@ -43,6 +48,8 @@ type Filesystem struct {
 	mu sync.Mutex
 	// pages counts the data pages held by all files.
 	pages int64
+	// entries counts the directory entries (names) of all directories.
+	entries int64
 }
 
 // New makes an empty tmpfs.
@@ -85,8 +92,32 @@ func (fs *Filesystem) Statfs(context.Context) (vfs.Statfs, error) {
 	if total > uint64(used) {
 		free = total - uint64(used)
 	}
+	fs.mu.Lock()
+	files, ffree := uint64(1<<20), uint64(1<<20)
+	if fs.opts.MaxInodes > 0 {
+		files = uint64(fs.opts.MaxInodes)
+		ffree = uint64(max(fs.opts.MaxInodes-fs.entries, 0))
+	}
+	fs.mu.Unlock()
 	return vfs.Statfs{Type: unix.TMPFS_MAGIC, Bsize: pageSize, Frsize: pageSize, Blocks: total,
-		Bfree: free, Bavail: free, Files: 1 << 20, Ffree: 1 << 20, NameLen: vfs.NameMax}, nil
+		Bfree: free, Bavail: free, Files: files, Ffree: ffree, NameLen: vfs.NameMax}, nil
+}
+
+// reserveEntry accounts one more name, or fails with ENOSPC.
+func (fs *Filesystem) reserveEntry() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.opts.MaxInodes > 0 && fs.entries >= fs.opts.MaxInodes {
+		return unix.ENOSPC
+	}
+	fs.entries++
+	return nil
+}
+
+func (fs *Filesystem) releaseEntry() {
+	fs.mu.Lock()
+	fs.entries--
+	fs.mu.Unlock()
 }
 
 // reserve accounts n more data pages, or fails with ENOSPC.
@@ -110,6 +141,8 @@ func (fs *Filesystem) unreserve(n int64) {
 type inode struct {
 	fs  *Filesystem
 	ino uint64
+	// ftype is the S_IFMT bits of mode, which never change.
+	ftype uint32
 
 	mu    sync.Mutex
 	mode  uint32
@@ -126,6 +159,8 @@ type inode struct {
 	size  int64
 	pages map[int64][]byte
 	opens int
+	// linkable is set on an O_TMPFILE file that linkat may give a name.
+	linkable bool
 
 	// Directories.
 	parent  *inode
@@ -139,6 +174,77 @@ type inode struct {
 
 	// FIFOs.
 	pipe *pipe.Pipe
+
+	// Extended attributes, at most maxXattrBytes of names and values.
+	xattrs     map[string][]byte
+	xattrBytes int
+}
+
+// maxXattrBytes bounds the extended attributes of one tmpfs file.
+const maxXattrBytes = 64 << 10
+
+// Getxattr implements vfs.XattrInode.
+func (i *inode) Getxattr(_ context.Context, name string) ([]byte, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	v, ok := i.xattrs[name]
+	if !ok {
+		return nil, unix.ENODATA
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Setxattr implements vfs.XattrInode.
+func (i *inode) Setxattr(_ context.Context, name string, value []byte, flags uint32) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	old, ok := i.xattrs[name]
+	if ok && flags&unix.XATTR_CREATE != 0 {
+		return unix.EEXIST
+	}
+	if !ok && flags&unix.XATTR_REPLACE != 0 {
+		return unix.ENODATA
+	}
+	size := i.xattrBytes + len(value) - len(old)
+	if !ok {
+		size += len(name)
+	}
+	if size > maxXattrBytes {
+		return unix.ENOSPC
+	}
+	if i.xattrs == nil {
+		i.xattrs = make(map[string][]byte)
+	}
+	i.xattrs[name] = append([]byte(nil), value...)
+	i.xattrBytes = size
+	i.ctime = vfs.Now()
+	return nil
+}
+
+// Listxattr implements vfs.XattrInode.
+func (i *inode) Listxattr(context.Context) ([]string, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	names := make([]string, 0, len(i.xattrs))
+	for n := range i.xattrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Removexattr implements vfs.XattrInode.
+func (i *inode) Removexattr(_ context.Context, name string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	v, ok := i.xattrs[name]
+	if !ok {
+		return unix.ENODATA
+	}
+	delete(i.xattrs, name)
+	i.xattrBytes -= len(name) + len(v)
+	i.ctime = vfs.Now()
+	return nil
 }
 
 type dirent struct {
@@ -149,7 +255,7 @@ type dirent struct {
 
 func (fs *Filesystem) newInode(attr vfs.CreateAttr) *inode {
 	now := vfs.Now()
-	i := &inode{fs: fs, ino: fs.nextIno.Add(1), mode: attr.Mode, uid: attr.UID, gid: attr.GID,
+	i := &inode{fs: fs, ino: fs.nextIno.Add(1), ftype: attr.Mode & unix.S_IFMT, mode: attr.Mode, uid: attr.UID, gid: attr.GID,
 		nlink: 1, rdev: attr.Rdev, atime: now, mtime: now, ctime: now, btime: now}
 	switch attr.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -162,7 +268,11 @@ func (fs *Filesystem) newInode(attr vfs.CreateAttr) *inode {
 	return i
 }
 
-func (i *inode) typ() uint32 { return i.mode & unix.S_IFMT }
+// typ returns the file type.
+func (i *inode) typ() uint32 { return i.ftype }
+
+// FileType implements vfs.FileTyper.
+func (i *inode) FileType() uint32 { return i.ftype }
 
 // Stat implements vfs.Inode.
 func (i *inode) Stat(context.Context) (vfs.Stat, error) {
@@ -223,7 +333,7 @@ func (i *inode) Open(_ context.Context, flags uint32) (vfs.FileImpl, error) {
 		i.mu.Lock()
 		i.opens++
 		i.mu.Unlock()
-		return &regularFile{inode: i}, nil
+		return &regularFile{inode: i, noatime: flags&unix.O_NOATIME != 0}, nil
 	case unix.S_IFIFO:
 		return i.pipe.Open(flags)
 	}

@@ -239,3 +239,77 @@ func TestConcurrentTree(t *testing.T) {
 		}
 	}
 }
+
+func TestInodeLimit(t *testing.T) {
+	e := newEnv(t, tmpfs.Options{MaxInodes: 4})
+	pop := func(p string) vfs.PathOperation {
+		return vfs.PathOperation{Root: e.root, Start: e.root, Path: p}
+	}
+	for _, p := range []string{"/a", "/b", "/c"} {
+		e.open(t, p, unix.O_WRONLY|unix.O_CREAT).DecRef(e.ctx)
+	}
+	if err := e.v.Mkdir(e.ctx, e.cred, pop("/d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Hard links count too: they cost memory like names do.
+	if err := e.v.Link(e.ctx, e.cred, pop("/a"), pop("/d/a2")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("link past the limit: %v", err)
+	}
+	if err := e.v.Symlink(e.ctx, e.cred, "a", pop("/s")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("symlink past the limit: %v", err)
+	}
+	st, err := e.v.Statfs(e.ctx, e.cred, pop("/"))
+	if err != nil || st.Files != 4 || st.Ffree != 0 {
+		t.Fatalf("statfs: %+v %v", st, err)
+	}
+	// Renames keep the count; removals free names.
+	if err := e.v.Rename(e.ctx, e.cred, pop("/a"), pop("/d/a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Rename(e.ctx, e.cred, pop("/b"), pop("/c"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Link(e.ctx, e.cred, pop("/d/a"), pop("/d/a2")); err != nil {
+		t.Fatalf("link after a replacing rename freed a name: %v", err)
+	}
+	if err := e.v.Unlink(e.ctx, e.cred, pop("/c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mknod(e.ctx, e.cred, pop("/fifo"), unix.S_IFIFO|0o600, 0); err != nil {
+		t.Fatalf("mknod after unlink: %v", err)
+	}
+}
+
+func TestRelatime(t *testing.T) {
+	e := newEnv(t, tmpfs.Options{})
+	f := e.open(t, "/f", unix.O_RDWR|unix.O_CREAT)
+	defer f.DecRef(e.ctx)
+	f.Write(e.ctx, []byte("x"))
+	old := unix.Timespec{Sec: 1000}
+	set := func() {
+		t.Helper()
+		if err := f.SetStat(e.ctx, e.cred, vfs.SetStat{Mask: vfs.SetAtime, Atime: old}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set()
+	buf := make([]byte, 1)
+	f.Pread(e.ctx, buf, 0)
+	if st, _ := f.Stat(e.ctx); st.Atime == old {
+		t.Fatal("a read after a change left the access time alone")
+	}
+	// A second read soon after does not write the access time again.
+	st1, _ := f.Stat(e.ctx)
+	f.Pread(e.ctx, buf, 0)
+	if st2, _ := f.Stat(e.ctx); st2.Atime != st1.Atime {
+		t.Fatal("relatime updated the access time twice")
+	}
+	// O_NOATIME reads leave it alone.
+	set()
+	g := e.open(t, "/f", unix.O_RDONLY|unix.O_NOATIME)
+	defer g.DecRef(e.ctx)
+	g.Pread(e.ctx, buf, 0)
+	if st, _ := g.Stat(e.ctx); st.Atime != old {
+		t.Fatalf("O_NOATIME read changed the access time to %v", st.Atime)
+	}
+}
