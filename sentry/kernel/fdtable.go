@@ -43,6 +43,7 @@ func (t *FDTable) DecRef(ctx context.Context) {
 	t.fds = map[int32]fdEntry{}
 	t.mu.Unlock()
 	for _, e := range fds {
+		e.file.ReleasePOSIXLocks(ctx, t)
 		e.file.DecRef(ctx)
 	}
 }
@@ -125,6 +126,7 @@ func (t *FDTable) Set(ctx context.Context, fd int32, f *vfs.File, cloexec bool, 
 	t.fds[fd] = fdEntry{file: f, cloexec: cloexec}
 	t.mu.Unlock()
 	if had {
+		old.file.ReleasePOSIXLocks(ctx, t)
 		old.file.DecRef(ctx)
 	}
 	return nil
@@ -160,6 +162,7 @@ func (t *FDTable) RemoveRange(ctx context.Context, first, last uint32, cloexecOn
 	}
 	t.mu.Unlock()
 	for _, f := range closed {
+		f.ReleasePOSIXLocks(ctx, t)
 		f.DecRef(ctx)
 	}
 }
@@ -176,6 +179,7 @@ func (t *FDTable) CloseOnExec(ctx context.Context) {
 	}
 	t.mu.Unlock()
 	for _, f := range closed {
+		f.ReleasePOSIXLocks(ctx, t)
 		f.DecRef(ctx)
 	}
 }

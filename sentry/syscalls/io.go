@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 	"moat.dev/moat/sentry/waiter"
@@ -46,6 +47,9 @@ func blocking(t *kernel.Task, f *vfs.File, mask waiter.EventMask, op func() (int
 
 // readTo reads from f into user memory at addr, up to n bytes.
 func readTo(t *kernel.Task, f *vfs.File, addr, n uint64, off int64) (uint64, error) {
+	if s := sock.FromFile(f); s != nil && off < 0 {
+		return sockIO(t, f, s, []abi.Iovec{{Base: addr, Len: n}}, false)
+	}
 	n = min(n, maxRW)
 	buf := make([]byte, min(n, ioChunk))
 	var total uint64
@@ -102,6 +106,9 @@ func doWrite(t *kernel.Task, f *vfs.File, b []byte, off int64) (int, error) {
 
 // writeFrom writes n bytes from user memory at addr to f.
 func writeFrom(t *kernel.Task, f *vfs.File, addr, n uint64, off int64) (uint64, error) {
+	if s := sock.FromFile(f); s != nil && off < 0 {
+		return sockIO(t, f, s, []abi.Iovec{{Base: addr, Len: n}}, true)
+	}
 	n = min(n, maxRW)
 	buf := make([]byte, min(n, ioChunk))
 	var total uint64

@@ -53,21 +53,8 @@ func init() {
 		if flags&^uint64(unshare|cloexec) != 0 || first > last {
 			return 0, unix.EINVAL
 		}
-		fds := t.FDs()
-		if flags&cloexec == 0 {
-			// Closing drops the caller's POSIX locks on each file.
-			for _, fd := range fds.FDs() {
-				if uint32(fd) < first || uint32(fd) > last {
-					continue
-				}
-				if f := fds.Remove(fd); f != nil {
-					f.ReleasePOSIXLocks(t.Ctx(), fds)
-					f.DecRef(t.Ctx())
-				}
-			}
-			return 0, nil
-		}
-		fds.RemoveRange(t.Ctx(), first, last, true)
+		// Closing drops the caller's POSIX locks on each file.
+		t.FDs().RemoveRange(t.Ctx(), first, last, flags&cloexec != 0)
 		return 0, nil
 	})
 	register(abi.SYS_FCNTL, sysFcntl)
@@ -110,17 +97,9 @@ func dupTo(t *kernel.Task, oldfd, newfd int32, cloexec bool) (uint64, error) {
 	if newfd < 0 || uint64(newfd) >= fdLimit(t) {
 		return 0, unix.EBADF
 	}
-	// The descriptor replaced is closed: its POSIX locks go.
-	replaced := t.FDs().Get(newfd)
+	// The descriptor replaced is closed (its POSIX locks go with it).
 	if err := t.FDs().Set(t.Ctx(), newfd, f, cloexec, fdLimit(t)); err != nil {
-		if replaced != nil {
-			replaced.DecRef(t.Ctx())
-		}
 		return 0, err
-	}
-	if replaced != nil {
-		replaced.ReleasePOSIXLocks(t.Ctx(), t.FDs())
-		replaced.DecRef(t.Ctx())
 	}
 	return uint64(newfd), nil
 }

@@ -52,10 +52,11 @@ func init() {
 				return 0, unix.EFAULT
 			}
 			tv := abi.Timeval{Sec: int64(le.Uint64(b[0:])), Usec: int64(le.Uint64(b[8:]))}
-			if !tv.Valid() {
+			// Linux carries microseconds beyond a second over.
+			if tv.Sec < 0 || tv.Usec < 0 {
 				return 0, unix.EINVAL
 			}
-			timeout = capTimeout(time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond)
+			timeout = capTimeout(time.Duration(min(tv.Sec+tv.Usec/1e6, 1<<33))*time.Second + time.Duration(tv.Usec%1e6)*time.Microsecond)
 		}
 		n, left, err := doSelect(t, a.Args[0], a.Args[1], a.Args[2], a.Args[3], timeout)
 		if a.Args[4] != 0 && err != unix.EINVAL && err != unix.EBADF && err != unix.EFAULT {

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/fs/sock"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -122,6 +123,9 @@ func vectored(t *kernel.Task, fd, iovAddr, n uint64, off int64, write bool) (uin
 	if err != nil {
 		return 0, err
 	}
+	if s := sock.FromFile(f); s != nil && off == -1 {
+		return sockIO(t, f, s, iov, write)
+	}
 	var total uint64
 	for _, v := range iov {
 		if v.Len == 0 {
@@ -162,14 +166,21 @@ func sysIoctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		return 0, t.FDs().SetCloexec(int32(a.Args[0]), true)
 	case abi.FIONCLEX:
 		return 0, t.FDs().SetCloexec(int32(a.Args[0]), false)
-	case abi.FIONBIO:
+	case abi.FIONBIO, abi.FIOASYNC:
+		// FIOASYNC sets O_ASYNC as fcntl(F_SETFL) does (nginx asks it
+		// of its channel sockets); signal-driven I/O itself is not
+		// implemented.
+		bit := uint32(unix.O_NONBLOCK)
+		if cmd == abi.FIOASYNC {
+			bit = unix.O_ASYNC
+		}
 		var b [4]byte
 		if _, err := t.CopyIn(a.Args[2], b[:]); err != nil {
 			return 0, unix.EFAULT
 		}
-		fl := f.StatusFlags() &^ unix.O_NONBLOCK
+		fl := f.StatusFlags() &^ bit
 		if le.Uint32(b[:]) != 0 {
-			fl |= unix.O_NONBLOCK
+			fl |= bit
 		}
 		return 0, f.SetStatusFlags(t.Ctx(), t.Creds().VFSCreds(), fl)
 	}
