@@ -160,7 +160,10 @@ func TestPortForward(t *testing.T) {
 	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
 		ctx := testCtx(t)
 		pod := runPod(t, e, h, "portfwd")
-		start(t, pod, harness.ContainerConfig("web", harness.HTTPServerImage, "/httpserver", "-addr", ":8080"))
+		web := start(t, pod, harness.ContainerConfig("web", harness.HTTPServerImage, "/httpserver", "-addr", ":8080"))
+		// crictl port-forward gives up on its first refused connection:
+		// forward once the server listens.
+		waitLog(ctx, t, e, web, "listening on")
 
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
