@@ -18,10 +18,18 @@ import (
 //	max_vcpus = 4       # cap of a pod's vCPUs when it has no CPU limit (0: host CPUs)
 //	log_level = "info"  # the sentry's log level: debug, info, warn, error
 //	strace = false      # log every system call of the pod's processes
+//
+// Without a ConfigPath, containerd sends the handler's options table
+// itself as the config body: moat's keys may then stand in that table,
+// beside containerd's own (ConfigPath, TypeUrl), which are ignored.
 type Options struct {
 	MaxVCPUs int    `toml:"max_vcpus"`
 	LogLevel string `toml:"log_level"`
 	Strace   bool   `toml:"strace"`
+
+	// containerd's keys of the options table.
+	ConfigPath string `toml:"ConfigPath"`
+	TypeURL    string `toml:"TypeUrl"`
 }
 
 // DefaultOptions are used when the handler names no configuration.
@@ -35,6 +43,7 @@ func ParseOptions(b []byte) (Options, error) {
 	if err := dec.Decode(&o); err != nil {
 		return Options{}, fmt.Errorf("moat options: %w", err)
 	}
+	o.ConfigPath, o.TypeURL = "", ""
 	if o.MaxVCPUs < 0 || o.MaxVCPUs > 1024 {
 		return Options{}, fmt.Errorf("moat options: max_vcpus = %d is out of range 0..1024", o.MaxVCPUs)
 	}

@@ -87,6 +87,11 @@ func TestOptionsFromAny(t *testing.T) {
 	if o, err := optionsFromAny(a); err != nil || !o.Strace {
 		t.Errorf("options from a config body: %+v, %v", o, err)
 	}
+	// Without ConfigPath containerd sends the options table as the body.
+	a, _ = typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigBody: []byte("ConfigPath = ''\nmax_vcpus = 2\n")})
+	if o, err := optionsFromAny(a); err != nil || o.MaxVCPUs != 2 || o.ConfigPath != "" {
+		t.Errorf("options from the handler's table: %+v, %v", o, err)
+	}
 	a, _ = typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigPath: p + ".missing"})
 	if _, err := optionsFromAny(a); err == nil || !strings.Contains(err.Error(), ".missing") {
 		t.Errorf("a missing options file: %v", err)
