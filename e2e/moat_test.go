@@ -176,6 +176,18 @@ func TestMoatEcho(t *testing.T) {
 		t.Errorf("exit 3: exit code %d reason %q, want 3 and Error", cs.ExitCode, cs.Reason)
 	}
 
+	// A read-only root filesystem (readOnlyRootFilesystem) refuses
+	// writes; its tmpfs mounts do not.
+	ro := harness.ContainerConfig("ro", harness.BusyboxImage, "sh", "-c", "{ echo y > /x; } 2>/dev/null || echo read-only")
+	ro.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{ReadonlyRootfs: true}}
+	idro := start(t, pod, ro)
+	if cs, err := e.WaitExited(ctx, idro); err != nil || cs.ExitCode != 0 {
+		t.Fatalf("read-only root container: %v, %v", cs, err)
+	}
+	if out, err := logEquals(ctx, e, idro, "stdout", "read-only\n"); err != nil || out != "read-only\n" {
+		t.Errorf("read-only root: log %q (%v), want %q", out, err, "read-only\n")
+	}
+
 	if err := pod.Remove(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -316,3 +316,35 @@ func TestOOM(t *testing.T) {
 		t.Errorf("stats after the OOM kill: %+v, %v", st, err)
 	}
 }
+
+// A read-only root refuses writes; the bind-mounted files that cannot be
+// written there leave the image's own.
+func TestReadOnlyRoot(t *testing.T) {
+	c := launch(t)
+	root := busyboxRoot(t)
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("image\n"), 0o644)
+	host := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(host, []byte("pod\n"), 0o644)
+	a, dirs, err := control.PrepareContainer("ro", root, true, []control.Mount{
+		{Destination: "/etc/hosts", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
+		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.AddContainer(a, dirs)
+	for _, d := range dirs {
+		d.Close()
+	}
+	if err != nil {
+		t.Fatalf("add a read-only container: %v", err)
+	}
+	out, code := run(t, c, "ro", "", "sh", "-c", "cat /etc/hosts; echo x > /tmp/ok && echo tmp-ok; { echo y > /f; } 2>/dev/null || echo root-ro")
+	if out != "image\ntmp-ok\nroot-ro\n" || code != 0 {
+		t.Errorf("read-only root: %q, exit %d", out, code)
+	}
+	if _, err := os.Stat(filepath.Join(root, "f")); err == nil {
+		t.Errorf("a write reached the read-only root on the host")
+	}
+}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -107,6 +108,12 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 	dir := containersDir + "/" + id
 	if err := s.VFS.Mkdir(ctx, creds, vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir}, 0o755); err != nil {
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mkdir %s: %w", id, dir, err)
+	}
+	if spec.ReadOnly {
+		// The mount points must exist before the root turns read-only.
+		if err := s.makeMountPoints(ctx, podRoot, id, &spec); err != nil {
+			return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mount points: %w", id, err)
+		}
 	}
 	err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS, spec.RootFD, spec.ReadOnly)
 	spec.RootFD = 0
@@ -291,7 +298,14 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		if err := mkdirAll(ctx, s.VFS, croot, path.Dir(dest), 0o755); err != nil {
 			return err
 		}
-		return writeFile(ctx, s.VFS, croot, dest, m.Data, 0o644)
+		err := writeFile(ctx, s.VFS, croot, dest, m.Data, 0o644)
+		if errors.Is(err, unix.EROFS) {
+			// A read-only root keeps the image's file: a file cannot be
+			// a mount point of the VFS.
+			s.log().Warn("bind-mounted file not written on a read-only root", "destination", dest)
+			return nil
+		}
+		return err
 	}
 	// A directory (a volume): the host directory itself, confined, so the
 	// containers of a pod that name it share it.
@@ -338,6 +352,58 @@ func writeFile(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDe
 	defer f.DecRef(ctx)
 	if _, err := f.Write(ctx, data); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
+
+// makeMountPoints creates, in a read-only container root, the directories
+// its mounts stand on (as a runtime does before it remounts the root
+// read-only): the root is attached writable at a hidden place for the
+// while, from a copy of its descriptor.
+func (s *Sandbox) makeMountPoints(ctx context.Context, podRoot vfs.VirtualDentry, id string, spec *ContainerSpec) error {
+	fd := 0
+	if spec.RootFD > 0 {
+		d, err := unix.FcntlInt(uintptr(spec.RootFD), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return fmt.Errorf("dup root descriptor: %w", err)
+		}
+		fd = d
+	}
+	dir := hiddenDir + "/setup-" + id
+	pop := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir, FollowFinal: true}
+	if err := s.VFS.Mkdir(ctx, auth.Root(), pop, 0o700); err != nil {
+		if fd > 0 {
+			unix.Close(fd)
+		}
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	defer s.VFS.Rmdir(ctx, auth.Root(), vfs.PathOperation{Root: podRoot, Start: podRoot, Path: dir})
+	if err := attachRootFS(ctx, s.VFS, podRoot, dir, spec.RootFS, fd, false); err != nil {
+		return err
+	}
+	defer s.VFS.Umount(ctx, auth.Root(), pop)
+	setup, err := s.VFS.GetDirectoryAt(ctx, auth.Root(), pop)
+	if err != nil {
+		return err
+	}
+	defer setup.DecRef(ctx)
+	points := []string{"/dev"}
+	for _, m := range spec.Mounts {
+		dest := path.Clean("/" + m.Destination)
+		switch {
+		case m.Type == "tmpfs" || m.FD > 0:
+			points = append(points, dest)
+		case m.Data != nil:
+			points = append(points, path.Dir(dest))
+		}
+	}
+	for _, p := range points {
+		if p == "/" {
+			continue
+		}
+		if err := mkdirAll(ctx, s.VFS, setup, p, 0o755); err != nil {
+			s.log().Warn("mount point not made in a read-only root", "container", id, "path", p, "err", err)
+		}
 	}
 	return nil
 }
