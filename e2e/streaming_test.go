@@ -160,48 +160,63 @@ func TestPortForward(t *testing.T) {
 	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
 		ctx := testCtx(t)
 		pod := runPod(t, e, h, "portfwd")
-		web := start(t, pod, harness.ContainerConfig("web", harness.HTTPServerImage, "/httpserver", "-addr", ":8080"))
-		// crictl port-forward gives up on its first refused connection:
-		// forward once the server listens.
-		waitLog(ctx, t, e, web, "listening on")
+		id := start(t, pod, harness.ContainerConfig("web", harness.HTTPServerImage, "/httpserver", "-addr", ":8080"))
+		waitLog(ctx, t, e, id, "listening on")
 
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		cmd := e.CrictlCmd(pctx, "port-forward", pod.ID, "0:8080")
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = pw, pw
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start crictl port-forward: %v", err)
-		}
-		pw.Close()
-		defer func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
-			pr.Close()
-		}()
-		port := ""
-		var seen strings.Builder
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			seen.WriteString(sc.Text() + "\n")
-			if m := forwardingRE.FindStringSubmatch(sc.Text()); m != nil {
-				port = m[1]
-				break
+		// forward starts crictl port-forward and returns its local port
+		// and a channel closed when it exits: a connection made before
+		// the server listens can end it, so the test starts it again.
+		forward := func() (string, <-chan struct{}, func()) {
+			cmd := e.CrictlCmd(pctx, "port-forward", pod.ID, "0:8080")
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
 			}
+			cmd.Stdout, cmd.Stderr = pw, pw
+			if err := cmd.Start(); err != nil {
+				t.Fatalf("start crictl port-forward: %v", err)
+			}
+			pw.Close()
+			exited := make(chan struct{})
+			stop := func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				<-exited
+				pr.Close()
+			}
+			port := ""
+			var seen strings.Builder
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				seen.WriteString(sc.Text() + "\n")
+				if m := forwardingRE.FindStringSubmatch(sc.Text()); m != nil {
+					port = m[1]
+					break
+				}
+			}
+			go func() { _, _ = io.Copy(io.Discard, pr); _ = cmd.Wait(); close(exited) }()
+			if port == "" {
+				stop()
+				t.Fatalf("crictl port-forward printed no local port: %q", seen.String())
+			}
+			return port, exited, stop
 		}
-		if port == "" {
-			t.Fatalf("crictl port-forward printed no local port: %q", seen.String())
-		}
-		go func() { _, _ = io.Copy(io.Discard, pr) }()
+		port, exited, stop := forward()
+		defer func() { stop() }()
 
-		url := "http://127.0.0.1:" + port + "/hello"
 		client := &http.Client{Timeout: 5 * time.Second}
 		var body []byte
 		var lastErr error
+		url := ""
 		for try := 0; try < 100; try++ { // the server may still be starting
+			select {
+			case <-exited:
+				stop()
+				port, exited, stop = forward()
+			default:
+			}
+			url = "http://127.0.0.1:" + port + "/hello"
 			resp, err := client.Get(url)
 			if err == nil {
 				body, err = io.ReadAll(resp.Body)

@@ -152,10 +152,18 @@ func (d *Device) Close() error {
 	return err
 }
 
+// ioctlInt issues an ioctl with an integer (or pointer) argument, retrying
+// when a signal interrupts it (the Go runtime's preemption signal can land
+// during a slow ioctl such as KVM_CREATE_VM).
 func ioctlInt(fd int, req uintptr, arg uintptr) (int, error) {
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
-	if e != 0 {
-		return int(r), e
+	for {
+		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, arg)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return int(r), e
+		}
+		return int(r), nil
 	}
-	return int(r), nil
 }

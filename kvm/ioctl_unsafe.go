@@ -10,12 +10,18 @@ import (
 func ptrOf[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // ioctlPtr issues an ioctl whose argument is a pointer to a structure.
+// It retries when a signal interrupts the call.
 func ioctlPtr(fd int, req uintptr, p unsafe.Pointer) error {
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(p))
-	if e != 0 {
-		return e
+	for {
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(p))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		return nil
 	}
-	return nil
 }
 
 // ioctlBuf issues an ioctl whose argument is a byte buffer.

@@ -3,4 +3,4 @@
 
 test-sockets: ## the socket tests: unit tests, and C programs in a sandbox (needs /dev/kvm and gcc)
 	CGO_ENABLED=1 $(GO) test -count=1 -race ./sentry/fs/sock/...
-	$(GO) test -count=1 -run 'Sock|TCP|UDP|ICMP' ./sentry/syscalls/
+	$(GO) test -count=1 -run 'Sock|Unix|TCP|UDP|ICMP|Inet|Netlink|Packet|Interface|GoNet|BusyboxNetworking' ./sentry/syscalls/

@@ -61,7 +61,7 @@ func sockTestBinary(t testing.TB) string {
 			return
 		}
 		out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", filepath.Join(sockBuildDir, "sock_test"),
-			"testdata/sock_test.c").CombinedOutput()
+			"testdata/sock_test.c", "-lpthread").CombinedOutput()
 		if err != nil {
 			sockBuildErr = &sockBuildError{err: err, out: string(out)}
 		}
@@ -224,7 +224,7 @@ func nativeSock(t *testing.T, args ...string) string {
 // and wants the same output: socketpair echo, message boundaries, bound
 // paths and abstract names, SO_PEERCRED, SCM_RIGHTS and SCM_CREDENTIALS.
 func TestUnixSockets(t *testing.T) {
-	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}, {"backlog"}} {
+	for _, tc := range [][]string{{"pair"}, {"rights"}, {"path", "/tmp/echo.sock"}, {"backlog"}, {"stress"}} {
 		t.Run(tc[0], func(t *testing.T) {
 			got := startSock(t, tc...).wait()
 			nativeArgs := tc

@@ -373,7 +373,9 @@ func sysConnect(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	_, err = sockWait(t, f, waiter.WritableEvents, false, snd, func() (int, error) {
 		return 0, s.Connect(c, b)
 	})
-	if err != unix.EINPROGRESS || nonblock {
+	// EALREADY: a connect restarted after a signal (or another thread's)
+	// is still under way; a blocking caller waits for it, as on Linux.
+	if err != unix.EINPROGRESS && err != unix.EALREADY || nonblock {
 		return 0, err
 	}
 	_, err = sockWait(t, f, waiter.WritableEvents, false, snd, func() (int, error) {
@@ -385,8 +387,6 @@ func sysConnect(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	switch {
 	case err == unix.EAGAIN:
 		return 0, unix.EINPROGRESS // timed out: the connection goes on
-	case err == kernel.ErrRestartSys:
-		return 0, unix.EINTR
 	case err != nil:
 		return 0, err
 	}

@@ -21,6 +21,7 @@
 #include <linux/rtnetlink.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
@@ -1029,6 +1030,85 @@ static int ifioctl_test(int sandbox) {
 	return failed;
 }
 
+// stress_test runs threads that ping-pong over socketpairs, connect to
+// one listener and pass descriptors at the same time: no deadlock, no
+// lost message.
+static struct sockaddr_un stress_addr;
+static socklen_t stress_alen;
+
+static void *pingpong(void *arg) {
+	(void)arg;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) return (void *)1;
+	for (int i = 0; i < 300; i++) {
+		char b[8] = {0}, c[8];
+		snprintf(b, sizeof b, "%d", i);
+		if (send(sv[0], b, sizeof b, 0) != sizeof b) return (void *)2;
+		if (recv(sv[1], c, sizeof c, 0) != sizeof c || memcmp(b, c, sizeof b)) return (void *)3;
+		if (send(sv[1], c, sizeof c, 0) != sizeof c) return (void *)4;
+		if (recv(sv[0], b, sizeof b, 0) != sizeof b) return (void *)5;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return NULL;
+}
+
+static void *client(void *arg) {
+	(void)arg;
+	for (int i = 0; i < 50; i++) {
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&stress_addr, stress_alen) != 0) return (void *)6;
+		int x[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, x);
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+		memset(&u, 0, sizeof u);
+		struct msghdr mh = {.msg_iov = &(struct iovec){"f", 1}, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &x[0], sizeof(int));
+		if (sendmsg(c, &mh, 0) != 1) return (void *)7;
+		close(x[0]);
+		char r;
+		if (read(x[1], &r, 1) != 1 || r != 'k') return (void *)8;
+		close(x[1]);
+		close(c);
+	}
+	return NULL;
+}
+
+static int stress_test(void) {
+	stress_alen = unaddr(&stress_addr, "stress", 1);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(bind(l, (struct sockaddr *)&stress_addr, stress_alen) == 0 && listen(l, 8) == 0, "listen");
+	pthread_t th[12];
+	for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, pingpong, NULL);
+	for (int i = 8; i < 12; i++) pthread_create(&th[i], NULL, client, NULL);
+	for (int i = 0; i < 4 * 50; i++) {
+		int s = accept(l, NULL, NULL);
+		CHECK(s >= 0, "accept");
+		char buf[4];
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+		struct msghdr mh = {.msg_iov = &(struct iovec){buf, sizeof buf}, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+		CHECK(recvmsg(s, &mh, 0) == 1, "recvmsg");
+		int fd = -1;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		if (h && h->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(h), sizeof fd);
+		CHECK(fd >= 0 && write(fd, "k", 1) == 1, "answer through the passed fd");
+		close(fd);
+		close(s);
+	}
+	for (int i = 0; i < 12; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		CHECK(r == NULL, "thread %d: %ld", i, (long)r);
+	}
+	close(l);
+	say("stress: 8 ping-pong threads, 200 connections with passed descriptors");
+	return failed;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *cmd = argv[1];
@@ -1045,6 +1125,7 @@ int main(int argc, char **argv) {
 	if (!strcmp(cmd, "backlog")) return backlog_test();
 	if (!strcmp(cmd, "inetopts")) return inetopts_test();
 	if (!strcmp(cmd, "pktinfo")) return pktinfo_test();
+	if (!strcmp(cmd, "stress")) return stress_test();
 	if (!strcmp(cmd, "ifioctl")) return ifioctl_test(argc > 2);
 	if (!strcmp(cmd, "bench") && argc > 2) return bench_test(atol(argv[2]));
 	if (!strcmp(cmd, "garbage") && argc > 2) return garbage_test(atoi(argv[2]));

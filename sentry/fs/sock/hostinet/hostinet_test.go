@@ -107,6 +107,15 @@ func TestOptionAllowlist(t *testing.T) {
 	if err != nil || binary.LittleEndian.Uint32(v) != 1 {
 		t.Errorf("TCP_NODELAY reads %x %v", v, err)
 	}
+	if err := s.SetSockOpt(c, unix.SOL_SOCKET, unix.SO_PRIORITY, []byte{7, 0, 0, 0}); err != unix.EPERM {
+		t.Errorf("SO_PRIORITY 7 without CAP_NET_ADMIN: %v", err)
+	}
+	if err := s.SetSockOpt(c, unix.SOL_SOCKET, unix.SO_PRIORITY, []byte{6, 0, 0, 0}); err != nil {
+		t.Errorf("SO_PRIORITY 6: %v", err)
+	}
+	if v, err := s.GetSockOpt(c, unix.SOL_SOCKET, unix.SO_PRIORITY, 4); err != nil || v[0] != 6 {
+		t.Errorf("SO_PRIORITY reads %v %v", v, err)
+	}
 	if err := s.SetSockOpt(c, unix.SOL_SOCKET, unix.SO_ERROR, one); err != unix.ENOPROTOOPT {
 		t.Errorf("setting SO_ERROR: %v", err)
 	}

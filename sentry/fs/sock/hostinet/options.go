@@ -17,6 +17,7 @@ const (
 	optReadOnly                // an int the guest may only read
 	optTCPInfo                 // struct tcp_info, read only
 	optLocal                   // answered by the sentry (SO_TYPE, ...)
+	optPriority                // SO_PRIORITY: 0 to 6 without CAP_NET_ADMIN
 )
 
 type optKey struct{ level, name int }
@@ -56,13 +57,19 @@ var options = map[optKey]struct {
 	{unix.IPPROTO_TCP, unix.TCP_LINGER2}:      {kind: optInt},
 	{unix.IPPROTO_TCP, unix.TCP_INFO}:         {kind: optTCPInfo},
 
-	{unix.IPPROTO_IP, unix.IP_TOS}:             {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_TTL}:             {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER}:    {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}:   {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP}:  {kind: optInt},
-	{unix.IPPROTO_IP, unix.IP_PKTINFO}:         {kind: optInt},
-	{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO}: {kind: optInt, inet6: true},
+	{unix.IPPROTO_IP, unix.IP_TOS}:                  {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_TTL}:                  {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MTU_DISCOVER}:         {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}:        {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP}:       {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_PKTINFO}:              {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT}: {kind: optInt},
+	{unix.IPPROTO_IP, unix.IP_FREEBIND}:             {kind: optInt},
+	{unix.SOL_SOCKET, unix.SO_PRIORITY}:             {kind: optPriority},
+	{unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT}:      {kind: optInt},
+	{unix.IPPROTO_TCP, unix.TCP_FASTOPEN}:           {kind: optInt},
+	{unix.IPPROTO_TCP, unix.TCP_FASTOPEN_CONNECT}:   {kind: optInt},
+	{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO}:      {kind: optInt, inet6: true},
 
 	{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY}:         {kind: optInt, inet6: true},
 	{unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS}:   {kind: optInt, inet6: true},
@@ -84,12 +91,20 @@ func lookupOpt(family, level, name int) (optKind, error) {
 }
 
 // SetSockOpt implements sock.Socket.
-func (s *Socket) SetSockOpt(_ sock.Caller, level, name int, val []byte) error {
+func (s *Socket) SetSockOpt(c sock.Caller, level, name int, val []byte) error {
 	kind, err := lookupOpt(s.family, level, name)
 	if err != nil {
 		return err
 	}
 	switch kind {
+	case optPriority:
+		if len(val) < 4 {
+			return unix.EINVAL
+		}
+		if v := int32(binary.LittleEndian.Uint32(val)); (v < 0 || v > 6) && !c.HasCap(sock.CapNetAdmin) {
+			return unix.EPERM
+		}
+		fallthrough
 	case optInt:
 		if len(val) < 4 {
 			return unix.EINVAL
@@ -114,7 +129,7 @@ func (s *Socket) GetSockOpt(_ sock.Caller, level, name int, size int) ([]byte, e
 	}
 	var v int
 	switch kind {
-	case optInt, optReadOnly:
+	case optInt, optReadOnly, optPriority:
 		v, err = unix.GetsockoptInt(s.fd, level, name)
 		if err != nil {
 			return nil, hostErr(err)

@@ -461,23 +461,31 @@ func (s *Socket) Release(ctx context.Context) {
 	s.queue.Notify(waiter.AllEvents)
 }
 
-// roomLocked returns how many more bytes the receive queue takes.
+// roomLocked returns how many more bytes the receive queue takes from a
+// sender whose SO_SNDBUF is sndbuf: a stream's bytes in flight count
+// against the larger of the sender's SO_SNDBUF and the receiver's
+// SO_RCVBUF (Linux counts them against the sender's), a datagram's
+// against the receiver's.
 //
 // Preconditions: s.mu is held.
-func (s *Socket) roomLocked(int) int {
-	if s.connectionless() && len(s.recvQ) >= maxDgramQueue {
-		return 0
+func (s *Socket) roomLocked(sndbuf int) int {
+	if s.connectionless() {
+		if len(s.recvQ) >= maxDgramQueue {
+			return 0
+		}
+		return max(s.rcvbuf-s.recvBytes, 0)
 	}
-	return max(s.rcvbuf-s.recvBytes, 0)
+	return max(max(s.rcvbuf, sndbuf)-s.recvBytes, 0)
 }
 
-// writableLocked says whether a sender of type typ should be told it may
-// write: any room for a stream (its writes may be partial), a quarter of
-// the buffer for messages, which go whole, as Linux decides.
+// writableLocked says whether a sender of type typ with SO_SNDBUF sndbuf
+// should be told it may write: any room for a stream (its writes may be
+// partial), a quarter of the buffer for messages, which go whole, as
+// Linux decides.
 //
 // Preconditions: s.mu is held.
-func (s *Socket) writableLocked(typ int) bool {
-	room := s.roomLocked(1)
+func (s *Socket) writableLocked(typ, sndbuf int) bool {
+	room := s.roomLocked(sndbuf)
 	if typ == unix.SOCK_STREAM {
 		return room > 0
 	}
@@ -595,7 +603,7 @@ func (s *Socket) send(c sock.Caller, data []byte, opts *sock.SendOptions) (int, 
 		target.mu.Unlock()
 		return 0, nil
 	}
-	room := target.roomLocked(len(data))
+	room := target.roomLocked(sndbuf)
 	n := len(data)
 	fits := room > 0 && (room >= n || target.recvBytes == 0)
 	if s.typ == unix.SOCK_STREAM {
@@ -762,6 +770,7 @@ func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask {
 	}
 	peer := s.peer
 	st := s.state
+	sndbuf := s.sndbuf
 	s.mu.Unlock()
 	if mask&waiter.WritableEvents != 0 {
 		switch {
@@ -772,7 +781,7 @@ func (s *Socket) Readiness(mask waiter.EventMask) waiter.EventMask {
 			r |= waiter.WritableEvents
 		case peer != nil:
 			peer.mu.Lock()
-			if peer.closed || peer.rcvShut || peer.writableLocked(s.typ) {
+			if peer.closed || peer.rcvShut || peer.writableLocked(s.typ, sndbuf) {
 				r |= waiter.WritableEvents
 			} else {
 				if peer.blocked == nil {

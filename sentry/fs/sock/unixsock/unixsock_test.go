@@ -426,3 +426,39 @@ func TestSharedHostDirectory(t *testing.T) {
 		t.Errorf("connect through the other mount: %v", err)
 	}
 }
+
+// TestStreamSendBuffer: a stream sender's SO_SNDBUF lets more bytes be in
+// flight than the receiver's buffer alone.
+func TestStreamSendBuffer(t *testing.T) {
+	c := newCaller(t)
+	ns := NewNamespace()
+	ctx := c.Ctx()
+	fill := func(a *Socket) int {
+		total := 0
+		chunk := make([]byte, 64<<10)
+		for {
+			n, err := a.SendMsg(c, chunk, &sock.SendOptions{})
+			total += n
+			if err == unix.EAGAIN {
+				return total
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, b, _ := Pair(ns, unix.SOCK_STREAM, 0, c.cred)
+	defer a.Release(ctx)
+	defer b.Release(ctx)
+	before := fill(a)
+	a2, b2, _ := Pair(ns, unix.SOCK_STREAM, 0, c.cred)
+	defer a2.Release(ctx)
+	defer b2.Release(ctx)
+	v := []byte{0, 0, 8, 0} // 512 KiB, doubled and capped
+	if err := a2.SetSockOpt(c, unix.SOL_SOCKET, unix.SO_SNDBUF, v); err != nil {
+		t.Fatal(err)
+	}
+	if after := fill(a2); after <= before {
+		t.Errorf("with a larger SO_SNDBUF %d bytes went, before %d", after, before)
+	}
+}
