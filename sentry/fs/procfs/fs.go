@@ -31,6 +31,8 @@ type Filesystem struct {
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int
 	nextMountID int
+
+	load loadAvg
 }
 
 // New returns a procfs for k.
