@@ -384,7 +384,7 @@ func (s *Sandbox) makeMountPoints(ctx context.Context, podRoot vfs.VirtualDentry
 	for _, m := range spec.Mounts {
 		dest := path.Clean("/" + m.Destination)
 		switch {
-		case m.Type == "tmpfs" || m.FD > 0:
+		case m.Type == "tmpfs" || m.Type == "proc" || m.Type == "sysfs" || m.FD > 0:
 			points = append(points, dest)
 		case m.Data != nil:
 			points = append(points, path.Dir(dest))
