@@ -211,8 +211,19 @@ func runContainer(o *runOptions, rootfs string, mem uint64, uid, gid uint32, std
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	defer signal.Stop(sigs)
 	go func() {
+		// The first SIGINT/SIGTERM goes to the container's init, which
+		// may ignore it (pid 1 ignores what it has no handler for, as in
+		// any container); a second one kills the container.
+		stops := 0
 		for s := range sigs {
-			sb.Kernel.SendSignalFromHost(init, abi.Signal(s.(unix.Signal)))
+			sig := abi.Signal(s.(unix.Signal))
+			if sig == abi.SIGINT || sig == abi.SIGTERM {
+				if stops++; stops > 1 {
+					fmt.Fprintln(stderr, "moat run: second interrupt: killing the container")
+					sig = abi.SIGKILL
+				}
+			}
+			sb.Kernel.SendSignalFromHost(init, sig)
 		}
 	}()
 	status, err := sb.Kernel.WaitInit(ctx)

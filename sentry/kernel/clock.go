@@ -23,10 +23,12 @@ type Clock struct {
 	vvar   uint64   // frame of the parameter page
 	text   []uint64 // frames of the vDSO image
 	stop   chan struct{}
+	// done is closed when the refresher has stopped writing guest memory.
+	done chan struct{}
 }
 
 func (k *Kernel) initClock() {
-	c := &Clock{k: k, stop: make(chan struct{})}
+	c := &Clock{k: k, stop: make(chan struct{}), done: make(chan struct{})}
 	k.clock = c
 	// The vDSO's frames, shared read-only by every process.
 	vvar, err := k.Frames.Alloc()
@@ -58,6 +60,19 @@ func (k *Kernel) initClock() {
 	go c.refresher()
 }
 
+// stopAndWait stops the refresher and waits until it no longer touches
+// guest memory (which the machine frees after the kernel shuts down).
+func (c *Clock) stopAndWait() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	if c.tsc {
+		<-c.done
+	}
+}
+
 func (c *Clock) guestTSC() uint64 { return uint64(int64(platform.HostTSC()) + c.offset) }
 
 // nowLocked returns monotonic and realtime nanoseconds.
@@ -74,6 +89,7 @@ func (c *Clock) nowLocked() (mono, real int64) {
 // refresher re-anchors CLOCK_REALTIME to the host clock every second (the
 // monotonic clock continues from where the TSC took it).
 func (c *Clock) refresher() {
+	defer close(c.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

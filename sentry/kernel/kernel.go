@@ -217,11 +217,7 @@ func (k *Kernel) Shutdown() {
 	}
 	k.mu.Unlock()
 	k.liveTasks.Wait()
-	select {
-	case <-k.clock.stop:
-	default:
-		close(k.clock.stop)
-	}
+	k.clock.stopAndWait()
 }
 
 // OOMKills returns how many processes were killed for running out of
