@@ -21,7 +21,7 @@ func TestRuntimeInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range handlers() {
+	for _, h := range e.Handlers {
 		if ok, err := e.CRI.HasHandler(ctx, h); err != nil || !ok {
 			t.Errorf("handler %q not offered (handlers %q, err %v)", h, hs, err)
 		}
@@ -65,10 +65,10 @@ func TestRunContainer(t *testing.T) {
 		if cs.ExitCode != 3 || cs.Reason != "Error" {
 			t.Errorf("exit code %d reason %q, want 3 and Error", cs.ExitCode, cs.Reason)
 		}
-		if out, err := e.Logs(ctx, failing, "stdout"); err != nil || out != "out-line\n" {
+		if out, err := logEquals(ctx, e, failing, "stdout", "out-line\n"); err != nil || out != "out-line\n" {
 			t.Errorf("stdout log %q (%v), want %q", out, err, "out-line\n")
 		}
-		if out, err := e.Logs(ctx, failing, "stderr"); err != nil || out != "err-line\n" {
+		if out, err := logEquals(ctx, e, failing, "stderr", "err-line\n"); err != nil || out != "err-line\n" {
 			t.Errorf("stderr log %q (%v), want %q", out, err, "err-line\n")
 		}
 
@@ -81,7 +81,7 @@ func TestRunContainer(t *testing.T) {
 		if cs.ExitCode != 0 || cs.Reason != "Completed" {
 			t.Errorf("exit code %d reason %q, want 0 and Completed", cs.ExitCode, cs.Reason)
 		}
-		if out, _ := e.Logs(ctx, ok, "stdout"); out != "run\n42\n" {
+		if out, _ := logEquals(ctx, e, ok, "stdout", "run\n42\n"); out != "run\n42\n" {
 			t.Errorf("stdout log %q, want %q", out, "run\n42\n")
 		}
 	})

@@ -297,7 +297,7 @@ func TestManyPods(t *testing.T) {
 // would see containerd go away.
 func TestContainerdRestart(t *testing.T) {
 	e := env(t)
-	for _, h := range handlers() {
+	for _, h := range handlersFor(t) {
 		t.Run(h, func(t *testing.T) {
 			ctx := testCtx(t)
 			pod, cid := sleeper(t, e, h, "restart")

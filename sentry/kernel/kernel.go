@@ -63,16 +63,18 @@ type Kernel struct {
 	clock    *Clock
 
 	// mu guards the task tree, process and signal state.
-	mu        sync.Mutex
-	hostname  string
-	maxTasks  int
-	nextID    int32
-	tasks     map[int32]*Task // by TID
-	groups    map[int32]*ThreadGroup
-	init      *ThreadGroup
-	unimpl    sync.Map // syscall number → struct{} once logged
-	oomKills  atomic.Uint64
-	liveTasks sync.WaitGroup
+	mu       sync.Mutex
+	hostname string
+	maxTasks int
+	nextID   int32
+	tasks    map[int32]*Task // by TID
+	groups   map[int32]*ThreadGroup
+	init     *ThreadGroup
+	unimpl   sync.Map // syscall number → struct{} once logged
+	oomKills atomic.Uint64
+	// oomByContainer counts OOM kills per container name.
+	oomByContainer map[string]uint64
+	liveTasks      sync.WaitGroup
 	// initExit is closed when the init process has exited and been reaped.
 	initExit   chan struct{}
 	initStatus WaitStatus
@@ -87,20 +89,21 @@ func New(cfg Config) *Kernel {
 		cfg.Hostname = "moat"
 	}
 	k := &Kernel{
-		M:        cfg.Machine,
-		VFS:      cfg.VFS,
-		Frames:   mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
-		Log:      cfg.Log,
-		Strace:   cfg.Strace,
-		straceFn: cfg.StraceFormat,
-		syscalls: cfg.Syscalls,
-		boot:     time.Now(),
-		hostname: cfg.Hostname,
-		maxTasks: cfg.MaxTasks,
-		nextID:   1,
-		tasks:    map[int32]*Task{},
-		groups:   map[int32]*ThreadGroup{},
-		initExit: make(chan struct{}),
+		M:              cfg.Machine,
+		VFS:            cfg.VFS,
+		Frames:         mm.NewFrames(cfg.Machine, cfg.MemoryLimit),
+		Log:            cfg.Log,
+		Strace:         cfg.Strace,
+		straceFn:       cfg.StraceFormat,
+		syscalls:       cfg.Syscalls,
+		boot:           time.Now(),
+		hostname:       cfg.Hostname,
+		maxTasks:       cfg.MaxTasks,
+		nextID:         1,
+		tasks:          map[int32]*Task{},
+		groups:         map[int32]*ThreadGroup{},
+		oomByContainer: map[string]uint64{},
+		initExit:       make(chan struct{}),
 	}
 	if k.maxTasks <= 0 {
 		k.maxTasks = DefaultMaxTasks
@@ -224,6 +227,14 @@ func (k *Kernel) Shutdown() {
 // OOMKills returns how many processes were killed for running out of
 // memory.
 func (k *Kernel) OOMKills() uint64 { return k.oomKills.Load() }
+
+// ContainerOOMKills returns how many processes of container were killed
+// for running out of memory.
+func (k *Kernel) ContainerOOMKills(container string) uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.oomByContainer[container]
+}
 
 // DefaultMaxTasks is the thread limit of a sandbox without a pids limit.
 const DefaultMaxTasks = 16384

@@ -517,6 +517,7 @@ func (t *Task) pageFault(e platform.Exit) {
 		t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", t.Name())
 		t.k.mu.Lock()
 		t.tg.oomKilled = true
+		t.k.oomByContainer[t.tg.Container]++
 		t.k.killGroupLocked(t.tg, abi.SIGKILL)
 		t.k.mu.Unlock()
 	case fe.Bus:

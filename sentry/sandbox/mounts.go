@@ -36,6 +36,13 @@ type Mount struct {
 	// noatime, bind, rbind, size=, mode=, uid=, gid= (others, such as
 	// propagation flags, are accepted and ignored).
 	Options []string
+	// FD (> 0) is the source directory of a bind mount, opened by the
+	// caller (O_PATH); AddContainer takes it over. Source is opened only
+	// when FD is not given.
+	FD int
+	// Data is the content of a bind-mounted file when not nil (the caller
+	// read Source).
+	Data []byte
 }
 
 // DefaultMounts are the mounts every container gets when the caller

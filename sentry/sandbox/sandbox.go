@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"moat.dev/moat/sentry/fs/hostfs"
+	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/platform"
 	"moat.dev/moat/sentry/syscalls"
@@ -26,7 +27,9 @@ type Config struct {
 	CPUs int
 	// Memory bounds the sandbox's RAM in bytes (0: none).
 	Memory uint64
-	// RootFS is the host directory with the root filesystem.
+	// RootFS is the host directory with the root filesystem. Empty, the
+	// sandbox root is an empty tmpfs and containers are added with
+	// AddContainer (a pod).
 	RootFS string
 	// Pids bounds the sandbox's threads (a pod's pids limit; 0: the
 	// kernel's default).
@@ -48,7 +51,12 @@ type Sandbox struct {
 	Kernel  *kernel.Kernel
 	Machine platform.Machine
 	VFS     *vfs.VirtualFilesystem
+
+	logger *slog.Logger
+	c      containers
 }
+
+func (s *Sandbox) log() *slog.Logger { return s.logger }
 
 // New builds a sandbox; nothing runs until Start.
 func New(cfg Config) (*Sandbox, error) {
@@ -56,17 +64,22 @@ func New(cfg Config) (*Sandbox, error) {
 	if cfg.CPUs < 1 {
 		cfg.CPUs = 1
 	}
-	if cfg.RootFS == "" {
-		return nil, fmt.Errorf("sandbox: no root filesystem given")
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if st, err := os.Stat(cfg.RootFS); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("sandbox: root filesystem %s is not a directory: %v", cfg.RootFS, err)
+	if cfg.RootFS != "" {
+		if st, err := os.Stat(cfg.RootFS); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("sandbox: root filesystem %s is not a directory: %v", cfg.RootFS, err)
+		}
 	}
 	m, err := platform.NewKVM(cfg.Device, cfg.CPUs)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	root, err := rootFilesystem(ctx, cfg.RootFS, cfg.ReadOnlyRoot)
+	var root vfs.Filesystem = tmpfs.New(tmpfs.Options{RootMode: 0o755})
+	if cfg.RootFS != "" {
+		root, err = rootFilesystem(ctx, cfg.RootFS, cfg.ReadOnlyRoot)
+	}
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -89,7 +102,9 @@ func New(cfg Config) (*Sandbox, error) {
 		m.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	return &Sandbox{Kernel: k, Machine: m, VFS: v}, nil
+	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}
+	sb.c.roots = map[string]vfs.VirtualDentry{}
+	return sb, nil
 }
 
 // rootFilesystem returns the container's root: the host directory,

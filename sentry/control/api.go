@@ -1,0 +1,170 @@
+// Package control is the sentry's control API: how the process that runs
+// one pod's sandbox is driven from outside (by the shim). It knows nothing
+// of containerd: it speaks of containers, processes, signals, statistics
+// and resources.
+//
+// Transport: the sentry inherits two connected unix sockets. The first
+// (a stream) carries net/rpc calls with a JSON codec to the service named
+// ServiceName. The second (a seqpacket socket) carries file descriptors:
+// each message holds an 8-byte token and, as SCM_RIGHTS, the descriptors
+// (a process's stdin, stdout and stderr). A call that needs descriptors
+// names the token of the message that brought them.
+package control
+
+import "time"
+
+// ServiceName is the net/rpc service of the sentry.
+const ServiceName = "Sentry"
+
+// Config is how a sentry starts: the sandbox's size and logging.
+type Config struct {
+	// CPUs is the number of vCPUs (at least 1).
+	CPUs int
+	// Memory bounds the sandbox's RAM in bytes (0: no limit).
+	Memory uint64
+	// Hostname is the pod's UTS hostname.
+	Hostname string
+	// LogLevel is "debug", "info", "warn" or "error".
+	LogLevel string
+	// Strace logs every system call of the sandbox.
+	Strace bool
+	// Pod names the pod (for logs and the process list): its sandbox id
+	// and bundle directory.
+	Pod    string
+	Bundle string
+	// Confine shuts the sentry in (an empty root in its own mount
+	// namespace) once its sandbox is up; Launch starts it in a new mount
+	// namespace for that.
+	Confine bool
+	// NetNS is the path of the pod's network namespace (made by CNI):
+	// Launch starts the sentry in it; empty: the shim's.
+	NetNS string
+}
+
+// Mount is one OCI mount of a container.
+type Mount struct {
+	Destination string
+	Type        string
+	// Source is the host path, for logs; the sentry never opens it.
+	Source  string
+	Options []string
+	// FromFD says the source directory is the next descriptor of the
+	// AddContainer message (a bind-mounted directory: a volume).
+	FromFD bool
+	// Data is the content of a bind-mounted file (/etc/hosts, ...).
+	Data []byte
+}
+
+// AddContainerArgs attach a container's filesystem. The directories come
+// as descriptors (O_PATH) in the message FDToken names: the root first,
+// then one per mount with FromFD, in order.
+type AddContainerArgs struct {
+	ID       string
+	FDToken  uint64
+	ReadOnly bool
+	Mounts   []Mount
+	// RootFS is the host path of the root, for logs.
+	RootFS string
+}
+
+// Empty is the argument or reply of calls that carry nothing.
+type Empty struct{}
+
+// StartArgs start a process: a container's first process (ExecID ""),
+// an exec into a running container, or the pod's init (PodInit).
+type StartArgs struct {
+	ID     string
+	ExecID string
+	// PodInit starts the pod's own init as pid 1 for the pod's sandbox
+	// container; Argv and the credentials are then ignored.
+	PodInit bool
+
+	Argv []string
+	Env  []string
+	Cwd  string
+
+	UID, GID   uint32
+	Groups     []uint32
+	Caps       uint64
+	NoNewPrivs bool
+	Umask      uint32
+
+	// StdioToken names the descriptor message with the process's stdio;
+	// Stdin/Stdout/Stderr say which of the three it holds, in that order.
+	// A zero token means no stdio.
+	StdioToken            uint64
+	Stdin, Stdout, Stderr bool
+}
+
+// StartReply is the process started.
+type StartReply struct {
+	// Pid is the process's pid inside the sandbox.
+	Pid int32
+}
+
+// ProcessArgs name a process: a container's first process (ExecID "")
+// or one of its execs.
+type ProcessArgs struct {
+	ID     string
+	ExecID string
+}
+
+// WaitReply is how a process ended.
+type WaitReply struct {
+	// ExitStatus is the exit code, or 128+signal for death by a signal
+	// (what a shell and runc report).
+	ExitStatus int
+	// OOM says the kernel killed it (or a process of its container) for
+	// running out of the sandbox's memory.
+	OOM      bool
+	ExitedAt time.Time
+}
+
+// SignalArgs send a signal to a process, or with All to every process of
+// the container.
+type SignalArgs struct {
+	ID     string
+	ExecID string
+	Signal int
+	All    bool
+}
+
+// ContainerArgs name a container.
+type ContainerArgs struct {
+	ID string
+}
+
+// PidsReply lists the pids (inside the sandbox) of a container's processes.
+type PidsReply struct {
+	Pids []int32
+}
+
+// StatsReply are a container's resource figures.
+type StatsReply struct {
+	// CPU time in nanoseconds spent in user code by the container's
+	// processes (the sentry serves syscalls on their behalf: that time is
+	// the sentry's own).
+	CPUNanos uint64
+	// MemoryBytes is the resident memory of the container's processes;
+	// SandboxMemoryBytes, -Peak and -Limit are the sandbox's.
+	MemoryBytes        uint64
+	SandboxMemoryBytes uint64
+	SandboxMemoryPeak  uint64
+	SandboxMemoryLimit uint64
+	Pids               uint64
+	OOMKills           uint64 // of the container's processes
+}
+
+// UpdateArgs change the sandbox's resources. Zero leaves a value alone.
+type UpdateArgs struct {
+	CPUs int
+	// Memory is the new limit in bytes; NoMemoryLimit lifts it.
+	Memory        uint64
+	NoMemoryLimit bool
+}
+
+// UpdateReply reports the sandbox's resources after an update.
+type UpdateReply struct {
+	CPUs   int
+	Memory uint64
+}

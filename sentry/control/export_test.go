@@ -1,0 +1,4 @@
+package control
+
+// InstallSeccomp is installSeccomp, for the tests.
+var InstallSeccomp = installSeccomp
