@@ -63,7 +63,9 @@ func TestBusybox(t *testing.T) {
 		`seq 1 3 | (while read x; do echo "got $x" & wait; done) | sort`: "got 1\ngot 2\ngot 3\n",
 	} {
 		r := sandboxtest.Run(t, root, []string{"/bin/busybox", "sh", "-c", c}, sandboxtest.Options{Env: env, CPUs: 2, Timeout: time.Minute})
-		if got := r.Stdout + r.Stderr; got != want || r.ExitCode() != 0 {
+		// Only stdout: whether sh reports a killed job ("Terminated")
+		// on stderr depends on when it notices.
+		if got := r.Stdout; got != want || r.ExitCode() != 0 {
 			t.Errorf("%q: moat (exit %d):\n%s\nwant:\n%s\nlog: %s", c, r.ExitCode(), got, want, r.Log)
 		}
 	}
