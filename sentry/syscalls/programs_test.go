@@ -87,3 +87,25 @@ func TestPrograms(t *testing.T) {
 }
 
 var regexpDone = regexp.MustCompile(`(?m)^DONE failures=0$`)
+
+// TestRandomArguments calls the file system calls with random arguments
+// (bad pointers, pointers that run off the end of a mapping, random flags,
+// descriptors and paths) in a sandbox: every call must return, and the
+// sentry must neither panic nor hang. The program is never run natively:
+// it renames and chmods paths such as /tmp at random.
+func TestRandomArguments(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	rootfs := sandboxtest.Rootfs(t, false)
+	if err := os.Mkdir(filepath.Join(rootfs, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buildProgram(t, filepath.Join(rootfs, "bin"), "fuzz")
+	for _, seed := range []string{"1", "2", "3", "0x5eed"} {
+		r := sandboxtest.Run(t, rootfs, []string{"/bin/fuzz", "/work", seed, "10000"}, sandboxtest.Options{
+			CPUs: 2, Timeout: 3 * time.Minute,
+		})
+		if r.ExitCode() != 0 {
+			t.Errorf("seed %s: exit %d\nstdout: %s\nstderr: %s\nlog: %s", seed, r.ExitCode(), r.Stdout, r.Stderr, r.Log)
+		}
+	}
+}

@@ -157,7 +157,7 @@ func ownerOf(f *vfs.File, create bool) *fileOwner {
 		return v.(*fileOwner)
 	}
 	if !create {
-		return &fileOwner{}
+		return &fileOwner{ownType: 1} // F_OWNER_PID, no owner
 	}
 	v, loaded := owners.LoadOrStore(k, &fileOwner{ownType: 1})
 	if !loaded {

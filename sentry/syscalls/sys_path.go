@@ -144,8 +144,9 @@ func readlinkat(t *kernel.Task, dirfd int32, pathAddr, buf, size uint64) (uint64
 		return 0, unix.EINVAL
 	}
 	var target string
-	// An empty path names dirfd itself (an O_PATH descriptor of a link).
-	err := withPath(t, dirfd, pathAddr, false, true, func(pop vfs.PathOperation) error {
+	// An empty path names dirfd itself (an O_PATH descriptor of a link);
+	// with AT_FDCWD it is ENOENT, as on Linux.
+	err := withPath(t, dirfd, pathAddr, false, dirfd != abi.AT_FDCWD, func(pop vfs.PathOperation) error {
 		var err error
 		target, err = t.Kernel().VFS.Readlink(t.Ctx(), t.Creds().VFSCreds(), pop)
 		return err

@@ -46,7 +46,7 @@ static void enter(int argc, char **argv) {
 	}
 }
 
-static int done(void) {
+static __attribute__((unused)) int done(void) {
 	printf("DONE failures=%d\n", failures);
 	fflush(stdout);
 	return failures != 0;

@@ -2,6 +2,7 @@
 #include "check.h"
 #include <dirent.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/time.h>
 #include <utime.h>
@@ -451,6 +452,60 @@ static void test_cwd(void) {
 	EXPECT_ERR(chroot("ap"), ENOTDIR);
 }
 
+static void test_edges(void) {
+	char buf[64];
+	struct stat st;
+	int fd;
+	EXPECT_ERR(readlink("", buf, sizeof buf), ENOENT);
+	EXPECT_ERR(open("/", O_RDONLY | O_CREAT, 0644), EISDIR);
+	EXPECT_ERR(mkdir("/", 0755), EEXIST);
+	EXPECT_ERR(rmdir("/"), EBUSY);
+	EXPECT_ERR(rmdir("."), EINVAL);
+	EXPECT_ERR(rmdir(".."), ENOTEMPTY);
+	EXPECT_ERR(unlink(""), ENOENT);
+	EXPECT_ERR(stat("lnk/", &st), ENOTDIR);
+	EXPECT_OK(stat("d/", &st));
+	EXPECT_ERR(rename("ap", "ap2/"), ENOTDIR);
+	EXPECT_ERR(mkdir("", 0755), ENOENT);
+	EXPECT_ERR(symlink("x", ""), ENOENT);
+	EXPECT_ERR(link("ap", ""), ENOENT);
+	EXPECT_OK(mkdir("trail/", 0755));
+	EXPECT_OK(rmdir("trail/"));
+	/* O_PATH descriptors: only a few calls work. */
+	EXPECT_OK(fd = open("d", O_PATH | O_DIRECTORY));
+	char dbuf[256];
+	EXPECT_ERR(syscall(SYS_getdents64, fd, dbuf, sizeof dbuf), EBADF);
+	EXPECT_ERR(fchmod(fd, 0755), EBADF);
+	EXPECT_ERR(fchown(fd, 0, 0), EBADF);
+	EXPECT_ERR(fcntl(fd, F_SETFL, O_NONBLOCK), EBADF);
+	EXPECT_ERR(flock(fd, LOCK_SH), EBADF);
+	EXPECT_OK(fstatat(fd, "", &st, AT_EMPTY_PATH));
+	EXPECT_TRUE(S_ISDIR(st.st_mode));
+	int fd2;
+	EXPECT_OK(fd2 = dup(fd));
+	close(fd2);
+	int f2 = openat(fd, "f", O_RDONLY);
+	EXPECT_OK(f2);
+	EXPECT_ERR(ftruncate(f2, 0), EINVAL);
+	close(f2);
+	EXPECT_OK(fchdir(fd));
+	EXPECT_OK(chdir(".."));
+	close(fd);
+	/* linkat of a descriptor (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH). */
+	EXPECT_OK(fd = open("ap", O_RDONLY));
+	EXPECT_OK(linkat(fd, "", AT_FDCWD, "ap-linked", AT_EMPTY_PATH));
+	close(fd);
+	EXPECT_STR(read_file("ap-linked"), "1234567");
+	/* fstat of a pipe through fstatat. */
+	int p[2];
+	EXPECT_OK(pipe(p));
+	EXPECT_OK(fstatat(p[0], "", &st, AT_EMPTY_PATH));
+	EXPECT_TRUE(S_ISFIFO(st.st_mode));
+	EXPECT_ERR(openat(p[0], "x", O_RDONLY), ENOTDIR);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(int argc, char **argv) {
 	enter(argc, argv);
 	test_open();
@@ -460,5 +515,6 @@ int main(int argc, char **argv) {
 	test_names();
 	test_metadata();
 	test_cwd();
+	test_edges();
 	return done();
 }

@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 static volatile int got_signal;
 static void on_signal(int sig) { got_signal = sig; }
@@ -426,11 +428,93 @@ static void test_eventfd(void) {
 	close(e);
 }
 
+static void test_timerfd(void) {
+	uint64_t n;
+	int tf;
+	EXPECT_ERR(timerfd_create(12345, 0), EINVAL);
+	EXPECT_ERR(timerfd_create(CLOCK_MONOTONIC, 0x1), EINVAL);
+	EXPECT_OK(tf = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	EXPECT_EQ(fcntl(tf, F_GETFD), FD_CLOEXEC);
+	EXPECT_ERR(read(tf, &n, 8), EAGAIN);
+	struct itimerspec its = {.it_value = {.tv_sec = 10}}, old;
+	EXPECT_OK(timerfd_settime(tf, 0, &its, NULL));
+	EXPECT_OK(timerfd_gettime(tf, &old));
+	EXPECT_TRUE(old.it_value.tv_sec <= 10 && (old.it_value.tv_sec > 0 || old.it_value.tv_nsec > 0));
+	EXPECT_EQ(old.it_interval.tv_sec, 0);
+	EXPECT_ERR(read(tf, &n, 8), EAGAIN);
+	struct pollfd pf = {.fd = tf, .events = POLLIN};
+	EXPECT_EQ(poll(&pf, 1, 0), 0);
+	/* Disarm, and get the old setting back. */
+	struct itimerspec zero = {0};
+	EXPECT_OK(timerfd_settime(tf, 0, &zero, &old));
+	EXPECT_TRUE(old.it_value.tv_sec <= 10 && old.it_value.tv_sec >= 1);
+	EXPECT_OK(timerfd_gettime(tf, &old));
+	EXPECT_EQ(old.it_value.tv_sec + old.it_value.tv_nsec, 0);
+	/* Errors. */
+	EXPECT_ERR(timerfd_settime(tf, 0x4, &its, NULL), EINVAL);
+	its.it_value.tv_nsec = 1000000000;
+	EXPECT_ERR(timerfd_settime(tf, 0, &its, NULL), EINVAL);
+	EXPECT_ERR(syscall(SYS_timerfd_settime, tf, 0, BAD_PTR, NULL), EFAULT);
+	int p[2];
+	pipe(p);
+	EXPECT_ERR(timerfd_settime(p[0], 0, &zero, NULL), EINVAL);
+	EXPECT_ERR(timerfd_gettime(p[0], &old), EINVAL);
+	EXPECT_ERR(timerfd_gettime(9999, &old), EBADF);
+	close(p[0]);
+	close(p[1]);
+	/* One shot: poll wakes when it expires, read says once. */
+	its = (struct itimerspec){.it_value = {.tv_nsec = 30000000}};
+	EXPECT_OK(timerfd_settime(tf, 0, &its, NULL));
+	EXPECT_EQ(poll(&pf, 1, -1), 1);
+	EXPECT_ERR(read(tf, &n, 4), EINVAL);
+	EXPECT_EQ(read(tf, &n, 8), 8);
+	EXPECT_EQ(n, 1);
+	EXPECT_ERR(read(tf, &n, 8), EAGAIN);
+	close(tf);
+
+	/* Blocking reads; an absolute time; a period. */
+	EXPECT_OK(tf = timerfd_create(CLOCK_MONOTONIC, 0));
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	its = (struct itimerspec){.it_value = now};
+	its.it_value.tv_nsec += 20000000;
+	if (its.it_value.tv_nsec >= 1000000000) {
+		its.it_value.tv_sec++;
+		its.it_value.tv_nsec -= 1000000000;
+	}
+	EXPECT_OK(timerfd_settime(tf, TFD_TIMER_ABSTIME, &its, NULL));
+	EXPECT_EQ(read(tf, &n, 8), 8);
+	EXPECT_EQ(n, 1);
+	its = (struct itimerspec){.it_value = {.tv_nsec = 10000000}, .it_interval = {.tv_nsec = 10000000}};
+	EXPECT_OK(timerfd_settime(tf, 0, &its, NULL));
+	for (int i = 0; i < 3; i++) {
+		EXPECT_EQ(read(tf, &n, 8), 8);
+		EXPECT_TRUE(n >= 1);
+	}
+	EXPECT_OK(timerfd_gettime(tf, &old));
+	EXPECT_EQ(old.it_interval.tv_nsec, 10000000);
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN};
+	EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_ADD, tf, &ev));
+	EXPECT_EQ(ep_wait(ep, -1, NULL, NULL), 1);
+	close(ep);
+	/* A blocked read is interrupted by a signal. */
+	EXPECT_OK(timerfd_settime(tf, 0, &zero, NULL));
+	handle(SIGALRM);
+	arm_timer(30);
+	EXPECT_ERR(read(tf, &n, 8), EINTR);
+	close(tf);
+	/* Root holds CAP_WAKE_ALARM. */
+	EXPECT_OK(tf = timerfd_create(CLOCK_BOOTTIME_ALARM, 0));
+	close(tf);
+}
+
 int main(int argc, char **argv) {
 	enter(argc, argv);
 	test_poll();
 	test_select();
 	test_epoll();
 	test_eventfd();
+	test_timerfd();
 	return done();
 }
