@@ -16,8 +16,8 @@ build: ## build every command into ./bin
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/...
 
-run: build ## the main job: check this node's KVM (the sample container follows with the sentry)
-	$(BIN)/moat check
+run: build ## the main job: check this node's KVM, then run a Go program and busybox in a sandbox
+	$(BIN)/moat check && $(BIN)/moat demo
 
 check: build ## report whether this node can run moat
 	$(BIN)/moat check

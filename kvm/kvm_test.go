@@ -149,4 +149,52 @@ func TestSyscallLoop(t *testing.T) {
 		want = regs.RDI*3 + 1
 		regs.RAX = want
 	}
+	if n := vm.Exits(); n < 200 || n != c.Exits() {
+		t.Fatalf("the VM counts %d exits, its one vCPU %d; want both at least 200", n, c.Exits())
+	}
+}
+
+// kvmDescriptors counts this process's descriptors of KVM VMs and vCPUs.
+func kvmDescriptors(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if strings.HasPrefix(l, "anon_inode:kvm-") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCloseReleasesDescriptors: Close closes every vCPU and the VM, so a
+// process that runs sandbox after sandbox (tests, a sentry hosting many)
+// keeps no VM alive behind it.
+func TestCloseReleasesDescriptors(t *testing.T) {
+	before := kvmDescriptors(t)
+	for i := 0; i < 3; i++ {
+		vm, err := NewVM(Config{VCPUs: 2})
+		if err != nil {
+			if errors.Is(err, ErrNoKVM) && os.Getenv("MOAT_REQUIRE_KVM") == "" {
+				t.Skipf("no usable KVM (set MOAT_REQUIRE_KVM=1 to fail instead): %v", err)
+			}
+			t.Fatalf("NewVM: %v", err)
+		}
+		a, b := vm.Acquire(), vm.Acquire()
+		vm.Release(a)
+		vm.Release(b)
+		if n := kvmDescriptors(t); n < before+3 {
+			t.Fatalf("a VM with 2 vCPUs holds %d KVM descriptors, want 3", n-before)
+		}
+		if err := vm.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := kvmDescriptors(t); n != before {
+			t.Fatalf("after Close %d KVM descriptors remain open", n-before)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,8 @@ type VCPU struct {
 	tid atomic.Int32
 	// kicked asks the next or current Switch to return ExitInterrupted.
 	kicked atomic.Bool
+	// kickRetry is set while a goroutine re-sends the kick signal.
+	kickRetry atomic.Bool
 
 	// The rest is owned by the bound thread.
 
@@ -161,6 +164,21 @@ func (c *VCPU) resetSregs() error {
 func (c *VCPU) Kick() {
 	c.kicked.Store(true)
 	c.signal()
+	// The signal is what ends KVM_RUN; should it be consumed on the
+	// host side of the thread (the Go runtime can unblock signals on a
+	// thread for its own reasons), the kick would wait for the guest's
+	// next exit. Re-send it until the kick is taken, for a while.
+	if c.kickRetry.CompareAndSwap(false, true) {
+		go func() {
+			defer c.kickRetry.Store(false)
+			for i := 0; i < 2000 && c.kicked.Load(); i++ {
+				time.Sleep(500 * time.Microsecond)
+				if c.kicked.Load() {
+					c.signal()
+				}
+			}
+		}()
+	}
 }
 
 // signal interrupts KVM_RUN on the bound thread, if any.

@@ -65,7 +65,6 @@ type VM struct {
 	holes    []Region
 	freeSlot []uint32
 	nextSlot uint32
-	vcpus    []*VCPU
 	ptSize   uint64
 	closed   bool
 
@@ -330,6 +329,17 @@ func (vm *VM) invalidate() error {
 // Flushes returns how many times the page-table memslot was re-registered.
 func (vm *VM) Flushes() uint64 { return vm.flushes.Load() }
 
+// Exits returns how many guest exits the VM's vCPUs have taken.
+func (vm *VM) Exits() uint64 {
+	vm.pool.mu.Lock()
+	defer vm.pool.mu.Unlock()
+	var n uint64
+	for _, c := range vm.pool.all {
+		n += c.Exits()
+	}
+	return n
+}
+
 // Close releases the VM, its vCPUs and its memory.
 func (vm *VM) Close() error {
 	vm.mu.Lock()
@@ -338,12 +348,19 @@ func (vm *VM) Close() error {
 		return nil
 	}
 	vm.closed = true
-	vcpus := vm.vcpus
-	vm.vcpus = nil
 	vm.mu.Unlock()
+	vm.pool.mu.Lock()
+	vcpus := vm.pool.all
+	vm.pool.all, vm.pool.idle = nil, nil
+	clear(vm.pool.last)
+	vm.pool.mu.Unlock()
 	for _, c := range vcpus {
 		c.close()
 	}
+	// With its vCPUs and its descriptor closed KVM destroys the VM, so
+	// unmapping guest memory afterwards no longer makes KVM zap its
+	// memslots page by page through the MMU notifier.
+	unix.Close(vm.fd)
 	if vm.mem != nil {
 		unix.Munmap(vm.mem)
 		vm.mem = nil
@@ -351,7 +368,6 @@ func (vm *VM) Close() error {
 	if vm.memfd >= 0 {
 		unix.Close(vm.memfd)
 	}
-	unix.Close(vm.fd)
 	vm.dev.Close()
 	runtime.KeepAlive(vm)
 	return nil

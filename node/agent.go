@@ -228,6 +228,7 @@ func (a *Agent) install(ctx context.Context) error {
 	if name != "containerd" {
 		return a.fail("cri", fmt.Errorf("the CRI runtime is %s %s: moat-node registers its handler with containerd only", name, version))
 	}
+	a.cfg.Metrics.setInfo(a.Status().KVM.Hypervisor, version)
 	cfgVersion, err := ConfigVersionFor(version)
 	if err != nil {
 		return a.fail("containerd-version", err)

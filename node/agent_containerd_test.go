@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"moat.dev/moat/e2e/harness"
 	"moat.dev/moat/kvm"
@@ -145,6 +148,20 @@ func TestAgentWithRealContainerd(t *testing.T) {
 			}
 			if got := ctd.Starts(); got != startsBefore+1 {
 				t.Fatalf("binary upgrade restarted containerd")
+			}
+
+			// New runtime options (the chart's ConfigMap) reach the node's
+			// options file; the shim reads it for each new pod, so
+			// containerd does not restart either.
+			a.cfg.RuntimeOptions = []byte("max_vcpus = 3\n")
+			if err := a.Setup(ctx); err != nil {
+				t.Fatalf("options Setup: %v", err)
+			}
+			if got, _ := os.ReadFile(a.cfg.OptionsPath); string(got) != "max_vcpus = 3\n" {
+				t.Fatalf("options file %q", got)
+			}
+			if got := ctd.Starts(); got != startsBefore+1 {
+				t.Fatalf("new runtime options restarted containerd")
 			}
 
 			// The served status and metrics say ready.
@@ -305,5 +322,145 @@ func TestSandboxCountOverCRI(t *testing.T) {
 	}
 	if n, err := rt.Sandboxes(ctx, "runc"); err != nil || n != 0 {
 		t.Fatalf("after removal: %d, %v", n, err)
+	}
+}
+
+// containerd 1.7 reads config version 2, its CRI plugin is
+// io.containerd.grpc.v1.cri, and it does not list runtime handlers in its
+// CRI status (the agent finds the handler in the verbose config). It
+// replaces a whole plugin section with an imported one, so the agent puts
+// the runtime into the main config between marker lines. The whole cycle
+// runs against a real containerd 1.7; a config that relies on the built-in
+// runc is refused without a change.
+func TestAgentWithContainerd17(t *testing.T) {
+	bin := toolPath(t, filepath.Join("containerd-1.7", "containerd"))
+	t.Run("full config", func(t *testing.T) {
+		var orig string
+		ctd := startContainerdBin(t, bin, 2, func(base, _ string) string {
+			orig = "# a containerd 1.7 node\n" + base + `
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+`
+			return orig
+		})
+		a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		rt := dialWait(t, ctd.Socket)
+		defer rt.Close()
+		if _, v, err := rt.Version(ctx); err != nil || !strings.HasPrefix(strings.TrimPrefix(v, "v"), "1.7") {
+			t.Fatalf("not containerd 1.7: %q %v", v, err)
+		}
+		starts := ctd.Starts()
+		if err := a.Setup(ctx); err != nil {
+			t.Fatalf("Setup on containerd 1.7: %v", err)
+		}
+		main, _ := os.ReadFile(ctd.Config)
+		if !strings.Contains(string(main), `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.moat]`) {
+			t.Fatalf("main config for 1.7:\n%s", main)
+		}
+		if _, err := os.Stat(a.cfg.Containerd.DropInPath); !os.IsNotExist(err) {
+			t.Errorf("a drop-in was written for containerd 1.7: %v", err)
+		}
+		if got := ctd.Starts() - starts; got != 1 {
+			t.Fatalf("%d restarts, want 1", got)
+		}
+		h := criHandlers(t, ctd.Socket)
+		if !slices.Contains(h, "moat") || !slices.Contains(h, "runc") {
+			t.Fatalf("containerd 1.7 handlers %v, want moat and runc", h)
+		}
+		if err := a.Setup(ctx); err != nil || ctd.Starts()-starts != 1 {
+			t.Fatalf("second Setup: %v, %d restarts", err, ctd.Starts()-starts)
+		}
+		if err := a.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := os.ReadFile(ctd.Config); string(after) != orig {
+			t.Fatalf("config not restored:\n%s", after)
+		}
+		if h := criHandlers(t, ctd.Socket); slices.Contains(h, "moat") {
+			t.Fatalf("moat still known after cleanup: %v", h)
+		}
+	})
+	t.Run("config without runtimes refused", func(t *testing.T) {
+		ctd := startContainerdBin(t, bin, 2, func(base, _ string) string { return base })
+		orig, _ := os.ReadFile(ctd.Config)
+		a, _ := newTestAgent(t, ctd, fakeImage(t, "v1"))
+		starts := ctd.Starts()
+		err := a.Setup(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "containerd config default") {
+			t.Fatalf("Setup: %v", err)
+		}
+		if after, _ := os.ReadFile(ctd.Config); !bytes.Equal(after, orig) || ctd.Starts() != starts {
+			t.Fatalf("a refused setup changed the config or restarted containerd")
+		}
+	})
+}
+
+// Cleanup removes the handler while moat pods may still run, and keeps
+// their shim; that is only right if containerd, restarted without the
+// handler in its config, still stops and removes such a pod. This checks
+// that property of containerd itself with a runc-typed handler that goes
+// away under a running pod.
+func TestPodOutlivesItsHandler(t *testing.T) {
+	e := harness.Start(t, harness.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dropIn := filepath.Join(e.ConfDir, "gone.toml")
+	os.WriteFile(dropIn, []byte(fmt.Sprintf(`version = 3
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.gone]
+  runtime_type = 'io.containerd.runc.v2'
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.gone.options]
+    BinaryName = %q
+    Root = %q
+`, e.Tools.Runc, filepath.Join(e.State, "runc-gone"))), 0o644)
+	restart := func() {
+		t.Helper()
+		before := e.ContainerdStarts()
+		if _, err := e.SignalContainerd(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitRestarted(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	if ok, err := e.CRI.HasHandler(ctx, "gone"); err != nil || !ok {
+		t.Fatalf("handler not loaded: %v %v", ok, err)
+	}
+	pod, err := e.RunPod(ctx, e.PodConfig("outlives"), "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := pod.Start(ctx, harness.ContainerConfig("sleeper", harness.BusyboxImage, "sleep", "300"))
+	if err != nil {
+		pod.Remove(context.Background())
+		t.Fatal(err)
+	}
+	if _, err := e.WaitState(ctx, cid, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+		pod.Remove(context.Background())
+		t.Fatal(err)
+	}
+
+	os.Remove(dropIn)
+	restart()
+	if ok, _ := e.CRI.HasHandler(ctx, "gone"); ok {
+		t.Fatal("handler still loaded after its config went")
+	}
+	rt := dialWait(t, e.Socket)
+	defer rt.Close()
+	if n, err := rt.Sandboxes(ctx, "gone"); err != nil || n != 1 {
+		t.Fatalf("the pod is not counted after the restart: %d %v", n, err)
+	}
+	if st, err := e.ContainerStatus(ctx, cid); err != nil || st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after the restart: %+v %v", st, err)
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatalf("a pod whose handler went cannot be removed: %v", err)
+	}
+	if n, err := rt.Sandboxes(ctx, "gone"); err != nil || n != 0 {
+		t.Fatalf("after removal: %d %v", n, err)
 	}
 }

@@ -36,28 +36,34 @@ var handlerName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // same bytes, so comparing against the file on disk tells whether anything
 // changed.
 func (d DropIn) Render() ([]byte, error) {
-	if !handlerName.MatchString(d.Handler) || len(d.Handler) > 63 {
-		return nil, fmt.Errorf("runtime handler %q: not a DNS label", d.Handler)
-	}
-	if !filepath.IsAbs(d.RuntimePath) || strings.ContainsAny(d.RuntimePath, "\"\\\n") {
-		return nil, fmt.Errorf("runtime path %q: must be an absolute path without quotes", d.RuntimePath)
-	}
-	if d.OptionsPath != "" && (!filepath.IsAbs(d.OptionsPath) || strings.ContainsAny(d.OptionsPath, "\"\\\n")) {
-		return nil, fmt.Errorf("runtime options path %q: must be an absolute path without quotes", d.OptionsPath)
-	}
-	var plugin string
-	switch d.ConfigVersion {
-	case 3:
-		plugin = "io.containerd.cri.v1.runtime"
-	case 2:
-		plugin = "io.containerd.grpc.v1.cri"
-	default:
-		return nil, fmt.Errorf("containerd config version %d: moat supports 2 (containerd 1.7) and 3 (containerd 2.x)", d.ConfigVersion)
+	tables, err := d.tables()
+	if err != nil {
+		return nil, err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Written by moat-node: registers the %q runtime handler.\n", d.Handler)
 	fmt.Fprintf(&b, "# moat-node rewrites or removes this file; edit the chart's values instead.\n")
 	fmt.Fprintf(&b, "version = %d\n\n", d.ConfigVersion)
+	b.WriteString(tables)
+	return b.Bytes(), nil
+}
+
+// tables returns the runtime's TOML tables, without a version line.
+func (d DropIn) tables() (string, error) {
+	if !handlerName.MatchString(d.Handler) || len(d.Handler) > 63 {
+		return "", fmt.Errorf("runtime handler %q: not a DNS label", d.Handler)
+	}
+	if !filepath.IsAbs(d.RuntimePath) || strings.ContainsAny(d.RuntimePath, "\"\\\n") {
+		return "", fmt.Errorf("runtime path %q: must be an absolute path without quotes", d.RuntimePath)
+	}
+	if d.OptionsPath != "" && (!filepath.IsAbs(d.OptionsPath) || strings.ContainsAny(d.OptionsPath, "\"\\\n")) {
+		return "", fmt.Errorf("runtime options path %q: must be an absolute path without quotes", d.OptionsPath)
+	}
+	plugin, err := criPlugin(d.ConfigVersion)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
 	table := fmt.Sprintf("plugins.%q.containerd.runtimes.%s", plugin, d.Handler)
 	fmt.Fprintf(&b, "[%s]\n", table)
 	fmt.Fprintf(&b, "  runtime_type = %q\n", RuntimeType)
@@ -70,7 +76,45 @@ func (d DropIn) Render() ([]byte, error) {
 		fmt.Fprintf(&b, "  TypeUrl = %q\n", OptionsTypeURL)
 		fmt.Fprintf(&b, "  ConfigPath = %q\n", d.OptionsPath)
 	}
-	return b.Bytes(), nil
+	return b.String(), nil
+}
+
+// criPlugin is the CRI runtime plugin's name in a config of this version.
+func criPlugin(configVersion int) (string, error) {
+	switch configVersion {
+	case 3:
+		return "io.containerd.cri.v1.runtime", nil
+	case 2:
+		return "io.containerd.grpc.v1.cri", nil
+	}
+	return "", fmt.Errorf("containerd config version %d: moat supports 2 (containerd 1.7) and 3 (containerd 2.x)", configVersion)
+}
+
+// containerd 1.7 merges an imported file's plugin section over the main
+// config's whole (a drop-in with only the moat runtime would take away
+// runc and every other runtime of the node), so for it the tables go into
+// the main config itself, between two marker lines that name them. The
+// block starts with a newline of its own, so cutting it out gives the file
+// back byte for byte.
+const (
+	inlineBegin = "\n# BEGIN moat-node: the moat runtime handler (containerd 1.7 cannot take it from a drop-in)\n"
+	inlineEnd   = "# END moat-node\n"
+)
+
+func inlineBlock(tables string) string { return inlineBegin + tables + inlineEnd }
+
+// cutInline returns data without moat's block, and whether it had one.
+func cutInline(data []byte) ([]byte, bool) {
+	s := string(data)
+	i := strings.Index(s, inlineBegin)
+	if i < 0 {
+		return data, false
+	}
+	j := strings.Index(s[i:], inlineEnd)
+	if j < 0 {
+		return data, false
+	}
+	return []byte(s[:i] + s[i+j+len(inlineEnd):]), true
 }
 
 // mainConfig is the part of containerd's main config file moat reads.
@@ -217,6 +261,9 @@ func (c ContainerdConfig) Ensure(d DropIn) (changed bool, err error) {
 	if !filepath.IsAbs(c.MainPath) || !filepath.IsAbs(c.DropInPath) {
 		return false, fmt.Errorf("containerd config paths %q, %q: must be absolute", c.MainPath, c.DropInPath)
 	}
+	if d.ConfigVersion == 2 {
+		return c.ensureInline(d)
+	}
 	if strings.ContainsAny(c.DropInPath, "\"\\\n*?[") {
 		return false, fmt.Errorf("drop-in path %q: must not contain quotes or glob characters", c.DropInPath)
 	}
@@ -276,6 +323,84 @@ func (c ContainerdConfig) Ensure(d DropIn) (changed bool, err error) {
 	return true, nil
 }
 
+// ensureInline puts the runtime's tables into the main config itself
+// (containerd 1.7), replacing an older block of moat's own.
+func (c ContainerdConfig) ensureInline(d DropIn) (bool, error) {
+	tables, err := d.tables()
+	if err != nil {
+		return false, err
+	}
+	if st, err := os.Lstat(c.MainPath); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return false, fmt.Errorf("containerd config %s is a symbolic link: point moat-node at the file it names", c.MainPath)
+	}
+	data, err := os.ReadFile(c.MainPath)
+	exists := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("read containerd config: %w", err)
+	}
+	var base []byte
+	if exists {
+		base, _ = cutInline(data)
+		mc, err := parseMainConfig(c.MainPath, base)
+		if err != nil {
+			return false, err
+		}
+		if mc.Version != 2 {
+			return false, fmt.Errorf("containerd config %s has version %d: with containerd 1.7 moat needs a version 2 config", c.MainPath, mc.Version)
+		}
+		var all map[string]any
+		toml.Decode(string(base), &all)
+		if _, ok := dig(all, "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", d.Handler); ok {
+			return false, fmt.Errorf("containerd config %s already defines the %q runtime itself: remove it, or choose another handler name", c.MainPath, d.Handler)
+		}
+		// containerd 1.7 replaces its built-in runtimes with the config's
+		// as soon as the config names one: a config that relies on the
+		// built-in runc would lose it.
+		defRuntime := "runc"
+		if v, ok := dig(all, "plugins", "io.containerd.grpc.v1.cri", "containerd", "default_runtime_name"); ok {
+			if s, ok := v.(string); ok && s != "" {
+				defRuntime = s
+			}
+		}
+		if _, ok := dig(all, "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", defRuntime); !ok {
+			return false, fmt.Errorf("containerd 1.7 config %s does not define its default runtime %q: adding moat's runtime would take the built-in one away. Write the full config first (containerd config default > %s), or upgrade to containerd 2", c.MainPath, defRuntime, c.MainPath)
+		}
+	} else {
+		return false, fmt.Errorf("containerd 1.7 has no config file at %s: adding moat's runtime to an empty config would take the built-in runc away. Write the full config first (containerd config default > %s), or upgrade to containerd 2", c.MainPath, c.MainPath)
+	}
+	next := append(append([]byte{}, base...), inlineBlock(tables)...)
+	if exists && bytes.Equal(next, data) {
+		return false, nil
+	}
+	var check map[string]any
+	if _, err := toml.Decode(string(next), &check); err != nil {
+		return false, fmt.Errorf("containerd config %s: adding the moat runtime would not give valid TOML (%v): does it define runtimes as an inline table?", c.MainPath, err)
+	}
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(c.MainPath); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if _, err := writeFileIfChanged(c.MainPath, next, mode); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// dig follows keys through nested TOML tables.
+func dig(m map[string]any, keys ...string) (any, bool) {
+	var v any = m
+	for _, k := range keys {
+		t, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = t[k]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
 // Remove deletes the drop-in and takes moat's import out of the main config,
 // leaving it as it was before Ensure. It reports whether anything changed.
 func (c ContainerdConfig) Remove() (changed bool, err error) {
@@ -283,6 +408,9 @@ func (c ContainerdConfig) Remove() (changed bool, err error) {
 	switch {
 	case err == nil:
 		out, del, found := removeImport(data, c.DropInPath)
+		if cut, ok := cutInline(data); ok {
+			out, del, found = cut, false, true
+		}
 		if found {
 			changed = true
 			if del {

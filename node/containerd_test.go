@@ -202,3 +202,60 @@ func TestEnsureRemoveFiles(t *testing.T) {
 		}
 	})
 }
+
+// For containerd 1.7 the runtime goes into the main config between marker
+// lines; removing it gives the file back byte for byte, whatever its end.
+func TestInlineRoundTrip(t *testing.T) {
+	d := DropIn{Handler: "moat", RuntimePath: "/opt/moat/bin/containerd-shim-moat-v2", OptionsPath: "/etc/moat/runtime.toml", ConfigVersion: 2}
+	full := "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\""
+	for name, orig := range map[string]string{"final newline": full + "\n", "no final newline": full, "crlf": strings.ReplaceAll(full, "\n", "\r\n") + "\r\n"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := ContainerdConfig{MainPath: filepath.Join(dir, "config.toml"), DropInPath: filepath.Join(dir, "conf.d", "moat.toml")}
+			os.WriteFile(c.MainPath, []byte(orig), 0o640)
+			if changed, err := c.Ensure(d); err != nil || !changed {
+				t.Fatalf("Ensure: %v %v", changed, err)
+			}
+			if changed, err := c.Ensure(d); err != nil || changed {
+				t.Fatalf("second Ensure: %v %v", changed, err)
+			}
+			// New options replace the block rather than adding a second.
+			d2 := d
+			d2.OptionsPath = ""
+			if changed, err := c.Ensure(d2); err != nil || !changed {
+				t.Fatalf("Ensure with other options: %v %v", changed, err)
+			}
+			b, _ := os.ReadFile(c.MainPath)
+			if strings.Count(string(b), "BEGIN moat-node") != 1 {
+				t.Fatalf("blocks:\n%s", b)
+			}
+			if changed, err := c.Remove(); err != nil || !changed {
+				t.Fatalf("Remove: %v %v", changed, err)
+			}
+			b, _ = os.ReadFile(c.MainPath)
+			st, _ := os.Stat(c.MainPath)
+			if string(b) != orig || st.Mode().Perm() != 0o640 {
+				t.Fatalf("not restored: %q (mode %v)", b, st.Mode())
+			}
+		})
+	}
+	t.Run("own moat runtime refused", func(t *testing.T) {
+		dir := t.TempDir()
+		c := ContainerdConfig{MainPath: filepath.Join(dir, "config.toml"), DropInPath: filepath.Join(dir, "moat.toml")}
+		own := full + "\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.moat]\n  runtime_type = \"x\"\n"
+		os.WriteFile(c.MainPath, []byte(own), 0o644)
+		if _, err := c.Ensure(d); err == nil || !strings.Contains(err.Error(), "already defines") {
+			t.Fatalf("Ensure: %v", err)
+		}
+	})
+	t.Run("no config refused", func(t *testing.T) {
+		dir := t.TempDir()
+		c := ContainerdConfig{MainPath: filepath.Join(dir, "config.toml"), DropInPath: filepath.Join(dir, "moat.toml")}
+		if _, err := c.Ensure(d); err == nil || !strings.Contains(err.Error(), "containerd config default") {
+			t.Fatalf("Ensure: %v", err)
+		}
+		if _, err := os.Stat(c.MainPath); !os.IsNotExist(err) {
+			t.Fatal("a config was created")
+		}
+	})
+}

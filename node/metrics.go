@@ -18,6 +18,7 @@ type Metrics struct {
 	installState     *prometheus.GaugeVec
 	restarts         prometheus.Counter
 	errors           *prometheus.CounterVec
+	info             *prometheus.GaugeVec
 }
 
 var allStates = []string{StateInstalling, StateReady, StateCleanup, StateFailed, "unsupported"}
@@ -54,9 +55,12 @@ func NewMetrics() *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_node_errors_total", Help: "Failed steps of the agent, by step.",
 		}, []string{"step"}),
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "moat_node_info", Help: "Always 1: the node's hypervisor and containerd version as labels.",
+		}, []string{"hypervisor", "containerd_version"}),
 	}
 	m.Registry.MustRegister(m.kvmAvailable, m.kvmNested, m.exitRoundTrip, m.maxVCPUs,
-		m.sandboxesRunning, m.capacity, m.installState, m.restarts, m.errors,
+		m.sandboxesRunning, m.capacity, m.installState, m.restarts, m.errors, m.info,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -79,4 +83,9 @@ func (m *Metrics) setState(state string) {
 	for _, s := range allStates {
 		m.installState.WithLabelValues(s).Set(b2f(s == state))
 	}
+}
+
+func (m *Metrics) setInfo(hypervisor, containerdVersion string) {
+	m.info.Reset()
+	m.info.WithLabelValues(hypervisor, containerdVersion).Set(1)
 }

@@ -46,7 +46,13 @@ type supervisedContainerd struct {
 
 func startContainerd(t *testing.T, mainConfig func(base, etcDir string) string) *supervisedContainerd {
 	t.Helper()
-	bin := toolPath(t, "containerd")
+	return startContainerdBin(t, toolPath(t, "containerd"), 3, mainConfig)
+}
+
+// startContainerdBin runs the containerd binary bin with a main config of
+// the given version (2 for containerd 1.7, 3 for 2.x).
+func startContainerdBin(t *testing.T, bin string, version int, mainConfig func(base, etcDir string) string) *supervisedContainerd {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("containerd needs root")
 	}
@@ -59,14 +65,14 @@ func startContainerd(t *testing.T, mainConfig func(base, etcDir string) string) 
 	os.MkdirAll(filepath.Dir(s.Config), 0o755)
 	// mainConfig gets the settings that keep this containerd apart from any
 	// other on the machine and returns the whole main config file.
-	base := fmt.Sprintf(`version = 3
+	base := fmt.Sprintf(`version = %d
 root = %q
 state = %q
 [grpc]
   address = %q
 [plugins."io.containerd.nri.v1.nri"]
   disable = true
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), s.Socket)
+`, version, filepath.Join(dir, "root"), filepath.Join(dir, "state"), s.Socket)
 	if mainConfig != nil {
 		if err := os.WriteFile(s.Config, []byte(mainConfig(base, filepath.Dir(s.Config))), 0o644); err != nil {
 			t.Fatal(err)

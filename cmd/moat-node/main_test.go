@@ -133,7 +133,7 @@ func TestAgentBinaryStandalone(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"moat_node_kvm_available 1", "moat_node_containerd_restarts_total 1", "moat_node_sandboxes_running 0", `moat_node_install_state{state="ready"} 1`} {
+	for _, m := range []string{"moat_node_kvm_available 1", "moat_node_containerd_restarts_total 1", "moat_node_sandboxes_running 0", `moat_node_install_state{state="ready"} 1`, `moat_node_info{containerd_version="`, `hypervisor="`} {
 		if !strings.Contains(string(metrics), m) {
 			t.Errorf("metrics lack %q", m)
 		}

@@ -2,6 +2,7 @@
 // reports whether a node can run them.
 //
 //	moat check [--json] [--device PATH] [--exits N]
+//	moat demo
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 const usage = `moat runs each container in its own KVM-backed application kernel.
 
 Usage:
+  moat demo                                         run a Go program and busybox in a KVM sandbox
   moat run [flags] -- CMD [ARG...]                  run a container in a KVM sandbox
   moat check [--json] [--device PATH] [--exits N]   report whether this node can run moat
 
@@ -33,6 +35,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "hello": // what moat demo runs inside its sandbox
+		return cmdHello(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

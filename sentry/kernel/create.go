@@ -56,9 +56,10 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	fsc.cwd = fsc.root
 	fsc.cwd.IncRef()
 	t := &Task{
-		k: k, fds: NewFDTable(), fs: fsc, creds: &creds, ctx: ctx,
+		k: k, fds: NewFDTable(), fs: fsc, creds: &creds,
 		interrupt: make(chan struct{}, 1),
 	}
+	t.ctx = contextWithTask(ctx, t)
 	fail := func(err error) (*ThreadGroup, error) {
 		t.fds.DecRef(ctx)
 		fsc.decRef(ctx)

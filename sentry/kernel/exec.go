@@ -130,7 +130,8 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 	}
 	defer f.DecRef(t.ctx)
 	name := path.Base(p)
-	fa := &fileAdapter{ctx: t.ctx, f: f, name: p}
+	exe := t.FilePath(f)
+	fa := &fileAdapter{ctx: t.ctx, f: f, name: exe}
 	st, err := f.Stat(t.ctx)
 	if err != nil {
 		return nil, err
@@ -238,8 +239,9 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 	}
 	if si, err := loader.DecodeStack(data, sp); err == nil {
 		nmm.ArgStart, nmm.ArgEnd, nmm.EnvStart, nmm.EnvEnd = si.ArgvStart, si.ArgvEnd, si.EnvStart, si.EnvEnd
+		nmm.Auxv = encodeAuxv(si.Auxv)
 	}
-	nmm.Exe = p
+	nmm.Exe = exe
 	ok = true
 	return &loaded{mm: nmm, entry: entry, sp: sp, name: name}, nil
 }
@@ -296,8 +298,10 @@ func (t *Task) Execve(a ExecArgs) error {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
+	k.mu.Lock()
 	old := t.mm
 	t.mm = img.mm
+	k.mu.Unlock()
 	old.DecUsers(t.ctx)
 	t.fds.CloseOnExec(t.ctx)
 	t.fp = k.M.NewFPState()

@@ -48,6 +48,11 @@ type ThreadGroup struct {
 	// Container is the name of the container the process belongs to
 	// (set for a container's init, inherited).
 	Container string
+	// zombieName keeps the leader's comm for /proc once the leader is
+	// gone.
+	zombieName string
+	// oomScoreAdj is /proc/[pid]/oom_score_adj (inherited by children).
+	oomScoreAdj int32
 	// OnExit, if set on a process, runs when it is reaped or exits with
 	// no one to reap it.
 	onExit func(WaitStatus)
@@ -235,6 +240,9 @@ func (k *Kernel) processExited(g *ThreadGroup) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	g.exited = true
+	if g.leader != nil {
+		g.zombieName = g.leader.name
+	}
 	g.leader = nil
 	// Orphans go to init (the sandbox's pid 1), which reaps them.
 	for c := range g.children {
@@ -457,9 +465,9 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 
 	nt := &Task{
 		k: k, mm: nmm, fp: fp, fds: fds, fs: fsc, creds: t.creds,
-		ctx:       context.Background(),
 		interrupt: make(chan struct{}, 1),
 	}
+	nt.ctx = contextWithTask(context.Background(), nt)
 	nt.regs = t.regs
 	nt.regs.RAX = 0
 	if o.Stack != 0 {
@@ -510,7 +518,7 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 			pgid: t.tg.pgid, sid: t.tg.sid, handlers: handlers,
 			exitSignal: o.ExitSignal, childEvent: make(chan struct{}),
 			rlimits: copyRlimits(t.tg.rlimits), start: time.Now(),
-			Container: t.tg.Container,
+			Container: t.tg.Container, oomScoreAdj: t.tg.oomScoreAdj,
 		}
 		parent.children[g] = struct{}{}
 		k.groups[g.pid] = g

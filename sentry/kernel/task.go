@@ -112,8 +112,13 @@ func (t *Task) FS() *FSContext { return t.fs }
 // Creds returns the task's credentials (do not modify; use SetCreds).
 func (t *Task) Creds() *Creds { return t.creds }
 
-// SetCreds replaces the task's credentials.
-func (t *Task) SetCreds(c *Creds) { t.creds = c }
+// SetCreds replaces the task's credentials. Other goroutines (/proc)
+// read them under the kernel's lock.
+func (t *Task) SetCreds(c *Creds) {
+	t.k.mu.Lock()
+	t.creds = c
+	t.k.mu.Unlock()
+}
 
 // Ctx is the context the task's VFS calls run with.
 func (t *Task) Ctx() context.Context { return t.ctx }

@@ -128,6 +128,12 @@ func (m *KVM) CPUs() int                   { return m.vm.VCPUs() }
 func (m *KVM) Close() error                { return m.vm.Close() }
 func (m *KVM) TSC() (uint64, int64, error) { return m.vm.TSC() }
 
+// Exits and Flushes count the machine's guest exits and page-table
+// invalidations so far: what a workload's time goes to on a host where
+// both are dear (benchmarks and stats read them).
+func (m *KVM) Exits() uint64   { return m.vm.Exits() }
+func (m *KVM) Flushes() uint64 { return m.vm.Flushes() }
+
 type kvmCPU struct{ c *kvm.VCPU }
 
 func (c kvmCPU) Switch(as AddressSpace, regs *Registers, fp FPState) (Exit, error) {

@@ -14,6 +14,8 @@ import (
 
 	"moat.dev/moat/sentry/auth"
 	"moat.dev/moat/sentry/fs/hostfs"
+	"moat.dev/moat/sentry/fs/procfs"
+	"moat.dev/moat/sentry/fs/sysfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -28,22 +30,6 @@ const (
 	hiddenDir     = "/.moat"
 	containersDir = hiddenDir + "/containers"
 )
-
-// Mount is one entry of a container's OCI mount list.
-type Mount struct {
-	Destination string
-	Type        string
-	// Source is the host path of a bind mount; it is opened only when FD
-	// is not given.
-	Source  string
-	Options []string
-	// FD (> 0) is the source directory of a bind mount, opened by the
-	// caller (O_PATH); AddContainer takes it over.
-	FD int
-	// Data is the content of a bind-mounted file when not nil (the caller
-	// read Source).
-	Data []byte
-}
 
 // ContainerSpec describes a container's filesystem.
 type ContainerSpec struct {
@@ -101,7 +87,7 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 	podRoot := s.VFS.Root()
 	defer podRoot.DecRef(ctx)
 	for _, d := range []string{hiddenDir, containersDir} {
-		if err := mkdirAll(ctx, s.VFS, podRoot, d, 0o700); err != nil {
+		if err := mkdirAllMode(ctx, s.VFS, podRoot, d, 0o700); err != nil {
 			return vfs.VirtualDentry{}, fmt.Errorf("add container %q: %s: %w", id, d, err)
 		}
 	}
@@ -248,16 +234,27 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		}
 	}
 	switch m.Type {
-	case "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "securityfs":
-		// The sentry's own /proc, /sys and /dev are not mounted from the
-		// spec; they are the kernel's business.
+	case "proc", "sysfs":
+		// The sentry's own /proc and /sys, generated from its kernel.
+		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o555); err != nil {
+			return err
+		}
+		var fs vfs.Filesystem = procfs.New(s.Kernel)
+		if m.Type == "sysfs" {
+			fs = sysfs.New(s.Kernel.CPUs)
+			flags |= vfs.MountReadOnly
+		}
+		return s.VFS.Mount(ctx, creds, target, fs, vfs.MountOptions{Flags: flags})
+	case "devpts", "mqueue", "cgroup", "cgroup2", "securityfs":
+		// /dev is the sandbox's devfs (pts/ included); the cgroup and
+		// security filesystems of the host are not for the container.
 		return nil
 	case "tmpfs":
 		if dest == "/dev" {
 			// /dev is the sandbox's devfs, bound in by AddContainer.
 			return nil
 		}
-		if err := mkdirAll(ctx, s.VFS, croot, dest, 0o755); err != nil {
+		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o755); err != nil {
 			return err
 		}
 		return s.VFS.Mount(ctx, creds, target, tmpfs.New(tmpfs.Options{RootMode: 0o1777}), vfs.MountOptions{Flags: flags})
@@ -295,7 +292,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		// A file (/etc/hosts, /etc/resolv.conf, /etc/hostname,
 		// /dev/termination-log): mounts stand on directories only, so
 		// its content is written at the destination.
-		if err := mkdirAll(ctx, s.VFS, croot, path.Dir(dest), 0o755); err != nil {
+		if err := mkdirAllMode(ctx, s.VFS, croot, path.Dir(dest), 0o755); err != nil {
 			return err
 		}
 		err := writeFile(ctx, s.VFS, croot, dest, m.Data, 0o644)
@@ -309,7 +306,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 	}
 	// A directory (a volume): the host directory itself, confined, so the
 	// containers of a pod that name it share it.
-	if err := mkdirAll(ctx, s.VFS, croot, dest, 0o755); err != nil {
+	if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o755); err != nil {
 		return err
 	}
 	taken = true
@@ -318,7 +315,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 
 // bindDev binds the sandbox's /dev (devfs) into a container root.
 func (s *Sandbox) bindDev(ctx context.Context, podRoot, croot vfs.VirtualDentry) error {
-	if err := mkdirAll(ctx, s.VFS, croot, "/dev", 0o755); err != nil {
+	if err := mkdirAllMode(ctx, s.VFS, croot, "/dev", 0o755); err != nil {
 		return err
 	}
 	src := vfs.PathOperation{Root: podRoot, Start: podRoot, Path: "/dev", FollowFinal: true}
@@ -327,7 +324,7 @@ func (s *Sandbox) bindDev(ctx context.Context, podRoot, croot vfs.VirtualDentry)
 }
 
 // mkdirAll makes dir and its parents under root.
-func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, dir string, mode uint32) error {
+func mkdirAllMode(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDentry, dir string, mode uint32) error {
 	cur := ""
 	for _, part := range strings.Split(strings.Trim(path.Clean("/"+dir), "/"), "/") {
 		if part == "" {
@@ -401,7 +398,7 @@ func (s *Sandbox) makeMountPoints(ctx context.Context, podRoot vfs.VirtualDentry
 		if p == "/" {
 			continue
 		}
-		if err := mkdirAll(ctx, s.VFS, setup, p, 0o755); err != nil {
+		if err := mkdirAllMode(ctx, s.VFS, setup, p, 0o755); err != nil {
 			s.log().Warn("mount point not made in a read-only root", "container", id, "path", p, "err", err)
 		}
 	}

@@ -78,7 +78,7 @@ func podInitELF() []byte {
 func (s *Sandbox) StartPodInit(ctx context.Context, container string, stdio [3]*vfs.File, onExit func(kernel.WaitStatus)) (*kernel.ThreadGroup, error) {
 	root := s.VFS.Root()
 	defer root.DecRef(ctx)
-	if err := mkdirAll(ctx, s.VFS, root, hiddenDir, 0o700); err != nil {
+	if err := mkdirAllMode(ctx, s.VFS, root, hiddenDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pod init: %w", err)
 	}
 	pop := vfs.PathOperation{Root: root, Start: root, Path: podInitPath}

@@ -6,16 +6,11 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
-	"golang.org/x/sys/unix"
-
-	"moat.dev/moat/sentry/auth"
-	"moat.dev/moat/sentry/fs/devfs"
 	"moat.dev/moat/sentry/fs/hostfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/kernel"
@@ -42,8 +37,13 @@ type Config struct {
 	// ReadOnlyRoot mounts it read-only.
 	ReadOnlyRoot bool
 	Hostname     string
-	Log          *slog.Logger
-	Strace       io.Writer
+	// Mounts are mounted in order once the root is in place, making
+	// their mount points when missing; nil means DefaultMounts (proc,
+	// /dev, /dev/pts, /dev/shm, /dev/mqueue, sysfs, /sys/fs/cgroup).
+	// An empty, non-nil list mounts nothing.
+	Mounts []Mount
+	Log    *slog.Logger
+	Strace io.Writer
 }
 
 // Sandbox is a running application kernel.
@@ -89,14 +89,19 @@ func New(cfg Config) (*Sandbox, error) {
 		m.Close()
 		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
 	}
-	if err := mountDefaults(ctx, v); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
 	k := kernel.New(kernel.Config{
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory, MaxTasks: cfg.Pids,
 		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
+	mounts := cfg.Mounts
+	if mounts == nil {
+		mounts = DefaultMounts()
+	}
+	if err := mountAll(ctx, v, k, mounts); err != nil {
+		k.Shutdown() // stops the kernel's clock before the memory goes
+		m.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}
 	sb.c.roots = map[string]vfs.VirtualDentry{}
 	return sb, nil
@@ -111,25 +116,6 @@ func rootFilesystem(ctx context.Context, dir string, readOnly bool) (vfs.Filesys
 		return nil, fmt.Errorf("sandbox: root filesystem: %w", err)
 	}
 	return fs, nil
-}
-
-// mountDefaults mounts what every container has: devfs at /dev.
-func mountDefaults(ctx context.Context, v *vfs.VirtualFilesystem) error {
-	creds := auth.Root()
-	root := v.Root()
-	defer root.DecRef(ctx)
-	dev, err := devfs.New(ctx, v)
-	if err != nil {
-		return err
-	}
-	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dev", FollowFinal: true}
-	if err := v.Mkdir(ctx, creds, pop, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("mkdir /dev: %w", err)
-	}
-	if err := v.Mount(ctx, creds, pop, dev, vfs.MountOptions{Flags: vfs.MountNoSuid | vfs.MountNoExec}); err != nil {
-		return fmt.Errorf("mount devfs on /dev: %w", err)
-	}
-	return nil
 }
 
 // Start starts a process in the sandbox.

@@ -50,8 +50,31 @@ func (i inode) Stat(context.Context) (vfs.Stat, error) {
 	return vfs.Stat{Dev: 0x16, Ino: st.Ino, Mode: st.Mode, Nlink: 1, Rdev: st.Rdev,
 		Blksize: 4096, Atime: st.Atim, Mtime: st.Mtim, Ctime: st.Ctim}, nil
 }
-func (inode) SetStat(context.Context, vfs.SetStat) error         { return unix.EPERM }
-func (inode) Open(context.Context, uint32) (vfs.FileImpl, error) { return nil, unix.ENXIO }
+
+// SetStat implements vfs.Inode: only the truncation that opening
+// /dev/stdout with O_TRUNC makes reaches a host file (with its times,
+// which the host sets itself); the rest is refused.
+func (i inode) SetStat(_ context.Context, s vfs.SetStat) error {
+	if s.Mask&^(vfs.SetSize|vfs.SetMtime|vfs.SetCtime) != 0 || s.Mask&vfs.SetSize == 0 {
+		return unix.EPERM
+	}
+	if err := unix.Ftruncate(i.f.fd, s.Size); err != nil && err != unix.EINVAL {
+		return err
+	}
+	return nil
+}
+
+// Open implements vfs.Inode: /proc/[pid]/fd/N (and so /dev/stdout)
+// leads here, and opening it opens a duplicate of the host descriptor.
+func (i inode) Open(context.Context, uint32) (vfs.FileImpl, error) {
+	fd, err := unix.FcntlInt(uintptr(i.f.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{fd: fd, tty: i.f.tty}
+	f.more = sync.NewCond(&f.mu)
+	return f, nil
+}
 
 // reader moves host input into buf as the guest consumes it.
 func (f *File) reader() {

@@ -82,7 +82,7 @@ func NewPipe(ctx context.Context, v *vfs.VirtualFilesystem, flags uint32) (r, w 
 	p.mu.Lock()
 	p.readers, p.writers, p.rOpens, p.wOpens = 1, 1, 1, 1
 	p.mu.Unlock()
-	inode := &Inode{ino: nextIno.Add(1), mode: unix.S_IFIFO | 0o600, now: vfs.Now()}
+	inode := &Inode{p: p, ino: nextIno.Add(1), mode: unix.S_IFIFO | 0o600, now: vfs.Now()}
 	inode.uid, inode.gid = 0, 0
 	re := &end{p: p, read: true}
 	we := &end{p: p, write: true}
@@ -371,6 +371,7 @@ var pipefsDev = vfs.NewAnonDev()
 
 // Inode is the inode fstat reports for an anonymous pipe.
 type Inode struct {
+	p        *Pipe
 	ino      uint64
 	mode     uint32
 	uid, gid uint32
@@ -386,5 +387,20 @@ func (i *Inode) Stat(context.Context) (vfs.Stat, error) {
 // SetStat implements vfs.Inode.
 func (i *Inode) SetStat(context.Context, vfs.SetStat) error { return unix.EPERM }
 
-// Open implements vfs.Inode; anonymous pipes are not opened by name.
-func (i *Inode) Open(context.Context, uint32) (vfs.FileImpl, error) { return nil, unix.ENXIO }
+// Open implements vfs.Inode. An anonymous pipe has no name, but
+// /proc/[pid]/fd/N leads to it: opening that opens another end of the
+// same pipe. Unlike a FIFO's, the open never waits for the other side
+// and never fails for want of it, as on Linux.
+func (i *Inode) Open(_ context.Context, flags uint32) (vfs.FileImpl, error) {
+	if i.p == nil {
+		return nil, unix.ENXIO
+	}
+	impl, err := i.p.Open(flags &^ unix.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := impl.(*end); ok {
+		e.waitOpen = false
+	}
+	return impl, nil
+}

@@ -104,6 +104,8 @@ type Options struct {
 	// Timeout bounds the run (default 60 s).
 	Timeout time.Duration
 	Strace  bool
+	// Mounts replace the default mounts when not nil.
+	Mounts []sandbox.Mount
 }
 
 // Result of a run.
@@ -129,7 +131,7 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	}
 	var logBuf, straceBuf syncBuffer
 	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, Pids: o.Pids, RootFS: rootfs, Hostname: "sandboxtest",
-		Log: slog.New(slog.NewTextHandler(&logBuf, nil))}
+		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts}
 	if o.Strace {
 		cfg.Strace = &straceBuf
 	}

@@ -1,0 +1,71 @@
+// Package procfs is the sentry's /proc: a filesystem whose files are
+// generated from the kernel's processes, threads, memory and mounts when
+// they are read, as Linux's procfs does. It implements the VFS's inode
+// interfaces; the VFS resolves paths, follows the symbolic links
+// (/proc/self, /proc/[pid]/exe, fd/N) and checks permissions against the
+// modes and owners the inodes report.
+package procfs
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+	"weak"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/kernel"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// procSuperMagic is PROC_SUPER_MAGIC, what statfs reports.
+const procSuperMagic = 0x9fa0
+
+// Filesystem is one procfs instance, showing the processes of one kernel.
+type Filesystem struct {
+	k    *kernel.Kernel
+	dev  uint64
+	root *rootDir
+
+	mu          sync.Mutex
+	mountIDs    map[weak.Pointer[vfs.Mount]]int
+	nextMountID int
+}
+
+// New returns a procfs for k.
+func New(k *kernel.Kernel) *Filesystem {
+	fs := &Filesystem{k: k, dev: vfs.NewAnonDev()}
+	fs.root = newRootDir(fs)
+	return fs
+}
+
+// Name implements vfs.Filesystem.
+func (fs *Filesystem) Name() string { return "proc" }
+
+// Root implements vfs.Filesystem.
+func (fs *Filesystem) Root(context.Context) (vfs.Inode, error) { return fs.root, nil }
+
+// Statfs implements vfs.Filesystem.
+func (fs *Filesystem) Statfs(context.Context) (vfs.Statfs, error) {
+	return vfs.Statfs{Type: procSuperMagic, Bsize: 4096, Frsize: 4096, NameLen: vfs.NameMax}, nil
+}
+
+// Release implements vfs.Filesystem.
+func (fs *Filesystem) Release(context.Context) {}
+
+// inoOf returns a stable inode number for a path inside /proc. Numbers
+// stay the same for the life of the file, so tools that compare (dev,
+// ino) pairs see one file where there is one.
+func inoOf(path string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	ino := h.Sum64() >> 1
+	if ino < 2 {
+		ino += 2
+	}
+	return ino
+}
+
+// timespec converts a time for Stat.
+func timespec(t time.Time) unix.Timespec { return unix.NsecToTimespec(t.UnixNano()) }

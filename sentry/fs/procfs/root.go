@@ -1,0 +1,84 @@
+package procfs
+
+import (
+	"context"
+	"sort"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/kernel"
+	"moat.dev/moat/sentry/vfs"
+)
+
+// pidPosBase is where process entries start in the root's listing: a
+// process's position is pidPosBase+pid, past every fixed entry.
+const pidPosBase = 1 << 16
+
+// rootDir is /proc: the fixed files, then one directory per process.
+type rootDir struct {
+	*staticDir
+}
+
+func newRootDir(fs *Filesystem) *rootDir {
+	r := &rootDir{staticDir: fs.newStaticDir("/", 0)}
+	r.list = r.listAll
+	r.lookup = r.lookupAny
+	r.revalidate = r.revalidateChild
+	r.add("self", fs.newLink("/self", func(ctx context.Context) (string, error) {
+		t := kernel.TaskFromContext(ctx)
+		if t == nil {
+			return "", unix.ENOENT
+		}
+		return strconv.Itoa(int(t.ThreadGroup().PID())), nil
+	}))
+	r.add("thread-self", fs.newLink("/thread-self", func(ctx context.Context) (string, error) {
+		t := kernel.TaskFromContext(ctx)
+		if t == nil {
+			return "", unix.ENOENT
+		}
+		return strconv.Itoa(int(t.ThreadGroup().PID())) + "/task/" + strconv.Itoa(int(t.TID())), nil
+	}))
+	fs.addSystemFiles(r.staticDir)
+	return r
+}
+
+func (r *rootDir) listAll(ctx context.Context) ([]entry, error) {
+	out, _ := r.listStatic(ctx)
+	groups := r.fs.k.ThreadGroups()
+	sort.Slice(groups, func(i, j int) bool { return groups[i].PID() < groups[j].PID() })
+	for _, g := range groups {
+		pid := int(g.PID())
+		out = append(out, entry{name: strconv.Itoa(pid), pos: pidPosBase + int64(pid),
+			typ: unix.DT_DIR, ino: inoOf("/" + strconv.Itoa(pid))})
+	}
+	return out, nil
+}
+
+func (r *rootDir) lookupAny(ctx context.Context, name string) (vfs.Inode, error) {
+	if n, ok := r.children[name]; ok {
+		return n, nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != name {
+		return nil, unix.ENOENT
+	}
+	if g := r.fs.k.ThreadGroupByID(int32(id)); g != nil {
+		return r.fs.newProcDir(g, nil), nil
+	}
+	// A thread's ID opens its directory too, unlisted, as on Linux.
+	if t := r.fs.k.TaskByID(int32(id)); t != nil {
+		return r.fs.newProcDir(t.ThreadGroup(), t), nil
+	}
+	return nil, unix.ENOENT
+}
+
+// revalidateChild drops a cached process directory once its process is
+// gone (or its ID was reused).
+func (r *rootDir) revalidateChild(_ context.Context, name string, child vfs.Inode) bool {
+	pd, ok := child.(*procDir)
+	if !ok {
+		return true
+	}
+	return pd.p.live()
+}
