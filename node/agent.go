@@ -346,6 +346,10 @@ func (a *Agent) publishCapacity(ctx context.Context, n int) error {
 // Cleanup undoes Setup: the drop-in goes and containerd restarts (when its
 // configuration changed); the labels and the capacity are removed; the
 // binaries are removed only when no moat sandbox runs on the node.
+// ErrPodsRunning is returned by Cleanup while moat pods still run on the
+// node: the handler and the shim stay until they are gone.
+var ErrPodsRunning = errors.New("moat pods still run on this node")
+
 func (a *Agent) Cleanup(ctx context.Context) error {
 	a.setState(StateCleanup)
 	if err := a.labels(ctx, map[string]*string{LabelRuntime: ptr(StateCleanup)}); err != nil {
@@ -355,15 +359,29 @@ func (a *Agent) Cleanup(ctx context.Context) error {
 	if err := a.publishCapacity(ctx, 0); err != nil {
 		a.log.Warn("could not zero the capacity", "err", err)
 	}
-	changed, err := a.cfg.Containerd.Remove()
-	if err != nil {
-		errs = append(errs, a.fail("containerd-config", err))
-	}
 	rt, err := a.connect(ctx)
 	if err != nil {
 		return a.fail("cri", errors.Join(append(errs, err)...))
 	}
 	defer rt.Close()
+	// containerd needs a pod's runtime handler to stop the pod: while
+	// moat pods run, the handler and the shim stay (capacity is already
+	// zero, so no new moat pod lands here) and cleanup finishes on a
+	// later call, once they are gone.
+	if running, err := rt.Sandboxes(ctx, a.cfg.Handler); err != nil || running > 0 {
+		if err != nil {
+			err = fmt.Errorf("count moat sandboxes, handler and binaries kept: %w", err)
+			a.event(ctx, corev1.EventTypeWarning, "MoatCleanupFailed", err.Error())
+			return err
+		}
+		a.log.Warn("moat pods still run on this node: their handler and the shim stay until they are gone", "sandboxes", running, "prefix", a.cfg.Installer.Prefix)
+		a.event(ctx, corev1.EventTypeWarning, "MoatCleanupDeferred", fmt.Sprintf("%d moat pods still run: the moat handler and %s stay until they are gone", running, a.cfg.Installer.Prefix))
+		return ErrPodsRunning
+	}
+	changed, err := a.cfg.Containerd.Remove()
+	if err != nil {
+		errs = append(errs, a.fail("containerd-config", err))
+	}
 	handlers, err := rt.Handlers(ctx)
 	if err != nil {
 		errs = append(errs, err)
@@ -376,25 +394,16 @@ func (a *Agent) Cleanup(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("containerd still lists the %q handler after the drop-in was removed: another config file defines it", a.cfg.Handler))
 		}
 	}
-	running, err := rt.Sandboxes(ctx, a.cfg.Handler)
-	switch {
-	case err != nil:
-		errs = append(errs, fmt.Errorf("count moat sandboxes, binaries kept: %w", err))
-	case running > 0:
-		a.log.Warn("moat pods still run on this node: the shim stays installed", "sandboxes", running, "prefix", a.cfg.Installer.Prefix)
-		a.event(ctx, corev1.EventTypeWarning, "MoatShimKept", fmt.Sprintf("%d moat pods still run: %s stays installed", running, a.cfg.Installer.Prefix))
-	default:
-		removed, err := a.cfg.Installer.Uninstall()
-		if err != nil {
-			errs = append(errs, a.fail("uninstall", err))
-		}
-		if a.cfg.OptionsPath != "" {
-			if err := os.Remove(a.cfg.OptionsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove runtime options: %w", err))
-			}
-		}
-		a.log.Info("removed binaries", "prefix", a.cfg.Installer.Prefix, "removed", removed)
+	removed, err := a.cfg.Installer.Uninstall()
+	if err != nil {
+		errs = append(errs, a.fail("uninstall", err))
 	}
+	if a.cfg.OptionsPath != "" {
+		if err := os.Remove(a.cfg.OptionsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove runtime options: %w", err))
+		}
+	}
+	a.log.Info("removed binaries", "prefix", a.cfg.Installer.Prefix, "removed", removed)
 	if a.cfg.Kube != nil {
 		if err := a.cfg.Kube.SetCapacity(ctx, -1); err != nil {
 			errs = append(errs, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -95,22 +96,26 @@ func TestAgentRunsAMoatPod(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Uninstall while the pod runs: the handler goes, the shim stays.
-	if err := a.Cleanup(ctx); err != nil {
-		t.Fatalf("Cleanup with a running moat pod: %v", err)
+	// Uninstall while the pod runs: containerd needs the handler to stop
+	// the pod, so handler and shim stay and cleanup says why.
+	if err := a.Cleanup(ctx); !errors.Is(err, node.ErrPodsRunning) {
+		t.Fatalf("Cleanup with a running moat pod: %v, want ErrPodsRunning", err)
 	}
-	if ok, _ := e.CRI.HasHandler(ctx, "moat"); ok {
-		t.Error("containerd still lists moat after cleanup")
+	if ok, _ := e.CRI.HasHandler(ctx, "moat"); !ok {
+		t.Error("containerd lost the moat handler while a moat pod runs")
 	}
 	if _, err := os.Stat(filepath.Join(prefix, "containerd-shim-moat-v2")); err != nil {
 		t.Fatalf("the shim was removed under a running moat pod: %v", err)
 	}
-	// The pod, still served by the kept shim, can be stopped and removed.
+	// The pod can be stopped and removed; then cleanup completes.
 	if err := pod.Remove(ctx); err != nil {
-		t.Fatalf("remove the moat pod after cleanup: %v", err)
+		t.Fatalf("remove the moat pod: %v", err)
 	}
 	if err := a.Cleanup(ctx); err != nil {
-		t.Fatalf("second Cleanup: %v", err)
+		t.Fatalf("Cleanup after the last moat pod: %v", err)
+	}
+	if ok, _ := e.CRI.HasHandler(ctx, "moat"); ok {
+		t.Error("containerd still lists moat after cleanup")
 	}
 	if _, err := os.Stat(prefix); !os.IsNotExist(err) {
 		t.Errorf("shim kept after the last moat pod went: %v", err)

@@ -263,7 +263,17 @@ func removeCgroupTree(top string) error {
 	})
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 	for _, d := range dirs {
-		if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+		// A cgroup is busy while its last processes are still exiting
+		// (the kubelet retries too): wait a little for them.
+		var err error
+		for try := 0; try < 50; try++ {
+			err = syscall.Rmdir(d)
+			if !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
 			return fmt.Errorf("remove cgroup %s: %w", d, err)
 		}
 	}

@@ -220,26 +220,18 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 	}
 	creds := auth.Root()
 	target := vfs.PathOperation{Root: croot, Start: croot, Path: dest, FollowFinal: true}
-	var flags uint32
-	for _, o := range m.Options {
-		switch o {
-		case "ro":
-			flags |= vfs.MountReadOnly
-		case "nosuid":
-			flags |= vfs.MountNoSuid
-		case "noexec":
-			flags |= vfs.MountNoExec
-		case "nodev":
-			flags |= vfs.MountNoDev
-		}
+	o, err := parseOptions(m.Options)
+	if err != nil {
+		return err
 	}
+	flags := o.flags
 	switch m.Type {
 	case "proc", "sysfs":
 		// The sentry's own /proc and /sys, generated from its kernel.
 		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o555); err != nil {
 			return err
 		}
-		var fs vfs.Filesystem = procfs.New(s.Kernel)
+		var fs vfs.Filesystem = procfs.New(s.Kernel, procfs.Options{SharedProcesses: s.sharedProcesses})
 		if m.Type == "sysfs" {
 			fs = sysfs.New(s.Kernel.CPUs)
 			flags |= vfs.MountReadOnly
@@ -257,7 +249,11 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o755); err != nil {
 			return err
 		}
-		return s.VFS.Mount(ctx, creds, target, tmpfs.New(tmpfs.Options{RootMode: 0o1777}), vfs.MountOptions{Flags: flags})
+		opts := tmpfs.Options{MaxBytes: o.size, RootMode: 0o1777, RootUID: o.uid, RootGID: o.gid}
+		if o.hasMode {
+			opts.RootMode = o.mode
+		}
+		return s.VFS.Mount(ctx, creds, target, tmpfs.New(opts), vfs.MountOptions{Flags: flags})
 	case "bind", "rbind", "":
 		isBind := m.Type != ""
 		for _, o := range m.Options {

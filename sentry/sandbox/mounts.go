@@ -156,10 +156,10 @@ func parseSize(s string) (int64, error) {
 
 // mountAll mounts ms in order, making missing mount points, and fills
 // /dev when a tmpfs is mounted there.
-func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount) error {
+func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount, shared bool) error {
 	devices := false
 	for _, m := range ms {
-		if err := mountOne(ctx, v, k, m, &devices); err != nil {
+		if err := mountOne(ctx, v, k, m, &devices, shared); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Destination, err)
 		}
 	}
@@ -175,8 +175,8 @@ func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 
 // mountOne mounts m; devices says whether the sentry's devices are
 // registered (by the devfs of a /dev mount), and is set when this mount
-// registers them.
-func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool) error {
+// registers them; shared is Config.SharedProcesses.
+func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool, shared bool) error {
 	dst := m.Destination
 	if !path.IsAbs(dst) || path.Clean(dst) != dst && path.Clean(dst)+"/" != dst {
 		return fmt.Errorf("destination %q is not a clean absolute path", dst)
@@ -203,7 +203,7 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 	var fs vfs.Filesystem
 	switch typ {
 	case "proc":
-		fs = procfs.New(k)
+		fs = procfs.New(k, procfs.Options{SharedProcesses: shared})
 	case "sysfs":
 		fs = sysfs.New(k.CPUs)
 		o.flags |= vfs.MountReadOnly
@@ -270,10 +270,10 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credent
 	return nil
 }
 
-// bindMount makes a host path visible at dst: a directory through a
-// host filesystem mounted there, read-only if asked. The VFS mounts only
-// on directories, so a file (/etc/hosts, /etc/resolv.conf) is copied over
-// the file at dst for now.
+// bindMount makes a host path visible at dst through a host filesystem
+// mounted there (read-only if asked): a directory over a directory, a
+// file (/etc/hosts, /etc/resolv.conf) over a file. A missing mount point
+// is made: a directory, or an empty file, as runc does.
 func bindMount(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, root vfs.VirtualDentry, src, dst string, o mountOpts) error {
 	if !path.IsAbs(src) {
 		return fmt.Errorf("bind source %q is not an absolute path", src)
@@ -282,37 +282,43 @@ func bindMount(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Creden
 	if err != nil {
 		return fmt.Errorf("bind source: %w", err)
 	}
-	if !st.IsDir() {
+	opts := hostfs.Options{ReadOnly: o.flags&vfs.MountReadOnly != 0}
+	var fs vfs.Filesystem
+	if st.IsDir() {
+		if err := mkdirAll(ctx, v, creds, root, dst); err != nil {
+			return err
+		}
+		if fs, err = hostfs.New(src, opts); err != nil {
+			return fmt.Errorf("bind source: %w", err)
+		}
+	} else {
 		if err := mkdirAll(ctx, v, creds, root, path.Dir(dst)); err != nil {
 			return err
 		}
-		return copyFile(ctx, v, creds, root, src, dst, uint32(st.Mode().Perm()))
-	}
-	if err := mkdirAll(ctx, v, creds, root, dst); err != nil {
-		return err
-	}
-	fs, err := hostfs.New(src, hostfs.Options{ReadOnly: o.flags&vfs.MountReadOnly != 0})
-	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
+		if err := makeFile(ctx, v, creds, root, dst); err != nil {
+			return err
+		}
+		if fs, err = hostfs.NewFile(src, opts); err != nil {
+			return fmt.Errorf("bind source: %w", err)
+		}
 	}
 	pop := vfs.PathOperation{Root: root, Start: root, Path: dst, FollowFinal: true}
 	return v.Mount(ctx, creds, pop, fs, vfs.MountOptions{Flags: o.flags})
 }
 
-// copyFile writes the host file src at dst, replacing what is there.
-func copyFile(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, root vfs.VirtualDentry, src, dst string, mode uint32) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
-	}
+// makeFile makes an empty file at dst to mount a file over, unless
+// something is there already.
+func makeFile(ctx context.Context, v *vfs.VirtualFilesystem, creds *auth.Credentials, root vfs.VirtualDentry, dst string) error {
 	pop := vfs.PathOperation{Root: root, Start: root, Path: dst, FollowFinal: true}
-	f, err := v.Open(ctx, creds, pop, vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, Mode: mode})
+	if _, err := v.Stat(ctx, creds, pop); err == nil {
+		return nil
+	} else if err != unix.ENOENT {
+		return fmt.Errorf("stat %s: %w", dst, err)
+	}
+	f, err := v.Open(ctx, creds, pop, vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL, Mode: 0o644})
 	if err != nil {
-		return fmt.Errorf("open %s: %w", dst, err)
+		return fmt.Errorf("create %s: %w", dst, err)
 	}
-	defer f.DecRef(ctx)
-	if _, err := f.Write(ctx, data); err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
+	f.DecRef(ctx)
 	return nil
 }

@@ -21,6 +21,8 @@ func TestSpecMounts(t *testing.T) {
 	os.WriteFile(filepath.Join(hostDir, "config.txt"), []byte("from the host\n"), 0o644)
 	hosts := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.1 localhost pod\n"), 0o644)
+	rw := filepath.Join(t.TempDir(), "rw.conf")
+	os.WriteFile(rw, []byte("writable\n"), 0o644)
 	sandboxtest.BuildC(t, root, "mnt", `
 #include <stdio.h>
 #include <fcntl.h>
@@ -46,6 +48,9 @@ int main(void) {
 	put("/data/big", 100000);
 	put("/ro/x", 1);
 	cat("/etc/hosts");
+	put("/etc/hosts", 1);
+	cat("/etc/rw.conf");
+	put("/etc/rw.conf", 3);
 	cat("/config/config.txt");
 	put("/config/new", 1);
 	struct stat st;
@@ -57,6 +62,7 @@ int main(void) {
 		{Destination: "/data", Type: "tmpfs", Options: []string{"size=64k", "mode=1777", "nosuid"}},
 		{Destination: "/ro", Type: "tmpfs", Options: []string{"ro"}},
 		{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}},
+		{Destination: "/etc/rw.conf", Type: "bind", Source: rw, Options: []string{"rbind"}},
 		{Destination: "/config", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro", "nosuid"}},
 		{Destination: "/deep/er/proc", Type: "proc"},
 	}
@@ -69,6 +75,8 @@ int main(void) {
 		"/data/big: wrote 61440 \n", // 64k less the page the small file holds: a short write
 		"/ro/x: open Read-only file system\n",
 		"127.0.0.1 localhost pod\n",
+		"/etc/hosts: open Read-only file system\n",
+		"writable\n/etc/rw.conf: wrote 3 \n",
 		"from the host\n",
 		"/config/new: open Read-only file system\n",
 		"proc: mounted\n",
@@ -79,6 +87,13 @@ int main(void) {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("no %q in:\n%s", want, r.Stdout)
 		}
+	}
+	// The binds are the host files themselves, not copies.
+	if b, _ := os.ReadFile(rw); string(b) != "\x00\x00\x00" {
+		t.Errorf("the host file behind /etc/rw.conf holds %q after the write", b)
+	}
+	if b, _ := os.ReadFile(hosts); string(b) != "127.0.0.1 localhost pod\n" {
+		t.Errorf("the read-only host file changed: %q", b)
 	}
 	if strings.Contains(r.Stdout, " /sys ") {
 		t.Errorf("a spec's mounts replace the defaults:\n%s", r.Stdout)

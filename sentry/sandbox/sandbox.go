@@ -42,8 +42,12 @@ type Config struct {
 	// /dev, /dev/pts, /dev/shm, /dev/mqueue, sysfs, /sys/fs/cgroup).
 	// An empty, non-nil list mounts nothing.
 	Mounts []Mount
-	Log    *slog.Logger
-	Strace io.Writer
+	// SharedProcesses lets the processes of every container see each
+	// other in /proc (a pod with shareProcessNamespace); by default a
+	// process sees only its own container's.
+	SharedProcesses bool
+	Log             *slog.Logger
+	Strace          io.Writer
 }
 
 // Sandbox is a running application kernel.
@@ -54,6 +58,9 @@ type Sandbox struct {
 
 	logger *slog.Logger
 	c      containers
+	// sharedProcesses is Config.SharedProcesses, for the /proc of each
+	// container.
+	sharedProcesses bool
 }
 
 func (s *Sandbox) log() *slog.Logger { return s.logger }
@@ -97,12 +104,12 @@ func New(cfg Config) (*Sandbox, error) {
 	if mounts == nil {
 		mounts = DefaultMounts()
 	}
-	if err := mountAll(ctx, v, k, mounts); err != nil {
+	if err := mountAll(ctx, v, k, mounts, cfg.SharedProcesses); err != nil {
 		k.Shutdown() // stops the kernel's clock before the memory goes
 		m.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log}
+	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log, sharedProcesses: cfg.SharedProcesses}
 	sb.c.roots = map[string]vfs.VirtualDentry{}
 	return sb, nil
 }

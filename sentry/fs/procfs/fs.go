@@ -22,20 +22,33 @@ import (
 // procSuperMagic is PROC_SUPER_MAGIC, what statfs reports.
 const procSuperMagic = 0x9fa0
 
+// Options configures a procfs.
+type Options struct {
+	// SharedProcesses shows a process every process of the kernel, as
+	// in a pod with a shared process namespace; otherwise a process
+	// sees only those of its own container (kernel.ThreadGroup's
+	// Container), as each container of a pod has its own PID namespace
+	// by default.
+	SharedProcesses bool
+}
+
 // Filesystem is one procfs instance, showing the processes of one kernel.
 type Filesystem struct {
 	k    *kernel.Kernel
+	opts Options
 	dev  uint64
 	root *rootDir
 
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int
 	nextMountID int
+
+	load loadAvg
 }
 
 // New returns a procfs for k.
-func New(k *kernel.Kernel) *Filesystem {
-	fs := &Filesystem{k: k, dev: vfs.NewAnonDev()}
+func New(k *kernel.Kernel, opts Options) *Filesystem {
+	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev()}
 	fs.root = newRootDir(fs)
 	return fs
 }
@@ -69,3 +82,14 @@ func inoOf(path string) uint64 {
 
 // timespec converts a time for Stat.
 func timespec(t time.Time) unix.Timespec { return unix.NsecToTimespec(t.UnixNano()) }
+
+// visible says whether the caller may see process g at all: always from
+// the sentry itself, and from a process of the same container unless
+// processes are shared.
+func (fs *Filesystem) visible(ctx context.Context, g *kernel.ThreadGroup) bool {
+	if fs.opts.SharedProcesses {
+		return true
+	}
+	caller := kernel.TaskFromContext(ctx)
+	return caller == nil || caller.ThreadGroup().Container == g.Container
+}

@@ -9,7 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"moat.dev/moat/sentry/auth"
+	"moat.dev/moat/sentry/kernel"
+	"moat.dev/moat/sentry/sandbox"
 	"moat.dev/moat/sentry/sandbox/sandboxtest"
+	"moat.dev/moat/sentry/vfs"
 )
 
 // Every test runs real static programs in a real sandbox and checks what
@@ -561,5 +567,51 @@ func copyWithLibs(t *testing.T, root, src, dst string) {
 		if err := os.WriteFile(p, b, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestContainersSeeTheirOwnProcesses: the containers of a pod each see
+// only their own processes in /proc, unless the pod shares them.
+func TestContainersSeeTheirOwnProcesses(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, true)
+	for _, shared := range []bool{false, true} {
+		sb, err := sandbox.New(sandbox.Config{RootFS: root, SharedProcesses: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := func(name string, init bool) *kernel.ThreadGroup {
+			g, err := sb.Start(kernel.ProcessSpec{Argv: []string{"/bin/sleep", "30"}, Cwd: "/",
+				Creds: kernel.Creds{Caps: auth.AllCaps}, Init: init, Container: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}
+		a, b := start("a", true), start("b", false)
+		// What a process of each container finds in /proc.
+		sees := func(g *kernel.ThreadGroup, other *kernel.ThreadGroup) (listed, found bool) {
+			ctx := g.Leader().Ctx()
+			f, err := sb.VFS.Open(ctx, auth.Root(), vfs.PathOperation{Path: "/proc"}, vfs.OpenOptions{Flags: unix.O_RDONLY | unix.O_DIRECTORY})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.DecRef(ctx)
+			want := strconv.Itoa(int(other.PID()))
+			f.Getdents(ctx, func(d vfs.Dirent) bool {
+				listed = listed || d.Name == want
+				return true
+			})
+			_, err = sb.VFS.Stat(ctx, auth.Root(), vfs.PathOperation{Path: "/proc/" + want + "/status"})
+			return listed, err == nil
+		}
+		for _, c := range []struct{ g, other *kernel.ThreadGroup }{{a, a}, {a, b}, {b, a}, {b, b}} {
+			listed, found := sees(c.g, c.other)
+			want := shared || c.g == c.other
+			if listed != want || found != want {
+				t.Errorf("shared %v: %s sees %s: listed %v, found %v; want %v", shared, c.g.Container, c.other.Container, listed, found, want)
+			}
+		}
+		sb.Close()
 	}
 }

@@ -48,6 +48,9 @@ func (r *rootDir) listAll(ctx context.Context) ([]entry, error) {
 	groups := r.fs.k.ThreadGroups()
 	sort.Slice(groups, func(i, j int) bool { return groups[i].PID() < groups[j].PID() })
 	for _, g := range groups {
+		if !r.fs.visible(ctx, g) {
+			continue
+		}
 		pid := int(g.PID())
 		out = append(out, entry{name: strconv.Itoa(pid), pos: pidPosBase + int64(pid),
 			typ: unix.DT_DIR, ino: inoOf("/" + strconv.Itoa(pid))})
@@ -63,11 +66,11 @@ func (r *rootDir) lookupAny(ctx context.Context, name string) (vfs.Inode, error)
 	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != name {
 		return nil, unix.ENOENT
 	}
-	if g := r.fs.k.ThreadGroupByID(int32(id)); g != nil {
+	if g := r.fs.k.ThreadGroupByID(int32(id)); g != nil && r.fs.visible(ctx, g) {
 		return r.fs.newProcDir(g, nil), nil
 	}
 	// A thread's ID opens its directory too, unlisted, as on Linux.
-	if t := r.fs.k.TaskByID(int32(id)); t != nil {
+	if t := r.fs.k.TaskByID(int32(id)); t != nil && r.fs.visible(ctx, t.ThreadGroup()) {
 		return r.fs.newProcDir(t.ThreadGroup(), t), nil
 	}
 	return nil, unix.ENOENT
@@ -75,10 +78,10 @@ func (r *rootDir) lookupAny(ctx context.Context, name string) (vfs.Inode, error)
 
 // revalidateChild drops a cached process directory once its process is
 // gone (or its ID was reused).
-func (r *rootDir) revalidateChild(_ context.Context, name string, child vfs.Inode) bool {
+func (r *rootDir) revalidateChild(ctx context.Context, name string, child vfs.Inode) bool {
 	pd, ok := child.(*procDir)
 	if !ok {
 		return true
 	}
-	return pd.p.live()
+	return pd.p.live() && r.fs.visible(ctx, pd.p.g)
 }

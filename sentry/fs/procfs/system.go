@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -277,12 +278,37 @@ func (fs *Filesystem) uptime(context.Context) ([]byte, error) {
 	return fmt.Appendf(nil, "%.2f %.2f\n", up.Seconds(), idle.Seconds()), nil
 }
 
-// loadavg is /proc/loadavg. The sentry keeps no decaying averages: the
-// three figures are the threads running user code now.
+// loadavg is /proc/loadavg: the 1, 5 and 15 minute averages of the
+// threads running user code, decayed exponentially as Linux's are. The
+// sentry keeps no sampler: each read folds in the time since the last
+// one at the count running now.
 func (fs *Filesystem) loadavg(context.Context) ([]byte, error) {
 	s := fs.k.Stats()
-	l := float64(s.Running)
-	return fmt.Appendf(nil, "%.2f %.2f %.2f %d/%d %d\n", l, l, l, max(s.Running, 1), s.Threads, s.LastPID), nil
+	l := fs.load.update(time.Now(), float64(s.Running))
+	return fmt.Appendf(nil, "%.2f %.2f %.2f %d/%d %d\n", l[0], l[1], l[2], max(s.Running, 1), s.Threads, s.LastPID), nil
+}
+
+// loadAvg holds the decaying load averages.
+type loadAvg struct {
+	mu   sync.Mutex
+	last time.Time
+	avg  [3]float64
+}
+
+// update decays the averages over the time since the last update towards
+// n and returns them.
+func (l *loadAvg) update(now time.Time, n float64) [3]float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() {
+		dt := now.Sub(l.last).Seconds()
+		for i, period := range []float64{60, 300, 900} {
+			e := math.Exp(-dt / period)
+			l.avg[i] = l.avg[i]*e + n*(1-e)
+		}
+	}
+	l.last = now
+	return l.avg
 }
 
 // stat is /proc/stat: CPU time in USER_HZ ticks, split evenly over the
