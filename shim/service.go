@@ -581,8 +581,16 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	s.mu.Lock()
 	delete(s.containers, r.ID)
+	var orphans []*container
 	if c.sandbox {
+		// The pod is over with its sandbox: containers containerd has
+		// lost track of (e.g. after a restart without this runtime) go
+		// with it, so the sentry, its cgroup and their mounts do not stay.
 		s.sandbox = nil
+		for id, o := range s.containers {
+			orphans = append(orphans, o)
+			delete(s.containers, id)
+		}
 	}
 	last := len(s.containers) == 0
 	drop := s.dropCgroup
@@ -600,6 +608,21 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	if last && drop != nil {
 		if err := drop(); err != nil {
 			log.G(ctx).WithError(err).Warn("remove the sentry's cgroup")
+		}
+	}
+	for _, o := range orphans {
+		log.G(ctx).WithField("container", o.id).Warn("container removed with its pod's sandbox")
+		for _, p := range append([]*process{o.init}, execsOf(o)...) {
+			p.closeIO()
+			if p.setExited(exitStatusKilled, time.Now()) {
+				s.send(&eventstypes.TaskExit{ContainerID: o.id, ID: execOrID(p), Pid: p.pid,
+					ExitStatus: uint32(exitStatusKilled), ExitedAt: protobuf.ToTimestamp(time.Now())})
+			}
+		}
+		if o.mounted {
+			if err := mount.UnmountRecursive(filepath.Join(o.bundle, "rootfs"), 0); err != nil {
+				log.G(ctx).WithError(err).Warn("unmount rootfs")
+			}
 		}
 	}
 	s.send(&eventstypes.TaskDelete{ContainerID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: protobuf.ToTimestamp(at), ID: r.ID})
@@ -881,4 +904,13 @@ func netNS(sp *specs.Spec) string {
 		}
 	}
 	return ""
+}
+
+// execsOf lists a container's execs.
+func execsOf(c *container) []*process {
+	var out []*process
+	for _, p := range c.execs {
+		out = append(out, p)
+	}
+	return out
 }

@@ -329,6 +329,7 @@ func TestReadOnlyRoot(t *testing.T) {
 	a, dirs, err := control.PrepareContainer("ro", root, true, []control.Mount{
 		{Destination: "/etc/hosts", Type: "bind", Source: host, Options: []string{"rbind", "ro"}},
 		{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"},
+		{Destination: "/proc", Type: "proc", Source: "proc"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -384,10 +384,14 @@ func (s *Sandbox) makeMountPoints(ctx context.Context, podRoot vfs.VirtualDentry
 	for _, m := range spec.Mounts {
 		dest := path.Clean("/" + m.Destination)
 		switch {
-		case m.Type == "tmpfs" || m.Type == "proc" || m.Type == "sysfs" || m.FD > 0:
-			points = append(points, dest)
 		case m.Data != nil:
+			// A file: its directory.
 			points = append(points, path.Dir(dest))
+		case isBindMount(m) && m.FD <= 0:
+			// A host path the sentry opens itself: its kind is not
+			// known here; attachMount makes what it needs.
+		default:
+			points = append(points, dest)
 		}
 	}
 	for _, p := range points {
@@ -440,4 +444,17 @@ func (s *Sandbox) LookPath(ctx context.Context, root vfs.VirtualDentry, cmd stri
 		}
 	}
 	return "", fmt.Errorf("%s: executable file not found in $PATH (%s)", cmd, p)
+}
+
+// isBindMount reports whether m is a bind mount.
+func isBindMount(m Mount) bool {
+	if m.Type == "bind" || m.Type == "rbind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
 }
