@@ -27,6 +27,9 @@ func TestBusybox(t *testing.T) {
 	if err := unix.Mknod(filepath.Join(root, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
 		t.Fatalf("mknod /dev/null in %s: %v", root, err)
 	}
+	if err := unix.Mknod(filepath.Join(root, "dev/zero"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 5))); err != nil {
+		t.Fatalf("mknod /dev/zero in %s: %v", root, err)
+	}
 	env := []string{"PATH=/bin", "HOME=/root", "LC_ALL=C"}
 	cases := []string{
 		`seq 1 1000 | wc -l`,
@@ -49,6 +52,11 @@ func TestBusybox(t *testing.T) {
 		`cd /tmp; echo data > src; cp src dst; cmp src dst && echo same; chmod 600 dst; ls -l dst | cut -c1-10; truncate -s 3 dst; cat dst; echo; rm src dst`,
 		`touch -d '2001-02-03 04:05:06' /tmp/t; ls -l --full-time /tmp/t | cut -d' ' -f6-8; rm /tmp/t`,
 		`cat /etc/passwd /nope 2>&1; echo rc=$?`,
+		`seq 1 100000 | wc -l`,
+		`head -c 104857600 /dev/zero | md5sum`,
+		`cd /tmp && mkdir t && echo hi > t/a && tar czf t.tgz t && rm -r t && tar xzf t.tgz && cat t/a && tar tzf t.tgz && rm -r t t.tgz`,
+		`echo hello | gzip | gzip -d; echo hello | gzip -9 | wc -c`,
+		`trap 'echo trapped USR1' USR1; kill -USR1 $$; trap 'echo bye' EXIT; sleep 0.1; echo slept`,
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) { compareBusybox(t, root, env, c) })
