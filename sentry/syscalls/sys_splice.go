@@ -16,28 +16,7 @@ func init() {
 	register(abi.SYS_SENDFILE, sysSendfile)
 	register(abi.SYS_COPY_FILE_RANGE, sysCopyFileRange)
 	register(abi.SYS_SPLICE, sysSplice)
-	register(abi.SYS_TEE, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		in, err := getFile(t, a.Args[0])
-		if err != nil {
-			return 0, err
-		}
-		defer in.DecRef(t.Ctx())
-		out, err := getFile(t, a.Args[1])
-		if err != nil {
-			return 0, err
-		}
-		defer out.DecRef(t.Ctx())
-		if a.Args[3]&^uint64(spliceFlags) != 0 {
-			return 0, unix.EINVAL
-		}
-		if !in.Readable() || !out.Writable() {
-			return 0, unix.EBADF
-		}
-		// Duplicating pipe contents without consuming them is not
-		// implemented; Linux also gives EINVAL for files tee cannot
-		// handle.
-		return 0, unix.EINVAL
-	})
+	register(abi.SYS_TEE, sysTee)
 }
 
 const spliceFlags = 1 | 2 | 4 | 8 // SPLICE_F_MOVE, _NONBLOCK, _MORE, _GIFT
@@ -328,4 +307,56 @@ func sysSplice(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		}
 	}
 	return n, err
+}
+
+// sysTee copies up to len bytes from one pipe to another without
+// consuming them.
+func sysTee(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+	flags := a.Args[3]
+	if flags&^uint64(spliceFlags) != 0 {
+		return 0, unix.EINVAL
+	}
+	in, err := getFile(t, a.Args[0])
+	if err != nil {
+		return 0, err
+	}
+	defer in.DecRef(t.Ctx())
+	out, err := getFile(t, a.Args[1])
+	if err != nil {
+		return 0, err
+	}
+	defer out.DecRef(t.Ctx())
+	if !in.Readable() || !out.Writable() {
+		return 0, unix.EBADF
+	}
+	pk, ok := in.Impl().(pipe.Peeker)
+	if !ok || !isPipe(out) {
+		return 0, unix.EINVAL
+	}
+	ist, _ := in.Stat(t.Ctx())
+	ost, _ := out.Stat(t.Ctx())
+	if ist.Ino == ost.Ino && ist.Dev == ost.Dev {
+		return 0, unix.EINVAL
+	}
+	n := min(a.Args[2], ioChunk)
+	if n == 0 {
+		return 0, nil
+	}
+	nonblock := flags&2 != 0
+	buf := make([]byte, n)
+	peek := func() (int, error) { return pk.Peek(buf) }
+	var c int
+	if nonblock {
+		c, err = peek()
+	} else {
+		c, err = blocking(t, in, waiter.EventIn, peek)
+	}
+	if c == 0 || err != nil {
+		return 0, err
+	}
+	w, err := writeAll(t, out, buf[:c], nil, nonblock)
+	if w > 0 {
+		return uint64(w), nil
+	}
+	return 0, err
 }

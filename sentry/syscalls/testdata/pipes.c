@@ -233,6 +233,22 @@ static void test_splice(void) {
 	EXPECT_ERR(splice(f, NULL, p[1], NULL, 5, 0x100), EINVAL);
 	EXPECT_ERR(splice(9999, NULL, p[1], NULL, 5, 0), EBADF);
 	EXPECT_ERR(tee(f, p[1], 5, 0), EINVAL);
+	/* tee copies between pipes without consuming. */
+	int q[2];
+	EXPECT_OK(pipe(q));
+	EXPECT_EQ(write(p[1], "teedata", 7), 7);
+	EXPECT_EQ(tee(p[0], q[1], 3, 0), 3);
+	memset(buf, 0, sizeof buf);
+	EXPECT_EQ(read(q[0], buf, sizeof buf), 3);
+	EXPECT_STR(buf, "tee");
+	EXPECT_ERR(tee(p[0], p[1], 3, 0), EINVAL);
+	EXPECT_ERR(tee(q[0], p[1], 3, SPLICE_F_NONBLOCK), EAGAIN);
+	memset(buf, 0, sizeof buf);
+	EXPECT_EQ(read(p[0], buf, sizeof buf), 7);
+	EXPECT_STR(buf, "teedata");
+	close(q[1]);
+	EXPECT_EQ(tee(q[0], p[1], 3, 0), 0);
+	close(q[0]);
 
 	/* sendfile with and without an offset. */
 	off = 3;
