@@ -179,12 +179,9 @@ func (m *MM) Map(ctx context.Context, o MapOpts) (uint64, error) {
 	if o.Off%pageSize != 0 || o.Off+length < o.Off {
 		return 0, unix.EINVAL
 	}
-	// Like Linux's heuristic overcommit: one mapping larger than all the
-	// memory the sandbox may have is refused outright (writable private
-	// memory only; reservations with PROT_NONE cost nothing).
-	if _, _, limit := m.frames.Usage(); limit != 0 && length > limit && o.Prot&platform.PermWrite != 0 && !o.Shared {
-		return 0, unix.ENOMEM
-	}
+	// As under a cgroup memory limit on Linux, a mapping larger than the
+	// limit is allowed; the process that touches more than the limit is
+	// OOM-killed (and MAP_POPULATE beyond it gives ENOMEM).
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var addr uint64
