@@ -240,12 +240,20 @@ func startArgs(id, execID string, p *specs.Process) (control.StartArgs, error) {
 	if p.User.Umask != nil {
 		a.Umask = *p.User.Umask & 0o777
 	}
-	if p.Capabilities != nil {
-		caps, err := capMask(p.Capabilities.Effective)
-		if err != nil {
-			return a, fmt.Errorf("container %s: %w", id, err)
+	if c := p.Capabilities; c != nil {
+		// All five sets, applied as runc applies them before it execs
+		// the process; the sentry then runs execve's rules.
+		a.CapSets = true
+		for _, s := range []struct {
+			names []string
+			dst   *uint64
+		}{{c.Effective, &a.Caps}, {c.Permitted, &a.Permitted}, {c.Inheritable, &a.Inheritable}, {c.Bounding, &a.Bounding}, {c.Ambient, &a.Ambient}} {
+			m, err := capMask(s.names)
+			if err != nil {
+				return a, fmt.Errorf("container %s: %w", id, err)
+			}
+			*s.dst = m
 		}
-		a.Caps = caps
 	}
 	return a, nil
 }

@@ -260,9 +260,25 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		for _, m := range sp.Mounts {
 			ms = append(ms, control.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 		}
+		ms = withHostSubmounts(ms)
 		args, dirs, err := control.PrepareContainer(r.ID, rootfs, sp.Root != nil && sp.Root.Readonly, ms)
 		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		pidMode, err := pidNamespaceMode(sp)
+		if err != nil {
+			for _, d := range dirs {
+				d.Close()
+			}
+			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+		}
+		if pidMode == pidHost {
+			log.G(ctx).WithField("id", r.ID).Warn("host PID namespace asked for: a sandbox cannot show the host's processes; the container runs in the pod's PID namespace")
+			pidMode = control.PIDNamespacePod
+		}
+		args.PIDNamespace = pidMode
+		if sp.Linux != nil {
+			args.MaskedPaths, args.ReadonlyPaths = sp.Linux.MaskedPaths, sp.Linux.ReadonlyPaths
 		}
 		err = s.sentry.AddContainer(args, dirs)
 		for _, d := range dirs {

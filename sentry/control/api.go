@@ -65,7 +65,18 @@ type AddContainerArgs struct {
 	Mounts   []Mount
 	// RootFS is the host path of the root, for logs.
 	RootFS string
+	// PIDNamespace is PIDNamespaceContainer (its own, the default when
+	// empty) or PIDNamespacePod (the pod's, shared with its init).
+	PIDNamespace string
+	// MaskedPaths and ReadonlyPaths are the OCI spec's.
+	MaskedPaths, ReadonlyPaths []string
 }
+
+// The PID namespaces a container may run in.
+const (
+	PIDNamespaceContainer = "container"
+	PIDNamespacePod       = "pod"
+)
 
 // Empty is the argument or reply of calls that carry nothing.
 type Empty struct{}
@@ -83,11 +94,16 @@ type StartArgs struct {
 	Env  []string
 	Cwd  string
 
-	UID, GID   uint32
-	Groups     []uint32
-	Caps       uint64
-	NoNewPrivs bool
-	Umask      uint32
+	UID, GID uint32
+	Groups   []uint32
+	// Caps is the effective capability set. With CapSets, Permitted,
+	// Inheritable, Bounding and Ambient are the other four sets of the
+	// OCI process; without, permitted and bounding equal Caps.
+	Caps                                      uint64
+	CapSets                                   bool
+	Permitted, Inheritable, Bounding, Ambient uint64
+	NoNewPrivs                                bool
+	Umask                                     uint32
 
 	// StdioToken names the descriptor message with the process's stdio;
 	// Stdin/Stdout/Stderr say which of the three it holds, in that order.

@@ -120,7 +120,17 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 		closeAll(fds)
 		return fmt.Errorf("add container %s: %d descriptors arrived, %d expected: %w", a.ID, len(fds), want, ErrInvalidInput)
 	}
-	spec := sandbox.ContainerSpec{RootFS: a.RootFS, RootFD: fds[0], ReadOnly: a.ReadOnly}
+	spec := sandbox.ContainerSpec{RootFS: a.RootFS, RootFD: fds[0], ReadOnly: a.ReadOnly,
+		MaskedPaths: a.MaskedPaths, ReadonlyPaths: a.ReadonlyPaths}
+	switch a.PIDNamespace {
+	case "", PIDNamespaceContainer:
+		spec.PIDMode = sandbox.PIDContainer
+	case PIDNamespacePod:
+		spec.PIDMode = sandbox.PIDPod
+	default:
+		closeAll(fds)
+		return fmt.Errorf("add container %s: PID namespace %q: %w", a.ID, a.PIDNamespace, ErrInvalidInput)
+	}
 	next := 1
 	for _, m := range a.Mounts {
 		sm := sandbox.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options, Data: m.Data, FD: -1}
@@ -251,13 +261,21 @@ func (s *Sentry) startContainerProcess(a StartArgs, stdio [3]*vfs.File, onExit f
 		RGID: a.GID, EGID: a.GID, SGID: a.GID, FSGID: a.GID,
 		Groups: a.Groups, Caps: auth.CapSet(a.Caps), NoNewPrivs: a.NoNewPrivs,
 	}
+	if a.CapSets {
+		creds.Permitted, creds.Inheritable = auth.CapSet(a.Permitted), auth.CapSet(a.Inheritable)
+		creds.Bounding, creds.Ambient = auth.CapSet(a.Bounding), auth.CapSet(a.Ambient)
+	}
+	ns, ok := s.sb.ContainerPIDNamespace(a.ID)
+	if !ok {
+		return nil, fmt.Errorf("start %s/%s: container %w", a.ID, a.ExecID, ErrNotFound)
+	}
 	cwd := a.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
 	g, err := s.sb.Kernel.CreateProcess(kernel.ProcessSpec{
 		Argv: a.Argv, Envv: a.Env, Path: prog, Cwd: cwd, Creds: creds, Umask: a.Umask,
-		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root,
+		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root, PIDNamespace: ns,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s/%s: %w", a.ID, a.ExecID, err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -24,8 +26,12 @@ type ProcessSpec struct {
 	// process takes its own references.
 	Stdio [3]*vfs.File
 	// Init makes the process the sandbox's pid 1, whose exit ends it.
-	Init      bool
-	Container string
+	Init bool
+	// PIDNamespace is the namespace the process is made in (nil: the
+	// sandbox's root one). The first process of a namespace other than
+	// the root becomes its init (PID 1 there).
+	PIDNamespace *PIDNamespace
+	Container    string
 	// OnExit is called with the exit status once the process is gone.
 	OnExit func(WaitStatus)
 	// Rlimits override the defaults.
@@ -40,6 +46,8 @@ type ProcessSpec struct {
 func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	ctx := context.Background()
 	creds := spec.Creds
+	creds.Groups = append([]uint32(nil), creds.Groups...)
+	creds.complete()
 	if spec.Path == "" && len(spec.Argv) > 0 {
 		spec.Path = spec.Argv[0]
 	}
@@ -90,6 +98,9 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		return fail(fmt.Errorf("exec %s: %w", spec.Path, err))
 	}
 	t.mm = img.mm
+	// The first program of a process goes through execve's credential
+	// rules, as a runtime's exec of the container's process does.
+	t.creds = img.creds
 	t.fp = k.M.NewFPState()
 	t.regs.RIP, t.regs.RSP, t.regs.RFLAGS = img.entry, img.sp, 0x202
 	t.regs.CS, t.regs.SS = 0x33, 0x2b
@@ -98,15 +109,30 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		t.name = t.name[:15]
 	}
 
+	ns := spec.PIDNamespace
+	if ns == nil {
+		ns = k.rootNS
+	}
 	k.mu.Lock()
-	if spec.Init && k.init != nil {
+	if spec.Init && (k.init != nil || ns != k.rootNS) {
 		k.mu.Unlock()
 		t.mm.DecUsers(ctx)
-		return fail(fmt.Errorf("create process: the sandbox already has an init"))
+		return fail(fmt.Errorf("create process: the sandbox already has an init, or it is asked for outside the root PID namespace"))
 	}
-	t.tid = k.allocID()
+	if len(k.tasks) >= k.maxTasks {
+		k.mu.Unlock()
+		t.mm.DecUsers(ctx)
+		return fail(fmt.Errorf("create process: the sandbox's task limit (%d) is reached: %w", k.maxTasks, unix.EAGAIN))
+	}
+	tid, err := k.allocIDLocked(ns)
+	if err != nil {
+		k.mu.Unlock()
+		t.mm.DecUsers(ctx)
+		return fail(fmt.Errorf("create process: PID namespace: %w", err))
+	}
+	t.tid = tid
 	g := &ThreadGroup{
-		k: k, pid: t.tid, leader: t, tasks: map[*Task]struct{}{t: {}},
+		k: k, pid: t.tid, ns: ns, leader: t, tasks: map[*Task]struct{}{t: {}},
 		children: map[*ThreadGroup]struct{}{}, handlers: &SignalHandlers{},
 		childEvent: make(chan struct{}), rlimits: map[int]abi.Rlimit{},
 		start: time.Now(), Container: spec.Container, onExit: spec.OnExit,
@@ -118,6 +144,9 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	t.tg = g
 	if spec.Init {
 		k.init = g
+	}
+	if spec.Init || (ns != k.rootNS && ns.init == nil) {
+		ns.init = g
 	}
 	k.groups[g.pid] = g
 	k.tasks[t.tid] = t

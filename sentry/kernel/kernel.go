@@ -66,7 +66,10 @@ type Kernel struct {
 	mu       sync.Mutex
 	hostname string
 	maxTasks int
-	nextID   int32
+	// rootNS is the sandbox's PID namespace; idNS maps each root ID in
+	// use to the deepest namespace that numbers it.
+	rootNS   *PIDNamespace
+	idNS     map[int32]*PIDNamespace
 	tasks    map[int32]*Task // by TID
 	groups   map[int32]*ThreadGroup
 	init     *ThreadGroup
@@ -99,12 +102,13 @@ func New(cfg Config) *Kernel {
 		boot:           time.Now(),
 		hostname:       cfg.Hostname,
 		maxTasks:       cfg.MaxTasks,
-		nextID:         1,
+		idNS:           map[int32]*PIDNamespace{},
 		tasks:          map[int32]*Task{},
 		groups:         map[int32]*ThreadGroup{},
 		oomByContainer: map[string]uint64{},
 		initExit:       make(chan struct{}),
 	}
+	k.rootNS = newPIDNamespace(k, nil)
 	if k.maxTasks <= 0 {
 		k.maxTasks = DefaultMaxTasks
 	}
@@ -143,33 +147,14 @@ func (k *Kernel) SetCPUs(n int) error {
 // CPUs returns the number of CPUs of the sandbox.
 func (k *Kernel) CPUs() int { return k.sched.slotCount() }
 
-// allocID returns a fresh PID/TID.
-// Preconditions: k.mu is held.
-func (k *Kernel) allocID() int32 {
-	for {
-		id := k.nextID
-		k.nextID++
-		if k.nextID <= 0 || k.nextID > 4194304 {
-			k.nextID = 2
-		}
-		if _, used := k.tasks[id]; used {
-			continue
-		}
-		if _, used := k.groups[id]; used {
-			continue
-		}
-		return id
-	}
-}
-
-// TaskByID returns the live task with TID tid.
+// TaskByID returns the live task with TID tid (in the root namespace).
 func (k *Kernel) TaskByID(tid int32) *Task {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.tasks[tid]
 }
 
-// ThreadGroups returns every process, for /proc.
+// ThreadGroups returns every process of the sandbox.
 func (k *Kernel) ThreadGroups() []*ThreadGroup {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -180,7 +165,8 @@ func (k *Kernel) ThreadGroups() []*ThreadGroup {
 	return out
 }
 
-// ThreadGroupByID returns the process with PID pid.
+// ThreadGroupByID returns the process with PID pid (in the root
+// namespace).
 func (k *Kernel) ThreadGroupByID(pid int32) *ThreadGroup {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -105,19 +105,27 @@ func (k *Kernel) SendSignal(g *ThreadGroup, info *abi.SignalInfo) {
 }
 
 // SendSignalFromHost queues a signal sent from outside the sandbox (moat
-// run forwarding SIGTERM, the shim's kill). For the init process, as for
-// a container's init on Linux, a signal whose action is the default is
-// ignored unless it is SIGKILL or SIGSTOP.
+// run forwarding SIGTERM, the shim's kill). For the init of a PID
+// namespace, as for a container's init on Linux, a signal whose action
+// is the default is ignored unless it is SIGKILL or SIGSTOP.
 func (k *Kernel) SendSignalFromHost(g *ThreadGroup, sig abi.Signal) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.sendGroupLocked(g, SignalInfoKill(sig, abi.SI_USER, 0, 0), true)
 }
 
-// ignoredLocked reports whether sending sig to g does nothing.
+// isNSInit reports whether g is the init of its PID namespace, which
+// signals with the default action do not reach unless they come from
+// outside the namespace and are SIGKILL or SIGSTOP.
+// Preconditions: k.mu is held.
+func (g *ThreadGroup) isNSInit() bool { return g.ns.init == g }
+
+// ignoredLocked reports whether sending sig to g does nothing; fromHost
+// says the sender is outside g's PID namespace (the host, or a process
+// of a namespace above).
 func (k *Kernel) ignoredLocked(g *ThreadGroup, sig abi.Signal, fromHost bool) bool {
 	if sig == abi.SIGKILL || sig == abi.SIGSTOP {
-		return g == k.init && !fromHost
+		return g.isNSInit() && !fromHost
 	}
 	act := g.handlers.actions[sig]
 	if act.Handler == abi.SIG_IGN {
@@ -127,7 +135,7 @@ func (k *Kernel) ignoredLocked(g *ThreadGroup, sig abi.Signal, fromHost bool) bo
 		if abi.DefaultAction(sig) == abi.ActionIgnore {
 			return true
 		}
-		if g == k.init {
+		if g.isNSInit() {
 			return true
 		}
 	}
@@ -175,7 +183,7 @@ func (k *Kernel) sendTaskLocked(t *Task, info *abi.SignalInfo) {
 	if t.exiting || !sig.Valid() {
 		return
 	}
-	if k.ignoredLocked(t.tg, sig, false) && !(t.tg == k.init && sig == abi.SIGKILL) {
+	if k.ignoredLocked(t.tg, sig, false) && !(t.tg.isNSInit() && sig == abi.SIGKILL) {
 		return
 	}
 	if sig == abi.SIGKILL {
@@ -258,12 +266,12 @@ func (t *Task) handlePending() bool {
 			case abi.ActionIgnore, abi.ActionCont:
 				continue
 			case abi.ActionStop:
-				if t.tg != k.init || sig == abi.SIGSTOP {
+				if !t.tg.isNSInit() || sig == abi.SIGSTOP {
 					k.groupStopLocked(t.tg, sig)
 				}
 				continue
 			}
-			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) {
+			if t.tg.isNSInit() && sig != abi.SIGKILL && !isFault(sig) {
 				continue
 			}
 			k.killGroupLocked(t.tg, sig)
@@ -627,19 +635,21 @@ func (t *Task) QueueSignal(tgid, tid int32, info *abi.SignalInfo) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	info.SetPID(t.tg.pid)
+	ns := t.tg.ns
 	if tid > 0 {
-		target := k.tasks[tid]
-		if target == nil || target.tg.pid != tgid {
+		target := k.tasks[ns.rootIDLocked(tid)]
+		if target == nil || target.tg.pid != ns.rootIDLocked(tgid) {
 			return unix.ESRCH
 		}
+		info.SetPID(target.tg.ns.idLocked(t.tg.pid))
 		k.sendTaskLocked(target, info)
 		return nil
 	}
-	g := k.groups[tgid]
+	g := k.groups[ns.rootIDLocked(tgid)]
 	if g == nil {
 		return unix.ESRCH
 	}
+	info.SetPID(g.ns.idLocked(t.tg.pid))
 	k.sendGroupLocked(g, info, false)
 	return nil
 }

@@ -19,22 +19,31 @@ import (
 	"moat.dev/moat/sentry/vfs"
 )
 
-// Creds are a task's credentials.
+// Creds are a task's credentials: user and group ids, the five
+// capability sets of capabilities(7) and no_new_privs. The sentry's
+// permission checks look at the effective set (Caps).
 type Creds struct {
 	RUID, EUID, SUID, FSUID uint32
 	RGID, EGID, SGID, FSGID uint32
 	Groups                  []uint32
-	Caps                    auth.CapSet
-	NoNewPrivs              bool
+	// Caps is the effective capability set.
+	Caps auth.CapSet
+	// Permitted, Inheritable, Bounding and Ambient are the other sets.
+	// A Creds whose four are all empty while Caps is not (a caller that
+	// knows only one set) is completed by CreateProcess: permitted and
+	// bounding then equal Caps.
+	Permitted, Inheritable, Bounding, Ambient auth.CapSet
+	NoNewPrivs                                bool
+	// KeepCaps is PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted
+	// set (execve clears it).
+	KeepCaps bool
 }
 
-// VFSCreds returns what the VFS checks permissions with.
+// VFSCreds returns what the VFS checks permissions with: the
+// filesystem ids and the effective set (which setfsuid and the setuid
+// family adjust as Linux does).
 func (c *Creds) VFSCreds() *auth.Credentials {
-	caps := c.Caps
-	if c.FSUID != 0 {
-		caps &^= auth.CapSetOf(auth.CapDACOverride, auth.CapDACReadSearch, auth.CapFowner, auth.CapChown, auth.CapFsetid)
-	}
-	return &auth.Credentials{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups, Effective: caps}
+	return &auth.Credentials{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups, Effective: c.Caps}
 }
 
 // FSContext is a task's root, working directory and umask (shared with

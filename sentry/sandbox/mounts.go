@@ -76,7 +76,11 @@ func parseOptions(opts []string) (mountOpts, error) {
 	for _, opt := range opts {
 		key, val, hasVal := strings.Cut(opt, "=")
 		switch key {
-		case "ro":
+		case "ro", "rro":
+			// rro (recursive read-only) covers what lies below the
+			// mount too: a host directory is one filesystem here, so
+			// its host submounts are read-only with it; for a plain ro
+			// the shim attaches them as mounts of their own.
 			o.flags |= vfs.MountReadOnly
 		case "rw":
 			o.flags &^= vfs.MountReadOnly
@@ -203,7 +207,7 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 	var fs vfs.Filesystem
 	switch typ {
 	case "proc":
-		fs = procfs.New(k, procfs.Options{SharedProcesses: shared})
+		fs = procfs.New(k, procfs.Options{})
 	case "sysfs":
 		fs = sysfs.New(k.CPUs)
 		o.flags |= vfs.MountReadOnly

@@ -42,9 +42,10 @@ type Config struct {
 	// /dev, /dev/pts, /dev/shm, /dev/mqueue, sysfs, /sys/fs/cgroup).
 	// An empty, non-nil list mounts nothing.
 	Mounts []Mount
-	// SharedProcesses lets the processes of every container see each
-	// other in /proc (a pod with shareProcessNamespace); by default a
-	// process sees only its own container's.
+	// SharedProcesses runs the containers whose spec does not choose
+	// (ContainerSpec.PIDMode PIDDefault) in the sandbox's PID namespace,
+	// shared with the pod's init (a pod with shareProcessNamespace); by
+	// default each container gets its own.
 	SharedProcesses bool
 	Log             *slog.Logger
 	Strace          io.Writer
@@ -58,8 +59,8 @@ type Sandbox struct {
 
 	logger *slog.Logger
 	c      containers
-	// sharedProcesses is Config.SharedProcesses, for the /proc of each
-	// container.
+	// sharedProcesses is Config.SharedProcesses: the PID mode of a
+	// container that does not choose.
 	sharedProcesses bool
 }
 
@@ -111,6 +112,7 @@ func New(cfg Config) (*Sandbox, error) {
 	}
 	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log, sharedProcesses: cfg.SharedProcesses}
 	sb.c.roots = map[string]vfs.VirtualDentry{}
+	sb.c.pidns = map[string]*kernel.PIDNamespace{}
 	return sb, nil
 }
 

@@ -317,7 +317,7 @@ func fcntlLock(t *kernel.Task, f *vfs.File, cmd int32, addr uint64) error {
 		}
 		out := abi.Flock{Type: abi.F_UNLCK, Whence: fl.Whence, Start: fl.Start, Len: fl.Len}
 		if ok {
-			out = abi.Flock{Whence: unix.SEEK_SET, Start: int64(rec.Start), PID: rec.PID}
+			out = abi.Flock{Whence: unix.SEEK_SET, Start: int64(rec.Start), PID: t.PIDNamespace().IDOf(rec.PID)}
 			if rec.Type == lock.Write {
 				out.Type = abi.F_WRLCK
 			}

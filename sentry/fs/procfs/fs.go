@@ -22,15 +22,9 @@ import (
 // procSuperMagic is PROC_SUPER_MAGIC, what statfs reports.
 const procSuperMagic = 0x9fa0
 
-// Options configures a procfs.
-type Options struct {
-	// SharedProcesses shows a process every process of the kernel, as
-	// in a pod with a shared process namespace; otherwise a process
-	// sees only those of its own container (kernel.ThreadGroup's
-	// Container), as each container of a pod has its own PID namespace
-	// by default.
-	SharedProcesses bool
-}
+// Options configures a procfs. Which processes a reader sees is its PID
+// namespace's business (see viewer), not the mount's.
+type Options struct{}
 
 // Filesystem is one procfs instance, showing the processes of one kernel.
 type Filesystem struct {
@@ -83,13 +77,19 @@ func inoOf(path string) uint64 {
 // timespec converts a time for Stat.
 func timespec(t time.Time) unix.Timespec { return unix.NsecToTimespec(t.UnixNano()) }
 
-// visible says whether the caller may see process g at all: always from
-// the sentry itself, and from a process of the same container unless
-// processes are shared.
-func (fs *Filesystem) visible(ctx context.Context, g *kernel.ThreadGroup) bool {
-	if fs.opts.SharedProcesses {
-		return true
+// viewer is the PID namespace whose view of the processes the caller
+// gets: the caller's own (so a container's processes see their
+// namespace, numbered as it numbers them), the sandbox's root one for the
+// sentry itself.
+func (fs *Filesystem) viewer(ctx context.Context) *kernel.PIDNamespace {
+	if caller := kernel.TaskFromContext(ctx); caller != nil {
+		return caller.PIDNamespace()
 	}
-	caller := kernel.TaskFromContext(ctx)
-	return caller == nil || caller.ThreadGroup().Container == g.Container
+	return fs.k.RootPIDNamespace()
+}
+
+// visible says whether the caller sees process g: g is in the caller's
+// PID namespace or one below it.
+func (fs *Filesystem) visible(ctx context.Context, g *kernel.ThreadGroup) bool {
+	return fs.viewer(ctx).IDOfThreadGroup(g) != 0
 }

@@ -30,14 +30,14 @@ func newRootDir(fs *Filesystem) *rootDir {
 		if t == nil {
 			return "", unix.ENOENT
 		}
-		return strconv.Itoa(int(t.ThreadGroup().PID())), nil
+		return strconv.Itoa(int(t.LocalPID())), nil
 	}))
 	r.add("thread-self", fs.newLink("/thread-self", func(ctx context.Context) (string, error) {
 		t := kernel.TaskFromContext(ctx)
 		if t == nil {
 			return "", unix.ENOENT
 		}
-		return strconv.Itoa(int(t.ThreadGroup().PID())) + "/task/" + strconv.Itoa(int(t.TID())), nil
+		return strconv.Itoa(int(t.LocalPID())) + "/task/" + strconv.Itoa(int(t.LocalTID())), nil
 	}))
 	fs.addSystemFiles(r.staticDir)
 	return r
@@ -45,13 +45,20 @@ func newRootDir(fs *Filesystem) *rootDir {
 
 func (r *rootDir) listAll(ctx context.Context) ([]entry, error) {
 	out, _ := r.listStatic(ctx)
-	groups := r.fs.k.ThreadGroups()
-	sort.Slice(groups, func(i, j int) bool { return groups[i].PID() < groups[j].PID() })
-	for _, g := range groups {
-		if !r.fs.visible(ctx, g) {
-			continue
+	ns := r.fs.viewer(ctx)
+	type numbered struct {
+		g   *kernel.ThreadGroup
+		pid int32
+	}
+	var groups []numbered
+	for _, g := range ns.ThreadGroups() {
+		if pid := ns.IDOfThreadGroup(g); pid != 0 {
+			groups = append(groups, numbered{g, pid})
 		}
-		pid := int(g.PID())
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].pid < groups[j].pid })
+	for _, n := range groups {
+		pid := int(n.pid)
 		out = append(out, entry{name: strconv.Itoa(pid), pos: pidPosBase + int64(pid),
 			typ: unix.DT_DIR, ino: inoOf("/" + strconv.Itoa(pid))})
 	}
@@ -66,11 +73,12 @@ func (r *rootDir) lookupAny(ctx context.Context, name string) (vfs.Inode, error)
 	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != name {
 		return nil, unix.ENOENT
 	}
-	if g := r.fs.k.ThreadGroupByID(int32(id)); g != nil && r.fs.visible(ctx, g) {
+	ns := r.fs.viewer(ctx)
+	if g := ns.ThreadGroupWithID(int32(id)); g != nil {
 		return r.fs.newProcDir(g, nil), nil
 	}
 	// A thread's ID opens its directory too, unlisted, as on Linux.
-	if t := r.fs.k.TaskByID(int32(id)); t != nil && r.fs.visible(ctx, t.ThreadGroup()) {
+	if t := ns.TaskWithID(int32(id)); t != nil {
 		return r.fs.newProcDir(t.ThreadGroup(), t), nil
 	}
 	return nil, unix.ENOENT
