@@ -183,7 +183,14 @@ func TestPodLifecycle(t *testing.T) {
 		t.Errorf("a container id with a slash was accepted")
 	}
 
-	out, code := run(t, c, "a", "", "echo", "hello from moat")
+	// Each container's init runs until the end (an exec needs a running
+	// container: its PID namespace ends with its init).
+	for _, id := range []string{"a", "b"} {
+		if _, err := c.Start(control.StartArgs{ID: id, Argv: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code := run(t, c, "a", "hello", "echo", "hello from moat")
 	if out != "hello from moat\n" || code != 0 {
 		t.Errorf("echo: got %q, exit %d", out, code)
 	}
@@ -201,7 +208,7 @@ func TestPodLifecycle(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "shared\n" {
 		t.Errorf("host side of the volume: %q, %v", b, err)
 	}
-	if out, code = run(t, c, "b", "", "false"); code != 1 {
+	if out, code = run(t, c, "b", "f", "false"); code != 1 {
 		t.Errorf("false: exit %d (output %q), want 1", code, out)
 	}
 
@@ -209,8 +216,8 @@ func TestPodLifecycle(t *testing.T) {
 	if _, err := c.Start(control.StartArgs{ID: "a", ExecID: "sleeper", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
 		t.Fatal(err)
 	}
-	if pids, err := c.Pids("a"); err != nil || len(pids) != 1 {
-		t.Errorf("pids of a: %v, %v; want one", pids, err)
+	if pids, err := c.Pids("a"); err != nil || len(pids) != 2 {
+		t.Errorf("pids of a: %v, %v; want two", pids, err)
 	}
 	if out, code := run(t, c, "a", "exec1", "echo", "exec"); out != "exec\n" || code != 0 {
 		t.Errorf("exec echo: %q, exit %d", out, code)
@@ -219,7 +226,7 @@ func TestPodLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Pids != 1 || st.MemoryBytes == 0 || st.SandboxMemoryLimit != 256<<20 || st.SandboxMemoryBytes == 0 {
+	if st.Pids != 2 || st.MemoryBytes == 0 || st.SandboxMemoryLimit != 256<<20 || st.SandboxMemoryBytes == 0 {
 		t.Errorf("stats of a: %+v", st)
 	}
 	if err := c.Signal("a", "sleeper", int(unix.SIGTERM), false); err != nil {
