@@ -260,7 +260,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		for _, m := range sp.Mounts {
 			ms = append(ms, control.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 		}
-		ms = withHostSubmounts(ms)
+		ms = withHostSubmounts(ms, "/proc/self/mountinfo")
 		args, dirs, err := control.PrepareContainer(r.ID, rootfs, sp.Root != nil && sp.Root.Readonly, ms)
 		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))

@@ -106,7 +106,9 @@ func TestStartArgs(t *testing.T) {
 	p := &specs.Process{
 		Args: []string{"sh", "-c", "true"}, Env: []string{"PATH=/bin"}, Cwd: "/work",
 		User:            specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{10}, Umask: &um},
-		Capabilities:    &specs.LinuxCapabilities{Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}},
+		Capabilities: &specs.LinuxCapabilities{Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"},
+			Permitted: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"}, Bounding: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_SYS_ADMIN"},
+			Inheritable: []string{"CAP_KILL"}, Ambient: []string{"CAP_KILL"}},
 		NoNewPrivileges: true,
 	}
 	a, err := startArgs("c", "e", p)
@@ -117,6 +119,9 @@ func TestStartArgs(t *testing.T) {
 		Groups: []uint32{10}, Caps: 1<<5 | 1<<10, NoNewPrivs: true, Umask: 0o027}
 	if a.Caps != want.Caps || a.UID != want.UID || a.Umask != want.Umask || a.Cwd != want.Cwd || !a.NoNewPrivs || len(a.Groups) != 1 {
 		t.Errorf("startArgs = %+v, want %+v", a, want)
+	}
+	if !a.CapSets || a.Permitted != 1<<5|1<<10|1<<0 || a.Bounding != 1<<5|1<<10|1<<0|1<<21 || a.Inheritable != 1<<5 || a.Ambient != 1<<5 {
+		t.Errorf("capability sets: %+v", a)
 	}
 	p.Capabilities.Effective = []string{"CAP_FLY"}
 	if _, err := startArgs("c", "", p); err == nil || !strings.Contains(err.Error(), "CAP_FLY") {

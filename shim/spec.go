@@ -60,7 +60,9 @@ func pidNamespaceMode(sp *specs.Spec) (string, error) {
 // read-only state: an rbind carries them along on Linux and "ro" makes
 // only the top one read-only. The sentry reaches a host directory as one
 // filesystem, so without them a submount would be read-only too.
-func withHostSubmounts(ms []control.Mount) []control.Mount {
+//
+// mountInfo is the mountinfo file to read (/proc/self/mountinfo).
+func withHostSubmounts(ms []control.Mount, mountInfo string) []control.Mount {
 	var infos []hostMount
 	out := make([]control.Mount, 0, len(ms))
 	for _, m := range ms {
@@ -76,7 +78,7 @@ func withHostSubmounts(ms []control.Mount) []control.Mount {
 			continue
 		}
 		if infos == nil {
-			if infos, err = readMountInfo("/proc/self/mountinfo"); err != nil {
+			if infos, err = readMountInfo(mountInfo); err != nil {
 				continue
 			}
 		}

@@ -48,7 +48,7 @@ type ContainerSpec struct {
 	PIDMode PIDMode
 	// MaskedPaths are hidden from the container (OCI linux.maskedPaths):
 	// a directory shows as an empty read-only one, anything else as an
-	// empty file that cannot be written. ReadonlyPaths (OCI
+	// empty file that cannot be executed and discards what is written. ReadonlyPaths (OCI
 	// linux.readonlyPaths) become read-only. Paths that do not exist in
 	// the container are skipped, as runc does.
 	MaskedPaths, ReadonlyPaths []string

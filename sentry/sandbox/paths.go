@@ -18,8 +18,9 @@ import (
 // and linux.readonlyPaths once the container's mounts are in place:
 //
 //   - a masked directory is covered by an empty read-only tmpfs;
-//   - a masked file is covered by the sandbox's /dev/null, read-only and
-//     not executable (reads give nothing, exec is refused);
+//   - a masked file is covered by the sandbox's /dev/null, not
+//     executable (reads give nothing, writes are discarded, exec is
+//     refused);
 //   - a read-only path is bound over itself read-only.
 //
 // The paths are the container's (its /proc and /sys included); a path

@@ -1,12 +1,15 @@
 package sandbox_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/auth"
 	"moat.dev/moat/sentry/kernel"
@@ -376,4 +379,81 @@ func firstDiff(a, b string) string {
 		}
 	}
 	return "length"
+}
+
+// TestMaskedAndReadonlyPaths: OCI maskedPaths hide a file (empty, not
+// executable, writes go nowhere) and a directory (empty, read-only);
+// readonlyPaths make a tree and a /proc directory read-only; missing
+// paths are skipped. A plain read-only volume does not make what is
+// mounted below it read-only.
+func TestMaskedAndReadonlyPaths(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	sb, err := sandbox.New(sandbox.Config{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ctx := t.Context()
+	rootfs := sandboxtest.Rootfs(t, true)
+	os.MkdirAll(filepath.Join(rootfs, "secret"), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "secret/key"), []byte("k"), 0o644)
+	os.MkdirAll(filepath.Join(rootfs, "data"), 0o755)
+	vol, sub := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(vol, "sub"), 0o755)
+	root, err := sb.AddContainer(ctx, "c", sandbox.ContainerSpec{RootFS: rootfs,
+		Mounts: []sandbox.Mount{
+			{Destination: "/proc", Type: "proc"},
+			{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "ro"}},
+			{Destination: "/vol/sub", Type: "bind", Source: sub, Options: []string{"rbind", "rw"}},
+		},
+		MaskedPaths:   []string{"/bin/ls", "/secret", "/not/there"},
+		ReadonlyPaths: []string{"/data", "/proc/sys", "/missing"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.DecRef(ctx)
+	creds := auth.Root()
+	pop := func(p string) vfs.PathOperation {
+		return vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true}
+	}
+	create := func(p string) error {
+		f, err := sb.VFS.Open(ctx, creds, pop(p), vfs.OpenOptions{Flags: unix.O_WRONLY | unix.O_CREAT, Mode: 0o644})
+		if err == nil {
+			f.DecRef(ctx)
+		}
+		return err
+	}
+	if st, err := sb.VFS.Stat(ctx, creds, pop("/bin/ls")); err != nil || st.Size != 0 {
+		t.Errorf("masked /bin/ls: %+v, %v; want an empty file", st, err)
+	}
+	// What is written goes nowhere (/dev/null, as runc masks files).
+	if f, err := sb.VFS.Open(ctx, creds, pop("/bin/ls"), vfs.OpenOptions{Flags: unix.O_WRONLY}); err == nil {
+		f.Write(ctx, []byte("x"))
+		f.DecRef(ctx)
+	}
+	if st, err := sb.VFS.Stat(ctx, creds, pop("/bin/ls")); err != nil || st.Size != 0 {
+		t.Errorf("masked /bin/ls after a write: %+v, %v; want an empty file", st, err)
+	}
+	if _, err := sb.Kernel.CreateProcess(kernel.ProcessSpec{Argv: []string{"/bin/ls"}, Cwd: "/", Root: root,
+		Creds: kernel.Creds{Caps: auth.CapSet(sandbox.RootCaps)}}); !errors.Is(err, unix.EACCES) {
+		t.Errorf("exec of masked /bin/ls: %v, want EACCES", err)
+	}
+	if _, err := sb.VFS.Stat(ctx, creds, pop("/secret/key")); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("masked /secret/key: %v, want ENOENT", err)
+	}
+	for _, p := range []string{"/secret/new", "/data/new", "/proc/sys/new", "/vol/new"} {
+		if err := create(p); !errors.Is(err, unix.EROFS) {
+			t.Errorf("create %s: %v, want EROFS", p, err)
+		}
+	}
+	if err := create("/vol/sub/new"); err != nil {
+		t.Errorf("create below a plain read-only volume, in a mount of its own: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "new")); err != nil {
+		t.Errorf("the file is not on the host: %v", err)
+	}
+	if err := create("/tmp/ok"); err != nil {
+		t.Errorf("create elsewhere: %v", err)
+	}
 }
