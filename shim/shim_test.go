@@ -105,7 +105,7 @@ func TestStartArgs(t *testing.T) {
 	um := uint32(0o027)
 	p := &specs.Process{
 		Args: []string{"sh", "-c", "true"}, Env: []string{"PATH=/bin"}, Cwd: "/work",
-		User:            specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{10}, Umask: &um},
+		User: specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{10}, Umask: &um},
 		Capabilities: &specs.LinuxCapabilities{Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"},
 			Permitted: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"}, Bounding: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_SYS_ADMIN"},
 			Inheritable: []string{"CAP_KILL"}, Ambient: []string{"CAP_KILL"}},
