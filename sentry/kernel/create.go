@@ -128,6 +128,9 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	if err != nil {
 		k.mu.Unlock()
 		t.mm.DecUsers(ctx)
+		if err == unix.ENOMEM {
+			return fail(fmt.Errorf("create process: the PID namespace has ended with its init: %w", err))
+		}
 		return fail(fmt.Errorf("create process: PID namespace: %w", err))
 	}
 	t.tid = tid

@@ -175,8 +175,10 @@ func (ns *PIDNamespace) allocLocked() (int32, bool) {
 // full, ENOMEM once the namespace's init has exited (as Linux).
 // Preconditions: k.mu is held.
 func (k *Kernel) allocIDLocked(ns *PIDNamespace) (int32, error) {
-	if ns.dead {
-		return 0, unix.ENOMEM
+	for n := ns; n != nil; n = n.parent {
+		if n.dead {
+			return 0, unix.ENOMEM
+		}
 	}
 	var ids []int32
 	var nss []*PIDNamespace
