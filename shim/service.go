@@ -273,8 +273,8 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
 		}
 		if pidMode == pidHost {
-			log.G(ctx).WithField("id", r.ID).Warn("host PID namespace asked for: a sandbox cannot show the host's processes; the container runs in the pod's PID namespace")
-			pidMode = control.PIDNamespacePod
+			log.G(ctx).WithField("id", r.ID).Warn("host PID namespace asked for: a sandbox cannot show the host's processes; the container gets the sandbox's namespace, which shows every process of the pod")
+			pidMode = control.PIDNamespaceSandbox
 		}
 		args.PIDNamespace = pidMode
 		if sp.Linux != nil {

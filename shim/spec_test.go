@@ -26,7 +26,7 @@ func TestPIDNamespaceMode(t *testing.T) {
 	}{
 		{ns(net, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/proc/42/ns/pid"}), control.PIDNamespacePod, false},
 		{ns(net, specs.LinuxNamespace{Type: specs.PIDNamespace}), control.PIDNamespaceContainer, false},
-		{ns(net), pidHost, false},
+		{ns(net), pidHost, false}, // the shim maps it to control.PIDNamespaceSandbox
 		{&specs.Spec{}, pidHost, false},
 		{ns(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "proc/42/ns/pid"}), "", true},
 		{ns(specs.LinuxNamespace{Type: specs.PIDNamespace}, specs.LinuxNamespace{Type: specs.PIDNamespace}), "", true},

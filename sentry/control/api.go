@@ -66,7 +66,9 @@ type AddContainerArgs struct {
 	// RootFS is the host path of the root, for logs.
 	RootFS string
 	// PIDNamespace is PIDNamespaceContainer (its own, the default when
-	// empty) or PIDNamespacePod (the pod's, shared with its init).
+	// empty), PIDNamespacePod (the pod's, shared with its init) or
+	// PIDNamespaceSandbox (the sandbox's, which sees every process of
+	// the sandbox: what a sandbox gives for the host's).
 	PIDNamespace string
 	// MaskedPaths and ReadonlyPaths are the OCI spec's.
 	MaskedPaths, ReadonlyPaths []string
@@ -76,6 +78,7 @@ type AddContainerArgs struct {
 const (
 	PIDNamespaceContainer = "container"
 	PIDNamespacePod       = "pod"
+	PIDNamespaceSandbox   = "sandbox"
 )
 
 // Empty is the argument or reply of calls that carry nothing.

@@ -127,6 +127,8 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 		spec.PIDMode = sandbox.PIDContainer
 	case PIDNamespacePod:
 		spec.PIDMode = sandbox.PIDPod
+	case PIDNamespaceSandbox:
+		spec.PIDMode = sandbox.PIDSandbox
 	default:
 		closeAll(fds)
 		return fmt.Errorf("add container %s: PID namespace %q: %w", a.ID, a.PIDNamespace, ErrInvalidInput)

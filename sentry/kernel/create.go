@@ -25,7 +25,8 @@ type ProcessSpec struct {
 	// Stdio are the files for descriptors 0, 1 and 2 (nil: none). The
 	// process takes its own references.
 	Stdio [3]*vfs.File
-	// Init makes the process the sandbox's pid 1, whose exit ends it.
+	// Init makes the process the sandbox's init, whose exit ends it,
+	// and the init (PID 1) of its PID namespace.
 	Init bool
 	// PIDNamespace is the namespace the process is made in (nil: the
 	// sandbox's root one). The first process of a namespace other than
@@ -114,10 +115,10 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		ns = k.rootNS
 	}
 	k.mu.Lock()
-	if spec.Init && (k.init != nil || ns != k.rootNS) {
+	if spec.Init && (k.init != nil || ns.init != nil) {
 		k.mu.Unlock()
 		t.mm.DecUsers(ctx)
-		return fail(fmt.Errorf("create process: the sandbox already has an init, or it is asked for outside the root PID namespace"))
+		return fail(fmt.Errorf("create process: the sandbox or its PID namespace already has an init"))
 	}
 	if len(k.tasks) >= k.maxTasks {
 		k.mu.Unlock()

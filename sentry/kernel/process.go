@@ -267,13 +267,13 @@ func (k *Kernel) processExited(g *ThreadGroup) {
 			}
 		}
 	}
-	if g.ns.init == g {
+	if g.ns.init == g || g == k.init {
 		// A PID namespace ends with its init: everything else in it
 		// (and below) is killed, and nothing new may enter. The
-		// sandbox ends with the root namespace's.
+		// sandbox ends with its init: everything is killed.
 		g.ns.dead = true
 		for _, o := range k.groups {
-			if o != g && g.ns.contains(o.ns) {
+			if o != g && (g.ns.contains(o.ns) || g == k.init) {
 				k.killGroupLocked(o, abi.SIGKILL)
 			}
 		}

@@ -64,11 +64,41 @@ const (
 	// sandbox's: its first process is PID 1 there, and it sees only its
 	// own processes (CRI NamespaceMode CONTAINER).
 	PIDContainer
-	// PIDPod runs the container in the sandbox's namespace, where the
-	// pod's init is PID 1 and every container of that mode sees the
-	// others (CRI NamespaceMode POD).
+	// PIDPod runs the container in the pod's namespace, where the pod's
+	// init is PID 1 and every container of that mode sees the others
+	// (CRI NamespaceMode POD).
 	PIDPod
+	// PIDSandbox runs the container in the sandbox's root namespace,
+	// above the pod's and the containers' own: it sees every process of
+	// the sandbox, numbered as the sandbox numbers them. It is what a
+	// sandbox offers for the host's namespace (CRI NamespaceMode NODE):
+	// the host's own processes are never visible.
+	PIDSandbox
 )
+
+// The PID namespaces of a pod: the sandbox's root namespace sees every
+// process; below it, the pod's namespace (whose init is the pod's init,
+// PID 1 there) holds the containers of mode PIDPod, and each container
+// of mode PIDContainer has a namespace of its own beside it, as on Linux
+// a container's new namespace is not inside the pause container's.
+
+// podNamespace returns the pod's PID namespace, made on first use.
+func (s *Sandbox) podNamespace() (*kernel.PIDNamespace, error) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.podNamespaceLocked()
+}
+
+func (s *Sandbox) podNamespaceLocked() (*kernel.PIDNamespace, error) {
+	if s.c.podNS == nil {
+		ns, err := s.Kernel.NewPIDNamespace(nil)
+		if err != nil {
+			return nil, fmt.Errorf("the pod's PID namespace: %w", err)
+		}
+		s.c.podNS = ns
+	}
+	return s.c.podNS, nil
+}
 
 // closeFDs closes the descriptors of spec that are still owned (> 0).
 func (spec *ContainerSpec) closeFDs() {
@@ -88,9 +118,9 @@ func (spec *ContainerSpec) closeFDs() {
 type containers struct {
 	mu    sync.Mutex
 	roots map[string]vfs.VirtualDentry
-	// pidns is each container's PID namespace (the root one for a
-	// container in the pod's).
+	// pidns is each container's PID namespace; podNS is the pod's.
 	pidns map[string]*kernel.PIDNamespace
+	podNS *kernel.PIDNamespace
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -161,7 +191,6 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 		root.DecRef(ctx)
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: %w", id, err)
 	}
-	ns := s.Kernel.RootPIDNamespace()
 	mode := spec.PIDMode
 	if mode == PIDDefault {
 		mode = PIDContainer
@@ -169,13 +198,20 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 			mode = PIDPod
 		}
 	}
-	if mode == PIDContainer {
-		n, err := s.Kernel.NewPIDNamespace(nil)
-		if err != nil {
-			root.DecRef(ctx)
-			return vfs.VirtualDentry{}, fmt.Errorf("add container %q: PID namespace: %w", id, err)
-		}
-		ns = n
+	var ns *kernel.PIDNamespace
+	switch mode {
+	case PIDContainer:
+		ns, err = s.Kernel.NewPIDNamespace(nil)
+	case PIDPod:
+		ns, err = s.podNamespaceLocked()
+	case PIDSandbox:
+		ns = s.Kernel.RootPIDNamespace()
+	default:
+		err = fmt.Errorf("unknown PID mode %d", mode)
+	}
+	if err != nil {
+		root.DecRef(ctx)
+		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: PID namespace: %w", id, err)
 	}
 	s.c.pidns[id] = ns
 	s.c.roots[id] = root

@@ -100,8 +100,9 @@ int main(int argc, char **argv) {
 // TestContainerPIDNamespaces: a container of its own PID namespace has its
 // first process as PID 1 there and sees none of the pod's; a container in
 // the pod's namespace sees the pod's init as PID 1 and every process of
-// that namespace; the pod's namespace sees everything. When a
-// namespace's init ends, the rest of the namespace is killed.
+// that namespace but not the other containers' own; the sandbox's
+// namespace (a hostPID container) sees everything. When a namespace's
+// init ends, the rest of the namespace is killed.
 func TestContainerPIDNamespaces(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	sb, err := sandbox.New(sandbox.Config{CPUs: 1})
@@ -129,7 +130,7 @@ func TestContainerPIDNamespaces(t *testing.T) {
 		}
 		return g
 	}
-	for id, mode := range map[string]sandbox.PIDMode{"own": sandbox.PIDContainer, "shared": sandbox.PIDPod} {
+	for id, mode := range map[string]sandbox.PIDMode{"own": sandbox.PIDContainer, "shared": sandbox.PIDPod, "host": sandbox.PIDSandbox} {
 		r, err := sb.AddContainer(ctx, id, sandbox.ContainerSpec{RootFS: sandboxtest.Rootfs(t, true), PIDMode: mode})
 		if err != nil {
 			t.Fatal(err)
@@ -139,11 +140,13 @@ func TestContainerPIDNamespaces(t *testing.T) {
 	own := start("own", "/bin/sleep", "60")
 	ownExec := start("own", "/bin/sleep", "60")
 	shared := start("shared", "/bin/sleep", "60")
+	host := start("host", "/bin/sleep", "60")
 	rootNS := sb.Kernel.RootPIDNamespace()
 	ownNS, _ := sb.ContainerPIDNamespace("own")
 	sharedNS, _ := sb.ContainerPIDNamespace("shared")
-	if sharedNS != rootNS || ownNS == rootNS || ownNS.Parent() != rootNS {
-		t.Fatalf("namespaces: own %p (parent %p), shared %p, root %p", ownNS, ownNS.Parent(), sharedNS, rootNS)
+	hostNS, _ := sb.ContainerPIDNamespace("host")
+	if hostNS != rootNS || sharedNS.Parent() != rootNS || ownNS.Parent() != rootNS || ownNS == sharedNS {
+		t.Fatalf("namespaces: own %p (parent %p), shared %p (parent %p), host %p, root %p", ownNS, ownNS.Parent(), sharedNS, sharedNS.Parent(), hostNS, rootNS)
 	}
 	checks := []struct {
 		what      string
@@ -152,11 +155,15 @@ func TestContainerPIDNamespaces(t *testing.T) {
 		want      int32
 		wantFound bool
 	}{
-		{"pod init in the pod's namespace", rootNS, pod, 1, true},
+		{"pod init in the pod's namespace", sharedNS, pod, 1, true},
+		{"pod init in the sandbox's namespace", rootNS, pod, 1, true},
+		{"shared container in the pod's namespace", sharedNS, shared, 2, true},
 		{"own container's init in its namespace", ownNS, own, 1, true},
 		{"own container's exec in its namespace", ownNS, ownExec, 2, true},
 		{"pod init from the own container", ownNS, pod, 0, false},
 		{"shared container from the own container", ownNS, shared, 0, false},
+		{"own container from the shared one", sharedNS, own, 0, false},
+		{"host container from the shared one", sharedNS, host, 0, false},
 	}
 	for _, c := range checks {
 		id := c.ns.IDOfThreadGroup(c.g)
@@ -164,7 +171,7 @@ func TestContainerPIDNamespaces(t *testing.T) {
 			t.Errorf("%s: ID %d, want %d", c.what, id, c.want)
 		}
 	}
-	for _, g := range []*kernel.ThreadGroup{own, ownExec, shared} {
+	for _, g := range []*kernel.ThreadGroup{own, ownExec, shared, host} {
 		if rootNS.IDOfThreadGroup(g) == 0 {
 			t.Errorf("the pod's namespace does not see process %d", g.PID())
 		}
