@@ -87,9 +87,3 @@ func (fs *Filesystem) viewer(ctx context.Context) *kernel.PIDNamespace {
 	}
 	return fs.k.RootPIDNamespace()
 }
-
-// visible says whether the caller sees process g: g is in the caller's
-// PID namespace or one below it.
-func (fs *Filesystem) visible(ctx context.Context, g *kernel.ThreadGroup) bool {
-	return fs.viewer(ctx).IDOfThreadGroup(g) != 0
-}

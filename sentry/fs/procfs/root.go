@@ -60,7 +60,9 @@ func (r *rootDir) listAll(ctx context.Context) ([]entry, error) {
 	for _, n := range groups {
 		pid := int(n.pid)
 		out = append(out, entry{name: strconv.Itoa(pid), pos: pidPosBase + int64(pid),
-			typ: unix.DT_DIR, ino: inoOf("/" + strconv.Itoa(pid))})
+			// The directory's inode number follows its root-namespace
+			// path, as newProcDir makes it.
+			typ: unix.DT_DIR, ino: inoOf("/" + strconv.Itoa(int(n.g.PID())))})
 	}
 	return out, nil
 }
@@ -85,11 +87,23 @@ func (r *rootDir) lookupAny(ctx context.Context, name string) (vfs.Inode, error)
 }
 
 // revalidateChild drops a cached process directory once its process is
-// gone (or its ID was reused).
+// gone, its ID was reused, or the reader's PID namespace gives the name
+// to another process (or to none).
 func (r *rootDir) revalidateChild(ctx context.Context, name string, child vfs.Inode) bool {
 	pd, ok := child.(*procDir)
 	if !ok {
 		return true
 	}
-	return pd.p.live() && r.fs.visible(ctx, pd.p.g)
+	if !pd.p.live() {
+		return false
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return false
+	}
+	ns := r.fs.viewer(ctx)
+	if pd.p.t != nil {
+		return ns.TaskWithID(int32(id)) == pd.p.t
+	}
+	return ns.ThreadGroupWithID(int32(id)) == pd.p.g
 }
