@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"moat.dev/moat/sentry/control"
 )
@@ -172,4 +173,19 @@ func has(opts []string, o string) bool {
 
 func isBind(opts []string, typ string) bool {
 	return typ == "bind" || typ == "rbind" || has(opts, "bind") || has(opts, "rbind")
+}
+
+// runtimeFeatures are the OCI runtime features of the shim and its
+// sentry: the mount options the sentry understands (rro: read-only
+// with everything below it).
+func runtimeFeatures() *features.Features {
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		MountOptions: []string{
+			"bind", "rbind", "ro", "rro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+			"noatime", "atime", "relatime", "strictatime", "norelatime", "nostrictatime",
+			"private", "rprivate", "slave", "rslave",
+		},
+	}
 }

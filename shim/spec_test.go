@@ -5,7 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -68,5 +73,22 @@ func TestHostSubmounts(t *testing.T) {
 		if got := withHostSubmounts([]control.Mount{m}, info); len(got) != 1 {
 			t.Errorf("options %v: submounts added: %+v", opts, got)
 		}
+	}
+}
+
+// TestInfoFeatures: the runtime's info carries its OCI features, with
+// recursive read-only mounts, as containerd reads them.
+func TestInfoFeatures(t *testing.T) {
+	info, err := (&Manager{name: "moat"}).Info(t.Context(), strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := typeurl.UnmarshalAny(info.Features)
+	if err != nil {
+		t.Fatalf("features: %v", err)
+	}
+	f, ok := v.(*features.Features)
+	if !ok || !slices.Contains(f.MountOptions, "rro") {
+		t.Errorf("features %T %+v: want runtime-spec features with rro", v, v)
 	}
 }
