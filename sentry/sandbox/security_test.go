@@ -53,7 +53,8 @@ static int procs(void) {
 
 int main(int argc, char **argv) {
 	if (argc > 1 && strcmp(argv[1], "inner") == 0) {
-		char self[64] = {0};
+		char self[64] = {0}, go;
+		read(3, &go, 1); /* the outer process has looked at us */
 		readlink("/proc/self", self, sizeof self - 1);
 		pid_t c = fork();
 		if (c == 0) {
@@ -72,15 +73,29 @@ int main(int argc, char **argv) {
 	}
 	printf("outer pid=%d\n", getpid());
 	fflush(stdout);
+	int p[2];
+	pipe(p);
 	pid_t c = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
 	if (c < 0) { perror("clone"); return 1; }
 	if (c == 0) {
+		dup2(p[0], 3);
 		execl("/bin/pidns", "pidns", "inner", (char *)0);
 		_exit(99);
 	}
+	/* The child's IDs from here down to its own namespace. */
+	char path[64], line[256], nspid[64] = "none";
+	snprintf(path, sizeof path, "/proc/%d/status", c);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "NSpid:", 6) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(nspid, sizeof nspid, "%s", line + 7);
+		}
+	if (f) fclose(f);
+	write(p[1], "x", 1);
 	int st;
 	pid_t w = waitpid(c, &st, 0);
-	printf("outer: child=%d waited=%d exit=%d procs=%d\n", c, w, WEXITSTATUS(st), procs());
+	printf("outer: child=%d nspid=%s waited=%d exit=%d procs=%d\n", c, nspid, w, WEXITSTATUS(st), procs());
 	return 0;
 }
 `)
@@ -90,7 +105,7 @@ int main(int argc, char **argv) {
 		"grandchild pid=2 ppid=1\n",
 		"inner pid=1 ppid=0 self=1 procs=1 forked=2 waited=2\n",
 		"kill outer: -1 No such process\n",
-		"outer: child=2 waited=2 exit=5 procs=1\n",
+		"outer: child=2 nspid=2\t1 waited=2 exit=5 procs=1\n",
 	}
 	if r.Stdout != strings.Join(want, "") || r.ExitCode() != 0 {
 		t.Errorf("got exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s\nlog: %s", r.ExitCode(), r.Stdout, strings.Join(want, ""), r.Stderr, r.Log)
