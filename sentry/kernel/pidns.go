@@ -324,3 +324,22 @@ func (t *Task) ThreadGroupByLocalID(pid int32) (*ThreadGroup, error) {
 	defer k.mu.Unlock()
 	return t.groupLocked(pid)
 }
+
+// UnsharePIDNamespace is unshare(CLONE_NEWPID): the caller stays where it
+// is, and the children it makes from now on go into a new namespace below
+// its own, the first of them as its init. It needs CAP_SYS_ADMIN; a second
+// call before that namespace is its own is EINVAL, as on Linux.
+func (t *Task) UnsharePIDNamespace() error {
+	if !t.HasCapability(capSysAdmin) {
+		return unix.EPERM
+	}
+	if t.childNS != nil {
+		return unix.EINVAL
+	}
+	ns, err := t.k.NewPIDNamespace(t.tg.ns)
+	if err != nil {
+		return err
+	}
+	t.childNS = ns
+	return nil
+}

@@ -470,7 +470,15 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	if f&(abi.CLONE_NEWNS|abi.CLONE_NEWUSER|abi.CLONE_NEWNET|abi.CLONE_NEWIPC|abi.CLONE_NEWUTS|abi.CLONE_NEWCGROUP) != 0 {
 		return 0, unix.EPERM
 	}
+	// The child's namespace: the caller's, or the one unshare made for
+	// its children, or a new one below the caller's.
 	ns := t.tg.ns
+	if t.childNS != nil {
+		if f&(abi.CLONE_NEWPID|abi.CLONE_THREAD) != 0 {
+			return 0, unix.EINVAL
+		}
+		ns = t.childNS
+	}
 	if f&abi.CLONE_NEWPID != 0 {
 		n, err := k.NewPIDNamespace(ns)
 		if err != nil {
@@ -577,7 +585,8 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 			rlimits: copyRlimits(t.tg.rlimits), start: time.Now(),
 			Container: t.tg.Container, oomScoreAdj: t.tg.oomScoreAdj,
 		}
-		if ns != t.tg.ns {
+		if ns != t.tg.ns && ns.init == nil {
+			// The first process of a namespace is its init.
 			ns.init = g
 		}
 		parent.children[g] = struct{}{}

@@ -71,7 +71,10 @@ type Task struct {
 	fds   *FDTable
 	fs    *FSContext
 	creds *Creds
-	ctx   context.Context
+	// childNS is the PID namespace unshare(CLONE_NEWPID) made for the
+	// task's children (nil: its own).
+	childNS *PIDNamespace
+	ctx     context.Context
 	// restart says the syscall just returned a restart error.
 	restart error
 

@@ -112,6 +112,59 @@ int main(int argc, char **argv) {
 	}
 }
 
+// TestUnsharePID: unshare(CLONE_NEWPID) leaves the caller where it is and
+// puts its next children in a new namespace, the first as PID 1 there; a
+// second unshare before that is EINVAL; without CAP_SYS_ADMIN, EPERM.
+func TestUnsharePID(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "unsharepid", `
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void child(void) {
+	pid_t c = fork();
+	if (c == 0) {
+		printf("child pid=%d ppid=%d\n", getpid(), getppid());
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(c, 0, 0);
+	printf("parent saw %d\n", c);
+	fflush(stdout);
+}
+
+int main(void) {
+	pid_t before = getpid();
+	int r = unshare(CLONE_NEWPID);
+	if (r != 0) {
+		printf("unshare: %s\n", strerror(errno));
+		return 0;
+	}
+	printf("same pid: %d\n", getpid() == before);
+	r = unshare(CLONE_NEWPID);
+	printf("again: %d %s\n", r, strerror(errno));
+	fflush(stdout);
+	child();
+	return 0;
+}
+`)
+	r := sandboxtest.Run(t, root, []string{"/bin/unsharepid"}, sandboxtest.Options{})
+	want := "same pid: 1\nagain: -1 Invalid argument\nchild pid=1 ppid=0\nparent saw 2\n"
+	if r.Stdout != want || r.ExitCode() != 0 {
+		t.Errorf("root: exit %d stdout %q, want %q (stderr %q)", r.ExitCode(), r.Stdout, want, r.Stderr)
+	}
+	r = sandboxtest.Run(t, root, []string{"/bin/unsharepid"}, sandboxtest.Options{UID: 1000})
+	if want := "unshare: Operation not permitted\n"; r.Stdout != want {
+		t.Errorf("uid 1000: stdout %q, want %q", r.Stdout, want)
+	}
+}
+
 // TestContainerPIDNamespaces: a container of its own PID namespace has its
 // first process as PID 1 there and sees none of the pod's; a container in
 // the pod's namespace sees the pod's init as PID 1 and every process of
