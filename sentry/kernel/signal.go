@@ -127,6 +127,13 @@ func (k *Kernel) ignoredLocked(g *ThreadGroup, sig abi.Signal, fromHost bool) bo
 	if sig == abi.SIGKILL || sig == abi.SIGSTOP {
 		return g.isNSInit() && !fromHost
 	}
+	// A signal a thread blocks (or waits for in sigtimedwait) stays
+	// pending whatever its action: it may be taken without a handler.
+	for t := range g.tasks {
+		if t.sigMask.Has(sig) || t.sigWaiting.Has(sig) {
+			return false
+		}
+	}
 	act := g.handlers.actions[sig]
 	if act.Handler == abi.SIG_IGN {
 		return true
@@ -604,13 +611,17 @@ func (t *Task) SigTimedWait(set abi.SignalSet, deadline time.Time) (abi.SignalIn
 			k.mu.Unlock()
 			return info, nil
 		}
-		// Let signals in set wake us while we wait.
+		// Let signals in set wake us while we wait; they count as
+		// blocked meanwhile (Linux's real_blocked), so that one sent to
+		// a namespace's init is not dropped.
 		old := t.sigMask
 		t.sigMask &^= set
+		t.sigWaiting = set
 		k.mu.Unlock()
 		err := t.Block(nil, deadline)
 		k.mu.Lock()
 		t.sigMask = old
+		t.sigWaiting = 0
 		k.mu.Unlock()
 		if err == unix.ETIMEDOUT {
 			return abi.SignalInfo{}, unix.EAGAIN

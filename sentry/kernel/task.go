@@ -82,6 +82,7 @@ type Task struct {
 	name          string
 	sigMask       abi.SignalSet
 	savedMask     *abi.SignalSet // rt_sigsuspend/pselect restore this
+	sigWaiting    abi.SignalSet  // the set rt_sigtimedwait waits for
 	pending       sigQueue
 	altStack      abi.SignalStack
 	exiting       bool

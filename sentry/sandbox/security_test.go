@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/auth"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/sandbox"
@@ -530,5 +532,52 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	}
 	if err := create("/tmp/ok"); err != nil {
 		t.Errorf("create elsewhere: %v", err)
+	}
+}
+
+// TestNamespaceInitSignals: a signal whose action is the default does not
+// reach the init of a PID namespace (a container's sleep outlives
+// SIGTERM; SIGKILL ends it), but one the init blocks and waits for does:
+// the pod's init ends on SIGTERM with status 0.
+func TestNamespaceInitSignals(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	sb, err := sandbox.New(sandbox.Config{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ctx := t.Context()
+	pod, err := sb.StartPodInit(ctx, "pause", [3]*vfs.File{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sb.AddContainer(ctx, "c", sandbox.ContainerSpec{RootFS: sandboxtest.Rootfs(t, true), PIDMode: sandbox.PIDContainer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.DecRef(ctx)
+	ns, _ := sb.ContainerPIDNamespace("c")
+	sleeper, err := sb.Kernel.CreateProcess(kernel.ProcessSpec{Argv: []string{"/bin/sleep", "60"}, Cwd: "/", Root: r,
+		Creds: kernel.Creds{Caps: auth.CapSet(sandbox.RootCaps)}, Container: "c", PIDNamespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Kernel.SendSignalFromHost(sleeper, abi.SIGTERM)
+	// A process-directed SIGTERM that was not dropped would be pending
+	// or would have ended sleep by now; neither may happen.
+	time.Sleep(200 * time.Millisecond)
+	if sleeper.Zombie() || sleeper.Info().SharedPending.Has(abi.SIGTERM) {
+		t.Errorf("SIGTERM reached a namespace's init that has no handler for it")
+	}
+	sb.Kernel.SendSignalFromHost(sleeper, abi.SIGKILL)
+	if !waitGone(sb, sleeper) {
+		t.Errorf("SIGKILL from outside did not end a namespace's init")
+	}
+	sb.Kernel.SendSignalFromHost(pod, abi.SIGTERM)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := sb.Kernel.WaitInit(wctx)
+	if err != nil || st.ExitCode() != 0 {
+		t.Errorf("pod init after SIGTERM: status %v (exit %d), %v; want exit 0", st, st.ExitCode(), err)
 	}
 }
