@@ -281,6 +281,7 @@ func TestCapabilities(t *testing.T) {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -340,6 +341,8 @@ int main(int argc, char **argv) {
 		R(setresuid(1000, 1000, 1000));
 		status("user");
 		R(kill(1, 0));
+		struct rlimit rl;
+		R(prlimit(1, RLIMIT_NOFILE, 0, &rl));
 		R(chown("/tmp/f", 6, 6));
 		fflush(stdout);
 		_exit(0);
@@ -384,6 +387,7 @@ user CapBnd:	00000000a00425fb
 user CapAmb:	0000000000000000
 user NoNewPrivs:	0
 kill(1, 0) = -1 Operation not permitted
+prlimit(1, RLIMIT_NOFILE, 0, &rl) = -1 Operation not permitted
 chown("/tmp/f", 6, 6) = -1 Operation not permitted
 exec CapInh:	0000000000002000
 exec CapPrm:	00000000a00425fb

@@ -466,6 +466,19 @@ func sysPrlimit(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if g != t.ThreadGroup() && !t.Creds().HasCap(abi.CAP_SYS_RESOURCE) {
+		// Another process's limits: only with its user and group ids
+		// all equal to the caller's real ones (Linux's rule).
+		l := g.Leader()
+		if l == nil {
+			return 0, unix.ESRCH
+		}
+		c, tc := t.Creds(), l.ProcCreds()
+		if tc.RUID != c.RUID || tc.EUID != c.RUID || tc.SUID != c.RUID ||
+			tc.RGID != c.RGID || tc.EGID != c.RGID || tc.SGID != c.RGID {
+			return 0, unix.EPERM
+		}
+	}
 	old := g.Rlimit(res)
 	if newp != 0 {
 		b := make([]byte, abi.RlimitSize)
