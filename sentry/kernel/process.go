@@ -461,7 +461,11 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	if f&abi.CLONE_THREAD != 0 && f&abi.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
-	if f&abi.CLONE_NEWPID != 0 && f&(abi.CLONE_THREAD|abi.CLONE_PARENT) != 0 {
+	if f&abi.CLONE_NEWPID != 0 && f&abi.CLONE_THREAD != 0 {
+		return 0, unix.EINVAL
+	}
+	if f&abi.CLONE_PARENT != 0 && t.tg.ns.Init() == t.tg {
+		// An init makes no siblings (they would have no reaper).
 		return 0, unix.EINVAL
 	}
 	if f&abi.CLONE_NEWPID != 0 && !t.HasCapability(capSysAdmin) {
