@@ -34,6 +34,10 @@ type ProcessSpec struct {
 	// filesystem); the VFS root when not set. The process takes its own
 	// reference.
 	Root vfs.VirtualDentry
+	// Seccomp, if set, is the process's first seccomp filter (the
+	// container's profile), installed whatever the credentials, as a
+	// runtime does before it executes the container's program.
+	Seccomp *SeccompFilter
 }
 
 // CreateProcess starts a process.
@@ -60,6 +64,13 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		interrupt: make(chan struct{}, 1),
 	}
 	t.ctx = contextWithTask(ctx, t)
+	if spec.Seccomp != nil {
+		s, err := stackFilter(nil, *spec.Seccomp)
+		if err != nil {
+			return nil, fmt.Errorf("create process: seccomp filter: %w", err)
+		}
+		t.seccomp.Store(s)
+	}
 	fail := func(err error) (*ThreadGroup, error) {
 		t.fds.DecRef(ctx)
 		fsc.decRef(ctx)

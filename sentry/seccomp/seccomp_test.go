@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 		{"nr", []Instruction{Stmt(ldAbs, 0), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, 39},
 		{"arch", []Instruction{Stmt(ldAbs, 4), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, abi.AUDIT_ARCH_X86_64},
 		{"ip high", []Instruction{Stmt(ldAbs, 12), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, 0x11223344},
-		{"arg 5 high", []Instruction{Stmt(ldAbs, 16 + 5*8 + 4), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, 0xdeadbeef},
+		{"arg 5 high", []Instruction{Stmt(ldAbs, 16+5*8+4), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, 0xdeadbeef},
 		{"len", []Instruction{Stmt(abi.BPF_LD|abi.BPF_W|abi.BPF_LEN, 0), Stmt(abi.BPF_RET|abi.BPF_A, 0)}, 64},
 		{"jeq taken", []Instruction{Stmt(ldAbs, 0), Jump(jeq, 39, 0, 1), Stmt(ret, 1), Stmt(ret, 2)}, 1},
 		{"jeq not taken", []Instruction{Stmt(ldAbs, 0), Jump(jeq, 40, 0, 1), Stmt(ret, 1), Stmt(ret, 2)}, 2},
