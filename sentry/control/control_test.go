@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/sentry/seccomp"
 )
 
 const sentryEnv = "MOAT_CONTROL_TEST_SENTRY"
@@ -347,5 +348,55 @@ func TestReadOnlyRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "f")); err == nil {
 		t.Errorf("a write reached the read-only root on the host")
+	}
+}
+
+// A container's seccomp profile holds for its first process and its
+// execs; a profile the sentry cannot enforce is refused.
+func TestSeccompProfile(t *testing.T) {
+	c := launch(t)
+	if err := addContainer(c, "sc", busyboxRoot(t), []control.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}); err != nil {
+		t.Fatal(err)
+	}
+	eacces := uint32(unix.EACCES)
+	profile := &seccomp.Profile{
+		DefaultAction: "SCMP_ACT_ALLOW",
+		Architectures: []string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"},
+		Syscalls: []seccomp.Rule{
+			{Names: []string{"chmod", "fchmodat", "fchmodat2", "not_a_syscall"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: &eacces},
+			// kill(pid, SIGUSR2) is refused; other signals are not.
+			{Names: []string{"kill"}, Action: "SCMP_ACT_ERRNO", Args: []seccomp.Arg{{Index: 1, Value: uint64(unix.SIGUSR2), Op: "SCMP_CMP_EQ"}}},
+		},
+	}
+	start := func(exec string, p *seccomp.Profile, argv ...string) (string, int) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		_, err = c.Start(control.StartArgs{ID: "sc", ExecID: exec, Argv: argv, Env: []string{"PATH=/bin"}, Seccomp: p}, [3]*os.File{nil, w, w})
+		w.Close()
+		if err != nil {
+			t.Fatalf("start %v: %v", argv, err)
+		}
+		out, _ := io.ReadAll(r)
+		st, err := c.Wait("sc", exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), st.ExitStatus
+	}
+	out, code := start("", profile, "sh", "-c", "busybox grep Seccomp /proc/self/status; busybox chmod 400 /bin; kill -USR2 $$; kill -0 $$ && echo signal-0-ok")
+	want := "Seccomp:\t2\nSeccomp_filters:\t1\nchmod: /bin: Permission denied\nsh: can't kill pid"
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "signal-0-ok") {
+		t.Errorf("under the profile: %q (exit %d), want %q... and signal-0-ok", out, code, want)
+	}
+	if out, _ := start("unconfined", nil, "busybox", "grep", "Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
+		t.Errorf("without a profile: %q", out)
+	}
+	bad := &seccomp.Profile{DefaultAction: "SCMP_ACT_NOTIFY"}
+	if _, err := c.Start(control.StartArgs{ID: "sc", ExecID: "bad", Argv: []string{"echo"}, Seccomp: bad}, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "SCMP_ACT_NOTIFY") {
+		t.Errorf("a profile with SCMP_ACT_NOTIFY: %v, want a refusal naming it", err)
 	}
 }
