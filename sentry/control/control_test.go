@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -26,42 +27,63 @@ func TestMain(m *testing.M) {
 	if os.Getenv(sentryEnv) == "1" {
 		os.Exit(control.RunSentry(os.Args[len(os.Args)-1], os.Stderr))
 	}
-	if os.Getenv(seccompEnv) == "1" {
-		seccompProbe()
+	if v := os.Getenv(seccompEnv); v != "" {
+		seccompProbe(v)
 	}
 	os.Exit(m.Run())
 }
 
 const seccompEnv = "MOAT_CONTROL_TEST_SECCOMP"
 
-// seccompProbe installs the sentry's filter and reports what a few
-// system calls answer under it.
-func seccompProbe() {
+// seccompProbe installs the sentry's filter, makes a few calls of its
+// list, then the call last names, which must kill it.
+func seccompProbe(last string) {
 	if err := control.InstallSeccomp(); err != nil {
 		fmt.Println("install:", err)
 		os.Exit(1)
 	}
-	fmt.Println("unshare:", unix.Unshare(unix.CLONE_NEWNS))
-	fmt.Println("mount:", unix.Mount("none", "/mnt", "tmpfs", 0, ""))
-	fmt.Println("setns:", unix.Setns(0, 0))
-	_, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
+	fd, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
 	fmt.Println("open:", err)
+	b := make([]byte, 64)
+	_, err = unix.Read(fd, b)
+	fmt.Println("read:", err, unix.Close(fd))
 	fmt.Println("getpid ok:", unix.Getpid() > 0)
+	fmt.Println("tgkill self:", unix.Tgkill(unix.Getpid(), unix.Gettid(), 0))
+	_, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+	fmt.Println("FIONREAD:", err)
+	switch last {
+	case "unshare":
+		unix.Unshare(unix.CLONE_NEWNS)
+	case "mount":
+		unix.Mount("none", "/mnt", "tmpfs", 0, "")
+	case "tgkill":
+		// Another process: only the sentry's own threads are allowed.
+		unix.Tgkill(1, 1, 0)
+	case "kill":
+		unix.Kill(1, 0)
+	case "tiocsti":
+		// Pushing input into a terminal is no ioctl the sentry makes.
+		c := byte('x')
+		unix.Syscall(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+	}
+	fmt.Println("survived", last)
 	os.Exit(0)
 }
 
-// TestSeccompFilter: the sentry's filter answers the calls that would undo
-// its confinement with EPERM and lets the others through.
+// TestSeccompFilter: the sentry's filter lets its own calls through and
+// kills it with SIGSYS for a call outside its list.
 func TestSeccompFilter(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), seccompEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("probe: %v\n%s", err, out)
-	}
-	want := "unshare: operation not permitted\nmount: operation not permitted\nsetns: operation not permitted\nopen: <nil>\ngetpid ok: true\n"
-	if string(out) != want {
-		t.Errorf("under the filter:\n%s\nwant:\n%s", out, want)
+	for _, last := range []string{"unshare", "mount", "tgkill", "kill", "tiocsti"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), seccompEnv+"="+last, control.SeccompModeEnv+"=")
+		out, err := cmd.CombinedOutput()
+		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil>\nFIONREAD: bad file descriptor\n"
+		if string(out) != want {
+			t.Errorf("%s: under the filter:\n%s\nwant:\n%s", last, out, want)
+		}
+		if !control.SeccompKilled(err) {
+			t.Errorf("%s: the probe ended with %v, want death by SIGSYS", last, err)
+		}
 	}
 }
 
