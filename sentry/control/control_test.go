@@ -48,7 +48,7 @@ func seccompProbe(last string) {
 	_, err = unix.Read(fd, b)
 	fmt.Println("read:", err, unix.Close(fd))
 	fmt.Println("getpid ok:", unix.Getpid() > 0)
-	fmt.Println("tgkill self:", unix.Tgkill(unix.Getpid(), unix.Gettid(), 0))
+	fmt.Println("tgkill self:", unix.Tgkill(unix.Getpid(), unix.Gettid(), 0), unix.Kill(unix.Getpid(), 0))
 	_, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
 	fmt.Println("FIONREAD:", err)
 	switch last {
@@ -77,7 +77,7 @@ func TestSeccompFilter(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), seccompEnv+"="+last, control.SeccompModeEnv+"=")
 		out, err := cmd.CombinedOutput()
-		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil>\nFIONREAD: bad file descriptor\n"
+		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil> <nil>\nFIONREAD: bad file descriptor\n"
 		if string(out) != want {
 			t.Errorf("%s: under the filter:\n%s\nwant:\n%s", last, out, want)
 		}

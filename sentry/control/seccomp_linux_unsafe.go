@@ -39,7 +39,7 @@ var sentrySyscalls = []string{
 	"getrusage", "times", "sysinfo", "uname", "getrandom", "restart_syscall", "arch_prctl",
 	"getrlimit", "prlimit64", "getuid", "geteuid", "getgid", "getegid", "getgroups",
 	"getresuid", "getresgid", "capget",
-	// Signals (tgkill is limited to the sentry's own threads below).
+	// Signals (tgkill and kill are limited to the sentry itself below).
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "rt_sigpending",
 	"sigaltstack",
 	// Descriptors and I/O.
@@ -91,8 +91,9 @@ func seccompFilter(pid int, logOnly bool) ([]unix.SockFilter, error) {
 	p.Syscalls = []seccomp.Rule{
 		{Names: sentrySyscalls, Action: "SCMP_ACT_ALLOW"},
 		// vCPU kicks and the Go runtime's preemption signal the
-		// sentry's own threads only.
-		{Names: []string{"tgkill"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 0, Value: uint64(pid), Op: "SCMP_CMP_EQ"}}},
+		// sentry's own threads only; the runtime's death by a signal
+		// raises it on the sentry itself.
+		{Names: []string{"tgkill", "kill"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 0, Value: uint64(pid), Op: "SCMP_CMP_EQ"}}},
 		{Names: []string{"ioctl"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 1, Value: 0xff00, ValueTwo: 0xae00, Op: "SCMP_CMP_MASKED_EQ"}}},
 	}
 	for _, req := range sentryIoctls {
