@@ -143,10 +143,10 @@ func Compile(p *Profile) (*Compiled, error) {
 		}
 	}
 
-	// Layout: check the architecture, load the number, one test per
-	// system call that has rules (its action when it has one rule without
-	// conditions, else a jump to its block), the default action, then the
-	// blocks: each rule's conditions and action, most restrictive first
+	// Layout: check the architecture, load the number, a binary search
+	// over the system calls that have rules ending in one test per call
+	// (its action when it has one rule without conditions, else a jump
+	// to its block) or the default action, then the blocks: each rule's conditions and action, most restrictive first
 	// (so the first rule that matches is the most restrictive one that
 	// matches), and the default action when none matches.
 	var prog []Instruction
@@ -175,17 +175,35 @@ func Compile(p *Profile) (*Compiled, error) {
 		nr uint32
 	}
 	var patches []patch
-	for _, nr := range nrs {
-		rs := byNr[nr]
-		prog = append(prog, Jump(abi.BPF_JMP|abi.BPF_JEQ|abi.BPF_K, nr, 0, 1))
-		if len(rs[0].args) == 0 {
-			prog = append(prog, Stmt(abi.BPF_RET|abi.BPF_K, rs[0].ret))
-			continue
+	// dispatch finds the number among nrs by binary search: a JGE
+	// splits the range (the far half through a JA, whose offset has no
+	// 8-bit limit), and at most leafSize numbers are tested one by one.
+	const leafSize = 4
+	var dispatch func(nrs []uint32)
+	dispatch = func(nrs []uint32) {
+		if len(nrs) > leafSize {
+			mid := len(nrs) / 2
+			prog = append(prog, Jump(abi.BPF_JMP|abi.BPF_JGE|abi.BPF_K, nrs[mid], 0, 1))
+			ja := len(prog)
+			prog = append(prog, Stmt(abi.BPF_JMP|abi.BPF_JA, 0))
+			dispatch(nrs[:mid])
+			prog[ja].K = uint32(len(prog) - ja - 1)
+			dispatch(nrs[mid:])
+			return
 		}
-		patches = append(patches, patch{at: len(prog), nr: nr})
-		prog = append(prog, Stmt(abi.BPF_JMP|abi.BPF_JA, 0))
+		for _, nr := range nrs {
+			rs := byNr[nr]
+			prog = append(prog, Jump(abi.BPF_JMP|abi.BPF_JEQ|abi.BPF_K, nr, 0, 1))
+			if len(rs[0].args) == 0 {
+				prog = append(prog, Stmt(abi.BPF_RET|abi.BPF_K, rs[0].ret))
+				continue
+			}
+			patches = append(patches, patch{at: len(prog), nr: nr})
+			prog = append(prog, Stmt(abi.BPF_JMP|abi.BPF_JA, 0))
+		}
+		prog = append(prog, Stmt(abi.BPF_RET|abi.BPF_K, def))
 	}
-	prog = append(prog, Stmt(abi.BPF_RET|abi.BPF_K, def))
+	dispatch(nrs)
 	for _, pt := range patches {
 		prog[pt.at].K = uint32(len(prog) - pt.at - 1)
 		for _, r := range byNr[pt.nr] {

@@ -199,6 +199,39 @@ func TestCompileMatchesReference(t *testing.T) {
 	}
 }
 
+// TestCompileManyCalls: a profile over most of the table (the binary
+// search over numbers) decides as its rules do for every number.
+func TestCompileManyCalls(t *testing.T) {
+	actions := []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 20; round++ {
+		p := &Profile{DefaultAction: actions[rng.IntN(len(actions))]}
+		for nr := uint64(0); nr < uint64(abi.MaxSyscall); nr++ {
+			n := abi.SyscallName(nr)
+			if n == "" || rng.IntN(3) == 0 {
+				continue
+			}
+			r := Rule{Names: []string{n}, Action: actions[rng.IntN(len(actions))]}
+			if rng.IntN(4) == 0 {
+				r.Args = []Arg{{Index: 0, Op: "SCMP_CMP_LT", Value: 10}}
+			}
+			p.Syscalls = append(p.Syscalls, r)
+		}
+		c, err := Compile(p)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for nr := int32(-1); nr < int32(abi.MaxSyscall)+5; nr++ {
+			for _, a0 := range []uint64{3, 30} {
+				d := &Data{Nr: nr, Arch: abi.AUDIT_ARCH_X86_64, Args: [6]uint64{a0}}
+				if got, want := c.Program.Run(d), reference(p, d); got != want {
+					t.Fatalf("round %d: nr %d arg %d: filter %#x, rules %#x", round, nr, a0, got, want)
+				}
+			}
+		}
+	}
+}
+
 func TestCompile(t *testing.T) {
 	e := uint32(38)
 	p := &Profile{
@@ -282,5 +315,29 @@ func TestDecode(t *testing.T) {
 	want := []Instruction{Stmt(ldAbs, 4), {Op: ret, Jt: 1, Jf: 2, K: abi.SECCOMP_RET_ALLOW}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Decode = %+v, want %+v", got, want)
+	}
+}
+
+// BenchmarkRun: one system call through a profile the size of
+// containerd's RuntimeDefault (about 350 allowed names), for a call near
+// the end of the list and for one that is not in it.
+func BenchmarkRun(b *testing.B) {
+	p := &Profile{DefaultAction: "SCMP_ACT_ERRNO", Syscalls: []Rule{{Action: "SCMP_ACT_ALLOW"}}}
+	for nr := uint64(0); nr < 350; nr++ {
+		if n := abi.SyscallName(nr); n != "" {
+			p.Syscalls[0].Names = append(p.Syscalls[0].Names, n)
+		}
+	}
+	c, err := Compile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, nr := range []int32{abi.SYS_READ, 330, 440} {
+		d := &Data{Nr: nr, Arch: abi.AUDIT_ARCH_X86_64}
+		b.Run(abi.SyscallName(uint64(nr)), func(b *testing.B) {
+			for b.Loop() {
+				c.Program.Run(d)
+			}
+		})
 	}
 }
