@@ -51,6 +51,12 @@ func seccompProbe(last string) {
 	fmt.Println("tgkill self:", unix.Tgkill(unix.Getpid(), unix.Gettid(), 0), unix.Kill(unix.Getpid(), 0))
 	_, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
 	fmt.Println("FIONREAD:", err)
+	m, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	fmt.Println("mmap:", err, unix.Mprotect(m, unix.PROT_READ))
+	for _, s := range [][3]int{{unix.AF_INET, unix.SOCK_STREAM, 0}, {unix.AF_INET6, unix.SOCK_DGRAM, 0}, {unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE}} {
+		fd, err := unix.Socket(s[0], s[1], s[2])
+		fmt.Println("socket:", err, unix.Close(fd))
+	}
 	switch last {
 	case "unshare":
 		unix.Unshare(unix.CLONE_NEWNS)
@@ -61,6 +67,15 @@ func seccompProbe(last string) {
 		unix.Tgkill(1, 1, 0)
 	case "kill":
 		unix.Kill(1, 0)
+	case "mmap-exec":
+		unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	case "mprotect-exec":
+		b, _ := unix.Mmap(-1, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
+	case "packet-socket":
+		unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	case "netlink-audit":
+		unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT)
 	case "tiocsti":
 		// Pushing input into a terminal is no ioctl the sentry makes.
 		c := byte('x')
@@ -73,11 +88,11 @@ func seccompProbe(last string) {
 // TestSeccompFilter: the sentry's filter lets its own calls through and
 // kills it with SIGSYS for a call outside its list.
 func TestSeccompFilter(t *testing.T) {
-	for _, last := range []string{"unshare", "mount", "tgkill", "kill", "tiocsti"} {
+	for _, last := range []string{"unshare", "mount", "tgkill", "kill", "tiocsti", "mmap-exec", "mprotect-exec", "packet-socket", "netlink-audit"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), seccompEnv+"="+last, control.SeccompModeEnv+"=")
 		out, err := cmd.CombinedOutput()
-		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil> <nil>\nFIONREAD: bad file descriptor\n"
+		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil> <nil>\nFIONREAD: bad file descriptor\nmmap: <nil> <nil>\n" + strings.Repeat("socket: <nil> <nil>\n", 3)
 		if string(out) != want {
 			t.Errorf("%s: under the filter:\n%s\nwant:\n%s", last, out, want)
 		}

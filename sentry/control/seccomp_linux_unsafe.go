@@ -28,8 +28,8 @@ import (
 // what the filter is for; the kernel logs the call (audit type 1326) and
 // the shim reports the death by SIGSYS (see SeccompKilled).
 var sentrySyscalls = []string{
-	// Memory.
-	"mmap", "munmap", "mprotect", "madvise", "mremap", "brk", "mincore", "memfd_create",
+	// Memory (mmap and mprotect never executable: below).
+	"munmap", "madvise", "mremap", "brk", "mincore", "memfd_create",
 	// Threads, scheduling, time.
 	"clone", "clone3", "exit", "exit_group", "futex", "futex_waitv", "set_robust_list",
 	"get_robust_list", "rseq", "set_tid_address", "gettid", "getpid", "getppid",
@@ -57,8 +57,8 @@ var sentrySyscalls = []string{
 	"utime", "utimes", "utimensat", "futimesat", "truncate", "ftruncate", "fallocate",
 	"fsync", "fdatasync", "sync_file_range", "fadvise64", "readahead", "getcwd", "fchdir",
 	"fgetxattr", "flistxattr", "getxattr", "lgetxattr", "listxattr", "llistxattr",
-	// Sockets.
-	"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+	// Sockets (socket for the families of hostinet only: below).
+	"bind", "listen", "accept", "accept4", "connect", "getsockname",
 	"getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
 	"sendmmsg", "recvmmsg", "shutdown",
 }
@@ -95,6 +95,14 @@ func seccompFilter(pid int, logOnly bool) ([]unix.SockFilter, error) {
 		// raises it on the sentry itself.
 		{Names: []string{"tgkill", "kill"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 0, Value: uint64(pid), Op: "SCMP_CMP_EQ"}}},
 		{Names: []string{"ioctl"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 1, Value: 0xff00, ValueTwo: 0xae00, Op: "SCMP_CMP_MASKED_EQ"}}},
+		// No executable memory: the sentry's code is mapped at exec;
+		// guest code runs from guest memory, never host-executable.
+		{Names: []string{"mmap", "mprotect"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 2, Value: unix.PROT_EXEC, ValueTwo: 0, Op: "SCMP_CMP_MASKED_EQ"}}},
+		// Host sockets are hostinet's: IPv4, IPv6 and route netlink.
+		{Names: []string{"socket"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 0, Value: unix.AF_INET, Op: "SCMP_CMP_EQ"}}},
+		{Names: []string{"socket"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{{Index: 0, Value: unix.AF_INET6, Op: "SCMP_CMP_EQ"}}},
+		{Names: []string{"socket"}, Action: "SCMP_ACT_ALLOW", Args: []seccomp.Arg{
+			{Index: 0, Value: unix.AF_NETLINK, Op: "SCMP_CMP_EQ"}, {Index: 2, Value: unix.NETLINK_ROUTE, Op: "SCMP_CMP_EQ"}}},
 	}
 	for _, req := range sentryIoctls {
 		p.Syscalls = append(p.Syscalls, seccomp.Rule{Names: []string{"ioctl"}, Action: "SCMP_ACT_ALLOW",
