@@ -64,17 +64,17 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		interrupt: make(chan struct{}, 1),
 	}
 	t.ctx = contextWithTask(ctx, t)
-	if spec.Seccomp != nil {
-		s, err := stackFilter(nil, *spec.Seccomp)
-		if err != nil {
-			return nil, fmt.Errorf("create process: seccomp filter: %w", err)
-		}
-		t.seccomp.Store(s)
-	}
 	fail := func(err error) (*ThreadGroup, error) {
 		t.fds.DecRef(ctx)
 		fsc.decRef(ctx)
 		return nil, err
+	}
+	if spec.Seccomp != nil {
+		s, err := stackFilter(nil, *spec.Seccomp)
+		if err != nil {
+			return fail(fmt.Errorf("create process: seccomp filter: %w", err))
+		}
+		t.seccomp.Store(s)
 	}
 	if spec.Cwd != "" && spec.Cwd != "/" {
 		pop, done, err := t.PathOp(abi.AT_FDCWD, spec.Cwd, true)
