@@ -68,13 +68,15 @@ type Kernel struct {
 	maxTasks int
 	// rootNS is the sandbox's PID namespace; idNS maps each root ID in
 	// use to the deepest namespace that numbers it.
-	rootNS   *PIDNamespace
-	idNS     map[int32]*PIDNamespace
-	tasks    map[int32]*Task // by TID
-	groups   map[int32]*ThreadGroup
-	init     *ThreadGroup
-	unimpl   sync.Map // syscall number → struct{} once logged
-	oomKills atomic.Uint64
+	rootNS *PIDNamespace
+	idNS   map[int32]*PIDNamespace
+	tasks  map[int32]*Task // by TID
+	groups map[int32]*ThreadGroup
+	init   *ThreadGroup
+	unimpl sync.Map // syscall number → struct{} once logged
+	// seccompLogs bounds the logging of seccomp actions.
+	seccompLogs logLimiter
+	oomKills    atomic.Uint64
 	// oomByContainer counts OOM kills per container name.
 	oomByContainer map[string]uint64
 	liveTasks      sync.WaitGroup
