@@ -431,7 +431,12 @@ func TestSeccompProfile(t *testing.T) {
 		}
 		return string(out), st.ExitStatus
 	}
-	out, code := start("", profile, "sh", "-c", "busybox grep Seccomp /proc/self/status; busybox chmod 400 /bin; kill -USR2 $$; kill -0 $$ && echo signal-0-ok")
+	// The container's init runs throughout: its PID namespace ends
+	// with it.
+	if _, err := c.Start(control.StartArgs{ID: "sc", Argv: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := start("profiled", profile, "sh", "-c", "busybox grep Seccomp /proc/self/status; busybox chmod 400 /bin; kill -USR2 $$; kill -0 $$ && echo signal-0-ok")
 	want := "Seccomp:\t2\nSeccomp_filters:\t1\nchmod: /bin: Permission denied\nsh: can't kill pid"
 	if !strings.HasPrefix(out, want) || !strings.Contains(out, "signal-0-ok") {
 		t.Errorf("under the profile: %q (exit %d), want %q... and signal-0-ok", out, code, want)
