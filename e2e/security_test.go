@@ -11,8 +11,9 @@ import (
 
 // TestPIDNamespaces: a container of NamespaceMode CONTAINER is PID 1 of
 // its own namespace; one of NamespaceMode POD sees the pod's sandbox
-// process as PID 1 and the other containers of that mode. The same on
-// both handlers.
+// process as PID 1 and the other containers of that mode; the containers
+// of a hostPID pod (NamespaceMode NODE) see each other (on moat: every
+// process of the sandbox, never the host's). The same on both handlers.
 func TestPIDNamespaces(t *testing.T) {
 	t.Parallel()
 	forEachHandler(t, func(t *testing.T, e *harness.Env, h string) {
@@ -51,6 +52,22 @@ func TestPIDNamespaces(t *testing.T) {
 		}
 		if got := exec(shared, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"); !strings.Contains(got, "sleep 3601") || strings.Contains(got, "sleep 3600") {
 			t.Errorf("pod namespace sees %q: want its own sleep and not the other namespace's", got)
+		}
+
+		// A hostPID pod: its containers see each other (runc: with the
+		// host's processes; moat: with the rest of the sandbox's).
+		hostPod := runPod(t, e, h, "hostpid", func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_NODE
+		})
+		a := start(t, hostPod, withPID(harness.ContainerConfig("a", harness.BusyboxImage, "sleep", "3603"), runtimeapi.NamespaceMode_NODE))
+		b := start(t, hostPod, withPID(harness.ContainerConfig("b", harness.BusyboxImage, "sleep", "3604"), runtimeapi.NamespaceMode_NODE))
+		for _, id := range []string{a, b} {
+			if _, err := e.WaitState(ctx, id, runtimeapi.ContainerState_CONTAINER_RUNNING); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := exec(b, "sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"); !strings.Contains(got, "sleep 3603") || !strings.Contains(got, "sleep 3604") {
+			t.Errorf("a hostPID container sees %q: want both containers' sleep", got)
 		}
 	})
 }
