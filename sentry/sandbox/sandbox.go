@@ -105,7 +105,7 @@ func New(cfg Config) (*Sandbox, error) {
 	if mounts == nil {
 		mounts = DefaultMounts()
 	}
-	if err := mountAll(ctx, v, k, mounts, cfg.SharedProcesses); err != nil {
+	if err := mountAll(ctx, v, k, mounts); err != nil {
 		k.Shutdown() // stops the kernel's clock before the memory goes
 		m.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
