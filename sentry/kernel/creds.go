@@ -9,7 +9,6 @@ import (
 // Capabilities the process code checks.
 const (
 	capKill     auth.Capability = 5
-	capSetpcap  auth.Capability = 8
 	capSysAdmin auth.Capability = 21
 )
 
@@ -61,8 +60,8 @@ func execCreds(old *Creds, mode, uid, gid uint32, nosuid bool) (*Creds, bool) {
 	c.SGID, c.FSGID = c.EGID, c.EGID
 	c.KeepCaps = false
 	privileged := c.EUID == 0 || c.RUID == 0
-	if setid || privileged && c.EUID == 0 && old.EUID != 0 {
-		// A privileged file (set-id) clears the ambient set.
+	if setid {
+		// A privileged (set-id) file clears the ambient set.
 		c.Ambient = 0
 	}
 	if privileged {
