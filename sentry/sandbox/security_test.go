@@ -406,7 +406,10 @@ exec NoNewPrivs:	0
 func TestNoNewPrivs(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	if os.Geteuid() != 0 {
-		t.Skip("making a set-user-ID-root file needs root")
+		if os.Getenv("MOAT_REQUIRE_KVM") != "" {
+			t.Fatal("making a set-user-ID-root file needs root, and MOAT_REQUIRE_KVM is set")
+		}
+		t.Skip("making a set-user-ID-root file needs root (set MOAT_REQUIRE_KVM=1 to fail instead)")
 	}
 	root := sandboxtest.Rootfs(t, false)
 	sandboxtest.BuildC(t, root, "euid", `
