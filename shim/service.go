@@ -216,6 +216,13 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		return nil, grpcErr(fmt.Errorf("create %s: %w: the OCI spec has no process", r.ID, errdefs.ErrInvalidArgument))
 	}
 	c.init = newProcess(r.ID, "", sp.Process, r.Stdin, r.Stdout, r.Stderr, r.Terminal)
+	var netSysctls, sbSysctls map[string]string
+	if sp.Linux != nil {
+		netSysctls, sbSysctls, err = control.SplitSysctls(sp.Linux.Sysctl, netNS(sp) == "")
+		if err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,8 +259,15 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if info != nil {
 		pod = info.SandboxID
 	}
-	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp); err != nil {
+	if err := writeNetSysctls(netNS(sp), netSysctls); err != nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+	}
+	started := s.sentry == nil
+	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp, sbSysctls); err != nil {
+		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+	}
+	if !started && c.sandbox && len(sbSysctls) > 0 {
+		return nil, grpcErr(fmt.Errorf("create %s: %w: the pod's sandbox already runs; its sysctls cannot change", r.ID, errdefs.ErrFailedPrecondition))
 	}
 	if !c.sandbox {
 		var ms []control.Mount
@@ -263,6 +277,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		args, dirs, err := control.PrepareContainer(r.ID, rootfs, sp.Root != nil && sp.Root.Readonly, ms)
 		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		if !started {
+			args.Sysctls = sbSysctls
 		}
 		err = s.sentry.AddContainer(args, dirs)
 		for _, d := range dirs {
@@ -324,7 +341,7 @@ func (s *service) mountRootfs(ctx context.Context, c *container, ms []*types.Mou
 // ensureSentryLocked starts the pod's sentry if it is not running.
 //
 // Preconditions: s.mu is held.
-func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp *specs.Spec) error {
+func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp *specs.Spec, sysctls map[string]string) error {
 	if s.sentry != nil {
 		select {
 		case <-s.sentry.Exited():
@@ -334,7 +351,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp)}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), Sysctls: sysctls}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {

@@ -39,6 +39,9 @@ type Config struct {
 	// NetNS is the path of the pod's network namespace (made by CNI):
 	// Launch starts the sentry in it; empty: the shim's.
 	NetNS string
+	// Sysctls are the sandbox's own sysctls (SysctlSandbox ones) from
+	// the pod's spec.
+	Sysctls map[string]string `json:",omitempty"`
 }
 
 // Mount is one OCI mount of a container.
@@ -65,6 +68,10 @@ type AddContainerArgs struct {
 	Mounts   []Mount
 	// RootFS is the host path of the root, for logs.
 	RootFS string
+	// Sysctls are sandbox sysctls (SysctlSandbox ones) of the
+	// container's spec; they apply to the whole sandbox, as the
+	// containers of a pod share their IPC and UTS namespaces.
+	Sysctls map[string]string `json:",omitempty"`
 }
 
 // Empty is the argument or reply of calls that carry nothing.

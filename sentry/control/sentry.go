@@ -55,7 +55,7 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 		log.Error("sentry: descriptor socket (fd 4)", "err", err)
 		return 2
 	}
-	sc := sandbox.Config{CPUs: cfg.CPUs, Memory: cfg.Memory, Hostname: cfg.Hostname, Log: log}
+	sc := sandbox.Config{CPUs: cfg.CPUs, Memory: cfg.Memory, Hostname: cfg.Hostname, Sysctls: cfg.Sysctls, Log: log}
 	if cfg.Strace {
 		sc.Strace = stderr
 	}

@@ -65,13 +65,15 @@ type Kernel struct {
 	// mu guards the task tree, process and signal state.
 	mu       sync.Mutex
 	hostname string
-	maxTasks int
-	nextID   int32
-	tasks    map[int32]*Task // by TID
-	groups   map[int32]*ThreadGroup
-	init     *ThreadGroup
-	unimpl   sync.Map // syscall number → struct{} once logged
-	oomKills atomic.Uint64
+	// domainname is the UTS domain name ("" shows as "(none)").
+	domainname string
+	maxTasks   int
+	nextID     int32
+	tasks      map[int32]*Task // by TID
+	groups     map[int32]*ThreadGroup
+	init       *ThreadGroup
+	unimpl     sync.Map // syscall number → struct{} once logged
+	oomKills   atomic.Uint64
 	// oomByContainer counts OOM kills per container name.
 	oomByContainer map[string]uint64
 	liveTasks      sync.WaitGroup
@@ -125,6 +127,23 @@ func (k *Kernel) Hostname() string {
 func (k *Kernel) SetHostname(h string) {
 	k.mu.Lock()
 	k.hostname = h
+	k.mu.Unlock()
+}
+
+// Domainname returns the UTS domain name, "(none)" when unset.
+func (k *Kernel) Domainname() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.domainname == "" {
+		return "(none)"
+	}
+	return k.domainname
+}
+
+// SetDomainname sets it.
+func (k *Kernel) SetDomainname(d string) {
+	k.mu.Lock()
+	k.domainname = d
 	k.mu.Unlock()
 }
 

@@ -54,6 +54,11 @@ func init() {
 		if a.Args[1] > 64 {
 			return 0, unix.EINVAL
 		}
+		b := make([]byte, a.Args[1])
+		if _, err := t.CopyIn(a.Args[0], b); err != nil {
+			return 0, unix.EFAULT
+		}
+		t.Kernel().SetDomainname(string(b))
 		return 0, nil
 	})
 	register(abi.SYS_SCHED_SETSCHEDULER, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {

@@ -30,6 +30,9 @@ type Options struct {
 	// Container), as each container of a pod has its own PID namespace
 	// by default.
 	SharedProcesses bool
+	// Sysctls are the sandbox's /proc/sys values, shared by its procfs
+	// instances; nil: Linux's defaults and no host network files.
+	Sysctls *Sysctls
 }
 
 // Filesystem is one procfs instance, showing the processes of one kernel.
@@ -37,7 +40,9 @@ type Filesystem struct {
 	k    *kernel.Kernel
 	opts Options
 	dev  uint64
-	root *rootDir
+	// sysctls is opts.Sysctls or the defaults.
+	sysctls *Sysctls
+	root    *rootDir
 
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int
@@ -48,7 +53,10 @@ type Filesystem struct {
 
 // New returns a procfs for k.
 func New(k *kernel.Kernel, opts Options) *Filesystem {
-	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev()}
+	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev(), sysctls: opts.Sysctls}
+	if fs.sysctls == nil {
+		fs.sysctls = NewSysctls()
+	}
 	fs.root = newRootDir(fs)
 	return fs
 }

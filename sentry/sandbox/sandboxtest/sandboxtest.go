@@ -106,6 +106,8 @@ type Options struct {
 	Strace  bool
 	// Mounts replace the default mounts when not nil.
 	Mounts []sandbox.Mount
+	// Sysctls are the sandbox's own sysctls (sandbox.Config.Sysctls).
+	Sysctls map[string]string
 }
 
 // Result of a run.
@@ -131,7 +133,7 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	}
 	var logBuf, straceBuf syncBuffer
 	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, Pids: o.Pids, RootFS: rootfs, Hostname: "sandboxtest",
-		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts}
+		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts, Sysctls: o.Sysctls}
 	if o.Strace {
 		cfg.Strace = &straceBuf
 	}
