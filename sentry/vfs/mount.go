@@ -43,6 +43,12 @@ type Mount struct {
 // Flags returns the mount's MS_* flags.
 func (m *Mount) Flags() uint32 { return m.flags.Load() }
 
+// SetFlags replaces the mount's MS_* flags (a remount).
+func (m *Mount) SetFlags(flags uint32) { m.flags.Store(flags & mountFlagMask) }
+
+// IsMountRoot says whether vd is the root of its mount.
+func (vd VirtualDentry) IsMountRoot() bool { return vd.Mount != nil && vd.Dentry == vd.Mount.root }
+
 // Filesystem returns the mounted filesystem.
 func (m *Mount) Filesystem() Filesystem { return m.fs }
 
