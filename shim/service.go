@@ -218,7 +218,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	c.init = newProcess(r.ID, "", sp.Process, r.Stdin, r.Stdout, r.Stderr, r.Terminal)
 	var netSysctls, sbSysctls map[string]string
 	if sp.Linux != nil {
-		netSysctls, sbSysctls, err = control.SplitSysctls(sp.Linux.Sysctl, netNS(sp) == "")
+		netSysctls, sbSysctls, err = control.SplitSysctls(sp.Linux.Sysctl, netNS(sp) == "" && !ownNetNS(sp))
 		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
 		}
@@ -259,12 +259,22 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if info != nil {
 		pod = info.SandboxID
 	}
-	if err := writeNetSysctls(netNS(sp), netSysctls); err != nil {
-		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+	if ns := netNS(sp); ns != "" {
+		if err := writeNetSysctls(ns, netSysctls); err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		netSysctls = nil
 	}
 	started := s.sentry == nil
 	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp, sbSysctls); err != nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+	}
+	if len(netSysctls) > 0 {
+		// The sentry's own network namespace (no path in the spec):
+		// written before any process of the container starts.
+		if err := writeNetSysctls(fmt.Sprintf("/proc/%d/ns/net", s.sentry.Pid()), netSysctls); err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
 	}
 	if !started && c.sandbox && len(sbSysctls) > 0 {
 		return nil, grpcErr(fmt.Errorf("create %s: %w: the pod's sandbox already runs; its sysctls cannot change", r.ID, errdefs.ErrFailedPrecondition))
@@ -351,7 +361,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), Sysctls: sysctls}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), NewNetNS: ownNetNS(sp), Sysctls: sysctls}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {
@@ -921,6 +931,22 @@ func netNS(sp *specs.Spec) string {
 		}
 	}
 	return ""
+}
+
+// ownNetNS says whether the spec asks for a new network namespace (a
+// network namespace without a path, as `ctr run` makes): the sentry then
+// gets one of its own. With no network namespace at all (CRI's host
+// network) it shares the host's.
+func ownNetNS(sp *specs.Spec) bool {
+	if sp.Linux == nil {
+		return false
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }
 
 // execsOf lists a container's execs.

@@ -39,6 +39,11 @@ type Config struct {
 	// NetNS is the path of the pod's network namespace (made by CNI):
 	// Launch starts the sentry in it; empty: the shim's.
 	NetNS string
+	// NewNetNS gives the sentry a network namespace of its own with only
+	// a loopback interface (an OCI network namespace without a path, as
+	// `ctr run` makes by default); NetNS must be empty. Without either
+	// the sentry shares the shim's (host networking).
+	NewNetNS bool `json:",omitempty"`
 	// Sysctls are the sandbox's own sysctls (SysctlSandbox ones) from
 	// the pod's spec.
 	Sysctls map[string]string `json:",omitempty"`

@@ -60,6 +60,16 @@ func Launch(argv []string, cfg Config, logw io.Writer) (*Client, error) {
 	if cfg.Confine {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
 	}
+	if cfg.NewNetNS {
+		if cfg.NetNS != "" {
+			ctlA.Close()
+			ctlB.Close()
+			fdA.Close()
+			fdB.Close()
+			return nil, fmt.Errorf("start sentry: both a network namespace path (%s) and a new network namespace", cfg.NetNS)
+		}
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+	}
 	err = startIn(cmd, cfg.NetNS)
 	ctlB.Close()
 	fdB.Close()
