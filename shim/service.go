@@ -361,7 +361,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), NewNetNS: ownNetNS(sp), Sysctls: sysctls}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: podHostname(sp), LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), NewNetNS: ownNetNS(sp), Sysctls: sysctls}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {
@@ -931,6 +931,25 @@ func netNS(sp *specs.Spec) string {
 		}
 	}
 	return ""
+}
+
+// podHostname is the sandbox's hostname: the spec's, or the host's when
+// the spec shares the host's UTS namespace (CRI's host networking brings
+// it along) and names none.
+func podHostname(sp *specs.Spec) string {
+	if sp.Hostname != "" || sp.Linux == nil {
+		return sp.Hostname
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.UTSNamespace {
+			return ""
+		}
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // ownNetNS says whether the spec asks for a new network namespace (a
