@@ -75,8 +75,9 @@ func TestProcNet(t *testing.T) {
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	root := sandboxtest.Rootfs(t, true)
-	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", "netstat -ltn; cat /proc/net/unix"}, sandboxtest.Options{})
-	if r.ExitCode() != 0 || !strings.Contains(r.Stdout, "127.0.0.1:"+strconv.Itoa(port)) || !strings.Contains(r.Stdout, "Num       RefCount") {
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", "netstat -ltn; cat /proc/net/unix; head -1 /proc/self/net/tcp6"}, sandboxtest.Options{})
+	if r.ExitCode() != 0 || !strings.Contains(r.Stdout, "127.0.0.1:"+strconv.Itoa(port)) || !strings.Contains(r.Stdout, "Num       RefCount") ||
+		!strings.Contains(r.Stdout, "local_address") {
 		t.Fatalf("listener 127.0.0.1:%d not in /proc/net: exit %d\nstdout %s\nstderr %s", port, r.ExitCode(), r.Stdout, r.Stderr)
 	}
 }

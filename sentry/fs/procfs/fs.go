@@ -42,7 +42,10 @@ type Filesystem struct {
 	dev  uint64
 	// sysctls is opts.Sysctls or the defaults.
 	sysctls *Sysctls
-	root    *rootDir
+	// netDir is /proc/net, also every process's net/ (one network
+	// namespace per sandbox).
+	netDir *staticDir
+	root   *rootDir
 
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int

@@ -308,6 +308,7 @@ func (fs *Filesystem) addSysctlFiles(root, sys *staticDir, sub func(*staticDir, 
 	}
 	net := fs.newStaticDir("/net", root.ino)
 	root.add("net", net)
+	fs.netDir = net
 	for _, leaf := range netFiles {
 		leaf := leaf
 		net.add(leaf, fs.newFile("/net/"+leaf, 0o444, func(context.Context) ([]byte, error) {
