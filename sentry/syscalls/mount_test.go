@@ -17,11 +17,12 @@ func TestMountBind(t *testing.T) {
 mount --bind /tmp/src /tmp/m && cat /tmp/m/f
 grep -c ' /tmp/m ' /proc/mounts
 mount --make-rshared /tmp/m && echo propagation-ok
+mkdir -p /tmp/r && mount --rbind /tmp /tmp/r && cat /tmp/r/m/f && umount /tmp/r
 mount -o remount,bind,ro /tmp/m && { echo x > /tmp/m/g 2>/dev/null || echo read-only; }
 umount /tmp/m && ls -A /tmp/m | wc -l
 mount -t ext4 /dev/null /tmp/m 2>/dev/null || echo no-new-filesystems`
 	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", script}, sandboxtest.Options{})
-	want := "inside\n1\npropagation-ok\nread-only\n0\nno-new-filesystems\n"
+	want := "inside\n1\npropagation-ok\ninside\nread-only\n0\nno-new-filesystems\n"
 	if r.ExitCode() != 0 || r.Stdout != want {
 		t.Fatalf("exit %d\nstdout %q\nwant   %q\nstderr %q\nlog %s", r.ExitCode(), r.Stdout, want, r.Stderr, r.Log)
 	}

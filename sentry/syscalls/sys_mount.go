@@ -12,8 +12,8 @@ import (
 // mount(2) and umount2(2) change the sandbox's own mount table (the
 // sentry's VFS), never the host's, and need CAP_SYS_ADMIN in the
 // sandbox (a privileged container). Supported: bind mounts of the
-// caller's tree (MS_BIND; MS_REC binds the one mount, not the mounts
-// below it), remounts that change a mount's flags (ro, nosuid, nodev,
+// caller's tree (MS_BIND, with MS_REC the mounts below the source too),
+// remounts that change a mount's flags (ro, nosuid, nodev,
 // noexec, noatime), and propagation changes, which have nothing to act
 // on: the sandbox's mounts never propagate to the host. New filesystems
 // are ENODEV; MS_MOVE is EINVAL.
@@ -83,7 +83,7 @@ func sysMount(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 			return 0, err
 		}
 		defer srelease()
-		return 0, v.BindMount(t.Ctx(), creds, spop, tpop, vfs.MountOptions{})
+		return 0, v.BindMount(t.Ctx(), creds, spop, tpop, vfs.MountOptions{Recursive: flags&unix.MS_REC != 0})
 	case flags&mountPropagation != 0:
 		// One propagation type at a time, on a mount's root.
 		p := flags & mountPropagation
