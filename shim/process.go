@@ -17,6 +17,7 @@ import (
 
 	"moat.dev/moat/cri"
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/sentry/seccomp"
 )
 
 // container is one containerd task: the pod's sandbox (pause) container
@@ -29,6 +30,8 @@ type container struct {
 	spec    *specs.Spec
 	limits  limits
 	mounted bool // bundle/rootfs was mounted by the shim
+	// seccomp is the container's seccomp profile (nil: none).
+	seccomp *seccomp.Profile
 
 	init  *process
 	execs map[string]*process

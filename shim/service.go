@@ -212,6 +212,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if sp.Linux != nil {
 		c.limits = limitsOf(sp.Linux.Resources)
 	}
+	if c.seccomp, err = seccompProfile(sp.Linux); err != nil {
+		return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+	}
 	if !c.sandbox && sp.Process == nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w: the OCI spec has no process", r.ID, errdefs.ErrInvalidArgument))
 	}
@@ -463,6 +466,8 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		if err != nil {
 			return fail(fmt.Errorf("start: %w: %v", errdefs.ErrInvalidArgument, err))
 		}
+		// As runc: the container's filter applies to its execs too.
+		args.Seccomp = c.seccomp
 	}
 	var files [3]*os.File
 	release := func() {}

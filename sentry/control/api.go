@@ -11,7 +11,11 @@
 // names the token of the message that brought them.
 package control
 
-import "time"
+import (
+	"time"
+
+	"moat.dev/moat/sentry/seccomp"
+)
 
 // ServiceName is the net/rpc service of the sentry.
 const ServiceName = "Sentry"
@@ -100,6 +104,10 @@ type StartArgs struct {
 	Caps       uint64
 	NoNewPrivs bool
 	Umask      uint32
+	// Seccomp is the container's seccomp profile (OCI linux.seccomp),
+	// enforced by the sentry on the process and all it starts; nil:
+	// none.
+	Seccomp *seccomp.Profile `json:",omitempty"`
 
 	// StdioToken names the descriptor message with the process's stdio;
 	// Stdin/Stdout/Stderr say which of the three it holds, in that order.

@@ -119,8 +119,13 @@ func (c *Client) Pid() int {
 func (c *Client) Exited() <-chan struct{} { return c.exited }
 
 // ExitError is how the sentry process ended (nil: exit code 0); valid
-// once Exited is closed.
-func (c *Client) ExitError() error { return c.exitErr }
+// once Exited is closed. A death by its seccomp filter says so.
+func (c *Client) ExitError() error {
+	if SeccompKilled(c.exitErr) {
+		return fmt.Errorf("%w: killed by its seccomp filter for a host system call outside its allowlist (the kernel log names it: audit type=1326)", c.exitErr)
+	}
+	return c.exitErr
+}
 
 func (c *Client) call(method string, args, reply any) error {
 	if err := c.rpc.Call(ServiceName+"."+method, args, reply); err != nil {

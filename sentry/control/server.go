@@ -19,6 +19,7 @@ import (
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/mm"
 	"moat.dev/moat/sentry/sandbox"
+	"moat.dev/moat/sentry/seccomp"
 	"moat.dev/moat/sentry/vfs"
 )
 
@@ -259,9 +260,20 @@ func (s *Sentry) startContainerProcess(a StartArgs, stdio [3]*vfs.File, onExit f
 	if cwd == "" {
 		cwd = "/"
 	}
+	var filter *kernel.SeccompFilter
+	if a.Seccomp != nil {
+		c, err := seccomp.Compile(a.Seccomp)
+		if err != nil {
+			return nil, fmt.Errorf("start %s/%s: %w: %v", a.ID, a.ExecID, ErrInvalidInput, err)
+		}
+		if len(c.Ignored) > 0 {
+			s.log.Debug("seccomp profile: system calls unknown to the sentry are ignored", "container", a.ID, "names", c.Ignored)
+		}
+		filter = &kernel.SeccompFilter{Program: c.Program, Log: a.Seccomp.Log()}
+	}
 	g, err := s.sb.Kernel.CreateProcess(kernel.ProcessSpec{
 		Argv: a.Argv, Envv: a.Env, Path: prog, Cwd: cwd, Creds: creds, Umask: a.Umask,
-		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root,
+		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root, Seccomp: filter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s/%s: %w", a.ID, a.ExecID, err)

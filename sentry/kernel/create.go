@@ -34,6 +34,10 @@ type ProcessSpec struct {
 	// filesystem); the VFS root when not set. The process takes its own
 	// reference.
 	Root vfs.VirtualDentry
+	// Seccomp, if set, is the process's first seccomp filter (the
+	// container's profile), installed whatever the credentials, as a
+	// runtime does before it executes the container's program.
+	Seccomp *SeccompFilter
 }
 
 // CreateProcess starts a process.
@@ -64,6 +68,13 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		t.fds.DecRef(ctx)
 		fsc.decRef(ctx)
 		return nil, err
+	}
+	if spec.Seccomp != nil {
+		s, err := stackFilter(nil, *spec.Seccomp)
+		if err != nil {
+			return fail(fmt.Errorf("create process: seccomp filter: %w", err))
+		}
+		t.seccomp.Store(s)
 	}
 	if spec.Cwd != "" && spec.Cwd != "/" {
 		pop, done, err := t.PathOp(abi.AT_FDCWD, spec.Cwd, true)

@@ -73,7 +73,9 @@ type Kernel struct {
 	groups     map[int32]*ThreadGroup
 	init       *ThreadGroup
 	unimpl     sync.Map // syscall number → struct{} once logged
-	oomKills   atomic.Uint64
+	// seccompLogs bounds the logging of seccomp actions.
+	seccompLogs logLimiter
+	oomKills    atomic.Uint64
 	// oomByContainer counts OOM kills per container name.
 	oomByContainer map[string]uint64
 	liveTasks      sync.WaitGroup

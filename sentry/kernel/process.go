@@ -496,6 +496,7 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	}
 	nt.tid = k.allocID()
 	nt.name = t.name
+	nt.seccomp.Store(t.seccomp.Load())
 	nt.sigMask = t.sigMask
 	nt.altStack = t.altStack
 	if f&abi.CLONE_VM != 0 && f&abi.CLONE_VFORK == 0 {

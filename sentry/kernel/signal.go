@@ -202,6 +202,12 @@ func (t *Task) forceSignal(sig abi.Signal, code int32, addr uint64) {
 	info.SetSigno(sig)
 	info.SetCode(code)
 	info.SetAddr(addr)
+	t.forceSignalInfo(&info)
+}
+
+// forceSignalInfo is forceSignal with the whole siginfo given.
+func (t *Task) forceSignalInfo(info *abi.SignalInfo) {
+	sig := info.Signo()
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
 	act := &t.tg.handlers.actions[sig]
@@ -209,7 +215,7 @@ func (t *Task) forceSignal(sig abi.Signal, code int32, addr uint64) {
 		act.Handler = abi.SIG_DFL
 		t.sigMask &^= abi.SignalSetOf(sig)
 	}
-	t.pending.add(&info)
+	t.pending.add(info)
 	t.wakeLocked()
 }
 
@@ -263,7 +269,7 @@ func (t *Task) handlePending() bool {
 				}
 				continue
 			}
-			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) {
+			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) && !isSeccompTrap(&info) {
 				continue
 			}
 			k.killGroupLocked(t.tg, sig)
@@ -309,6 +315,12 @@ func isStop(sig abi.Signal) bool {
 		return true
 	}
 	return false
+}
+
+// isSeccompTrap reports whether info is the SIGSYS of a seccomp filter's
+// TRAP: forced, it kills even the init when no handler takes it.
+func isSeccompTrap(info *abi.SignalInfo) bool {
+	return info.Signo() == abi.SIGSYS && info.Code() == abi.SI_SYS_SECCOMP
 }
 
 func isFault(sig abi.Signal) bool {

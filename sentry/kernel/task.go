@@ -83,6 +83,8 @@ type Task struct {
 	running platform.CPU
 	start   time.Time
 	cpuTime atomic.Int64 // nanoseconds spent running user code
+	// seccomp is the task's seccomp state (nil: none); see seccomp.go.
+	seccomp atomic.Pointer[seccompState]
 }
 
 // TID returns the task's thread ID.
@@ -437,6 +439,14 @@ func (t *Task) syscall() {
 		rv  uint64
 		err error
 	)
+	if s := t.seccomp.Load(); s != nil {
+		if rv, skip := t.seccompCheck(s, &a); skip {
+			t.restart = nil
+			r.RAX = rv
+			t.traceSyscall(&a, rv, nil)
+			return
+		}
+	}
 	if nr < uint64(len(t.k.syscalls)) && t.k.syscalls[nr] != nil {
 		rv, err = t.callSyscall(nr, &a)
 	} else {

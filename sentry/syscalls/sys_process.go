@@ -550,8 +550,8 @@ func sysPrctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 			return 0, unix.EINVAL
 		}
 		return 1, nil
-	case abi.PR_GET_SECCOMP:
-		return 0, nil
+	case abi.PR_GET_SECCOMP, abi.PR_SET_SECCOMP:
+		return prctlSeccomp(t, a)
 	}
 	return 0, unix.EINVAL
 }

@@ -359,7 +359,11 @@ func (p *proc) status(ctx context.Context) ([]byte, error) {
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	scMode, scFilters := 0, 0
+	if t != nil {
+		scMode, scFilters = t.Seccomp()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.fs.k.CPUs()
 	fmt.Fprintf(&b, "Cpus_allowed:\t%x\nCpus_allowed_list:\t%s\n", uint64(1)<<n-1, cpuList(n))
 	fmt.Fprintf(&b, "Mems_allowed:\t1\nMems_allowed_list:\t0\n")
