@@ -43,6 +43,14 @@ type Config struct {
 	// NetNS is the path of the pod's network namespace (made by CNI):
 	// Launch starts the sentry in it; empty: the shim's.
 	NetNS string
+	// NewNetNS gives the sentry a network namespace of its own with only
+	// a loopback interface (an OCI network namespace without a path, as
+	// `ctr run` makes by default); NetNS must be empty. Without either
+	// the sentry shares the shim's (host networking).
+	NewNetNS bool `json:",omitempty"`
+	// Sysctls are the sandbox's own sysctls (SysctlSandbox ones) from
+	// the pod's spec.
+	Sysctls map[string]string `json:",omitempty"`
 }
 
 // Mount is one OCI mount of a container.
@@ -76,6 +84,10 @@ type AddContainerArgs struct {
 	PIDNamespace string
 	// MaskedPaths and ReadonlyPaths are the OCI spec's.
 	MaskedPaths, ReadonlyPaths []string
+	// Sysctls are sandbox sysctls (SysctlSandbox ones) of the
+	// container's spec; they apply to the whole sandbox, as the
+	// containers of a pod share their IPC and UTS namespaces.
+	Sysctls map[string]string `json:",omitempty"`
 }
 
 // The PID namespaces a container may run in.

@@ -111,6 +111,10 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 	if err != nil {
 		return fmt.Errorf("add container %s: %w", a.ID, err)
 	}
+	if err := s.sb.SetSysctls(a.Sysctls); err != nil {
+		closeAll(fds)
+		return fmt.Errorf("add container %s: %w: %v", a.ID, ErrInvalidInput, err)
+	}
 	want := 1
 	for _, m := range a.Mounts {
 		if m.FromFD {

@@ -65,7 +65,9 @@ type Kernel struct {
 	// mu guards the task tree, process and signal state.
 	mu       sync.Mutex
 	hostname string
-	maxTasks int
+	// domainname is the UTS domain name ("" shows as "(none)").
+	domainname string
+	maxTasks   int
 	// rootNS is the sandbox's PID namespace; idNS maps each root ID in
 	// use to the deepest namespace that numbers it.
 	rootNS *PIDNamespace
@@ -131,6 +133,23 @@ func (k *Kernel) Hostname() string {
 func (k *Kernel) SetHostname(h string) {
 	k.mu.Lock()
 	k.hostname = h
+	k.mu.Unlock()
+}
+
+// Domainname returns the UTS domain name, "(none)" when unset.
+func (k *Kernel) Domainname() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.domainname == "" {
+		return "(none)"
+	}
+	return k.domainname
+}
+
+// SetDomainname sets it.
+func (k *Kernel) SetDomainname(d string) {
+	k.mu.Lock()
+	k.domainname = d
 	k.mu.Unlock()
 }
 

@@ -603,6 +603,12 @@ func (t *Task) SigSuspend(mask abi.SignalSet) {
 	old := t.sigMask
 	t.savedMask = &old
 	t.sigMask = mask &^ abi.UnblockableSignals
+	// A signal that arrived while blocked and that the new mask lets
+	// through ends the wait at once (the pattern of a shell's wait:
+	// block SIGCHLD, check its jobs, sigsuspend with SIGCHLD unblocked).
+	if t.deliverableLocked() != 0 {
+		t.raiseInterrupt()
+	}
 	k.mu.Unlock()
 	t.Block(nil, time.Time{})
 }

@@ -156,14 +156,33 @@ func (t *Task) SetName(n string) {
 }
 
 // CopyIn, CopyOut and CopyInString access the task's user memory.
-func (t *Task) CopyIn(addr uint64, b []byte) (int, error) { return t.mm.CopyIn(t.ctx, addr, b) }
+func (t *Task) CopyIn(addr uint64, b []byte) (int, error) {
+	n, err := t.mm.CopyIn(t.ctx, addr, b)
+	t.checkCopyOOM(err)
+	return n, err
+}
 
 // CopyOut copies b to user address addr.
-func (t *Task) CopyOut(addr uint64, b []byte) (int, error) { return t.mm.CopyOut(t.ctx, addr, b) }
+func (t *Task) CopyOut(addr uint64, b []byte) (int, error) {
+	n, err := t.mm.CopyOut(t.ctx, addr, b)
+	t.checkCopyOOM(err)
+	return n, err
+}
+
+// checkCopyOOM OOM-kills the task's process when a copy to or from its
+// memory on its behalf (a read(2) into a buffer never touched before)
+// hit the memory limit: the call's partial result never reaches it.
+func (t *Task) checkCopyOOM(err error) {
+	if err != nil && mm.IsOOM(err) {
+		t.oomKill()
+	}
+}
 
 // CopyInString reads a NUL-terminated string of at most max bytes.
 func (t *Task) CopyInString(addr uint64, max int) (string, error) {
-	return t.mm.CopyInString(t.ctx, addr, max)
+	s, err := t.mm.CopyInString(t.ctx, addr, max)
+	t.checkCopyOOM(err)
+	return s, err
 }
 
 // Root and Cwd return references the caller must DecRef.
@@ -536,18 +555,28 @@ func (t *Task) pageFault(e platform.Exit) {
 	}
 	switch {
 	case fe.OOM:
-		t.k.oomKills.Add(1)
-		t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", t.Name())
-		t.k.mu.Lock()
-		t.tg.oomKilled = true
-		t.k.oomByContainer[t.tg.Container]++
-		t.k.killGroupLocked(t.tg, abi.SIGKILL)
-		t.k.mu.Unlock()
+		t.oomKill()
 	case fe.Bus:
 		t.forceSignal(abi.SIGBUS, abi.BUS_ADRERR, e.Addr)
 	default:
 		t.forceSignal(abi.SIGSEGV, fe.Code, e.Addr)
 	}
+}
+
+// oomKill kills the task's process for running out of the sandbox's
+// memory (once: a process already killed is not counted again).
+func (t *Task) oomKill() {
+	name := t.Name()
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if t.tg.oomKilled {
+		return
+	}
+	t.k.oomKills.Add(1)
+	t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", name)
+	t.tg.oomKilled = true
+	t.k.oomByContainer[t.tg.Container]++
+	t.k.killGroupLocked(t.tg, abi.SIGKILL)
 }
 
 func (t *Task) exception(e platform.Exit) {

@@ -326,7 +326,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o555); err != nil {
 			return err
 		}
-		var fs vfs.Filesystem = procfs.New(s.Kernel, procfs.Options{})
+		var fs vfs.Filesystem = procfs.New(s.Kernel, s.procOptions())
 		if m.Type == "sysfs" {
 			fs = sysfs.New(s.Kernel.CPUs)
 			flags |= vfs.MountReadOnly

@@ -160,10 +160,10 @@ func parseSize(s string) (int64, error) {
 
 // mountAll mounts ms in order, making missing mount points, and fills
 // /dev when a tmpfs is mounted there.
-func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount) error {
+func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount, popts procfs.Options) error {
 	devices := false
 	for _, m := range ms {
-		if err := mountOne(ctx, v, k, m, &devices); err != nil {
+		if err := mountOne(ctx, v, k, m, &devices, popts); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Destination, err)
 		}
 	}
@@ -179,8 +179,8 @@ func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 
 // mountOne mounts m; devices says whether the sentry's devices are
 // registered (by the devfs of a /dev mount), and is set when this mount
-// registers them.
-func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool) error {
+// registers them; popts configure a /proc.
+func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool, popts procfs.Options) error {
 	dst := m.Destination
 	if !path.IsAbs(dst) || path.Clean(dst) != dst && path.Clean(dst)+"/" != dst {
 		return fmt.Errorf("destination %q is not a clean absolute path", dst)
@@ -207,7 +207,7 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 	var fs vfs.Filesystem
 	switch typ {
 	case "proc":
-		fs = procfs.New(k, procfs.Options{})
+		fs = procfs.New(k, popts)
 	case "sysfs":
 		fs = sysfs.New(k.CPUs)
 		o.flags |= vfs.MountReadOnly

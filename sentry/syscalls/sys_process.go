@@ -448,7 +448,7 @@ func sysArchPrctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 
 func sysUname(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	u := abi.Utsname{Sysname: "Linux", Nodename: t.Kernel().Hostname(), Release: "6.8.0",
-		Version: "#1 SMP moat", Machine: "x86_64", Domainname: "(none)"}
+		Version: "#1 SMP moat", Machine: "x86_64", Domainname: t.Kernel().Domainname()}
 	b := make([]byte, abi.UtsnameSize)
 	u.Marshal(b)
 	if _, err := t.CopyOut(a.Args[0], b); err != nil {

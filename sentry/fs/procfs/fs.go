@@ -24,14 +24,23 @@ const procSuperMagic = 0x9fa0
 
 // Options configures a procfs. Which processes a reader sees is its PID
 // namespace's business (see viewer), not the mount's.
-type Options struct{}
+type Options struct {
+	// Sysctls are the sandbox's /proc/sys values, shared by its procfs
+	// instances; nil: Linux's defaults and no host network files.
+	Sysctls *Sysctls
+}
 
 // Filesystem is one procfs instance, showing the processes of one kernel.
 type Filesystem struct {
 	k    *kernel.Kernel
 	opts Options
 	dev  uint64
-	root *rootDir
+	// sysctls is opts.Sysctls or the defaults.
+	sysctls *Sysctls
+	// netDir is /proc/net, also every process's net/ (one network
+	// namespace per sandbox).
+	netDir *staticDir
+	root   *rootDir
 
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int
@@ -42,7 +51,10 @@ type Filesystem struct {
 
 // New returns a procfs for k.
 func New(k *kernel.Kernel, opts Options) *Filesystem {
-	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev()}
+	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev(), sysctls: opts.Sysctls}
+	if fs.sysctls == nil {
+		fs.sysctls = NewSysctls()
+	}
 	fs.root = newRootDir(fs)
 	return fs
 }

@@ -155,6 +155,9 @@ func (fs *Filesystem) newProcDirAt(g *kernel.ThreadGroup, t *kernel.Task, path s
 	f("maps", 0o444, p.maps).check = p.mayAccess
 	f("mountinfo", 0o444, p.mountinfo)
 	f("mounts", 0o444, p.mounts)
+	if fs.netDir != nil {
+		d.add("net", fs.netDir)
+	}
 	f("oom_score", 0o444, text("0\n"))
 	adj := f("oom_score_adj", 0o644, p.oomScoreAdj)
 	adj.write = p.setOOMScoreAdj

@@ -109,6 +109,8 @@ type Options struct {
 	// Creds, when set, replace the credentials UID chooses (uid 0 with
 	// every capability, or an unprivileged uid with none).
 	Creds *kernel.Creds
+	// Sysctls are the sandbox's own sysctls (sandbox.Config.Sysctls).
+	Sysctls map[string]string
 }
 
 // Result of a run.
@@ -134,7 +136,7 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	}
 	var logBuf, straceBuf syncBuffer
 	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, Pids: o.Pids, RootFS: rootfs, Hostname: "sandboxtest",
-		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts}
+		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts, Sysctls: o.Sysctls}
 	if o.Strace {
 		cfg.Strace = &straceBuf
 	}
