@@ -105,6 +105,17 @@ func teardown(id, ipBin string) error {
 	return errors.Join(errs...)
 }
 
+// Teardown removes what the harness with this id left on the machine
+// (processes, mounts, cgroups, the bridge, folders), for a harness whose
+// owner died or lives in another process; it returns what could not be
+// removed.
+func Teardown(id string) error {
+	if !isHexID(id) {
+		return fmt.Errorf("harness id %q: not a harness id", id)
+	}
+	return teardown(id, "")
+}
+
 // Leftovers lists what of the harness with this id is still on the
 // machine: processes, mounts, cgroups, the bridge, folders.
 func Leftovers(id string) []string {
