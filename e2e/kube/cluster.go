@@ -89,7 +89,7 @@ type Cluster struct {
 	procs    []*proc
 	procsMu  sync.Mutex
 	host     *hostState
-	cgroupOK bool
+	unlock   func() // releases ClusterLock
 }
 
 // Binaries are the paths of the cluster's programs.
@@ -155,18 +155,28 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
+	release, err := Lock(ctx, ClusterLock, opts.Logf)
+	if err != nil {
+		return nil, err
+	}
 	if err := portsFree(); err != nil {
+		release()
 		return nil, err
 	}
 	nodeName, err := nodeName()
 	if err != nil {
 		return nil, err
 	}
-	nodeIP, err := PrimaryIP()
 	if err != nil {
+		release()
 		return nil, err
 	}
-	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP}
+	nodeIP, err := PrimaryIP()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP, unlock: release}
 	t0 := time.Now()
 	c.Env, err = harness.New(ctx, harness.Options{
 		ToolsDir:  opts.ToolsDir,
@@ -174,6 +184,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		ExtraPath: []string{MoatPrefix},
 	})
 	if err != nil {
+		release()
 		return nil, err
 	}
 	c.logf("cluster: containerd up (%v)", time.Since(t0).Round(time.Millisecond))
@@ -486,6 +497,10 @@ func (c *Cluster) Close() error {
 	}
 	if left := c.Leftovers(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("cluster left: %s", strings.Join(left, "; ")))
+	}
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
 	}
 	return errors.Join(errs...)
 }
