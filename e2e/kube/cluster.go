@@ -84,12 +84,12 @@ type Cluster struct {
 	NodeName string
 	NodeIP   string
 
-	opts     Options
-	bins     *Binaries
-	procs    []*proc
-	procsMu  sync.Mutex
-	host     *hostState
-	unlock   func() // releases ClusterLock
+	opts    Options
+	bins    *Binaries
+	procs   []*proc
+	procsMu sync.Mutex
+	host    *hostState
+	unlock  func() // releases ClusterLock
 }
 
 // Binaries are the paths of the cluster's programs.
