@@ -331,7 +331,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, apiserver, "https://"+APIServerHost+":"+APIServerPort+"/readyz", tlsCfg, 90*time.Second); err != nil {
+	if err := waitHTTP(ctx, apiserver, "https://"+APIServerHost+":"+APIServerPort+"/readyz", tlsCfg, 3*time.Minute); err != nil {
 		return err
 	}
 	c.logf("cluster: kube-apiserver ready (%v)", time.Since(t0).Round(time.Millisecond))

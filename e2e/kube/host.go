@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -37,6 +39,57 @@ type hostState struct {
 	// PodLogs is the cluster's pod log folder; links into it in
 	// /var/log/containers are the cluster's.
 	PodLogs string `json:"podLogs"`
+	// Chains lists, per "iptables -t TABLE" (and ip6tables), the
+	// kubelet's canary chains that existed before; the ones it adds are
+	// removed. Empty when the host has no iptables (the kubelet then
+	// makes none).
+	Chains map[string][]string `json:"chains,omitempty"`
+}
+
+// The chains the kubelet creates when iptables is installed: a hint for
+// kube-proxy and canaries it watches to notice a firewall flush.
+var kubeletChains = map[string][]string{
+	"mangle": {"KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY"},
+	"nat":    {"KUBE-KUBELET-CANARY"},
+	"filter": {"KUBE-KUBELET-CANARY"},
+}
+
+// kubeletChainsPresent lists "<bin> <table> <chain>" for each of the
+// kubelet's chains present on the host.
+func kubeletChainsPresent() map[string][]string {
+	out := map[string][]string{}
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			continue
+		}
+		for table, chains := range kubeletChains {
+			b, err := exec.Command(p, "-w", "5", "-t", table, "-S").Output()
+			if err != nil {
+				continue
+			}
+			for _, c := range chains {
+				if strings.Contains(string(b), "-N "+c+"\n") {
+					out[bin+" "+table] = append(out[bin+" "+table], c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// newChains are the kubelet's chains present now that were not before.
+func (h *hostState) newChains() [][3]string {
+	var out [][3]string
+	for key, chains := range kubeletChainsPresent() {
+		for _, c := range chains {
+			if !slices.Contains(h.Chains[key], c) {
+				bin, table, _ := strings.Cut(key, " ")
+				out = append(out, [3]string{bin, table, c})
+			}
+		}
+	}
+	return out
 }
 
 func saveHostState(dir string) (*hostState, error) {
@@ -54,6 +107,7 @@ func saveHostState(dir string) (*hostState, error) {
 	}
 	_, err := os.Lstat(devicePluginSocket)
 	h.SocketExisted = err == nil
+	h.Chains = kubeletChainsPresent()
 	b, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("encode host state: %w", err)
@@ -103,6 +157,15 @@ func (h *hostState) restore() error {
 			}
 		}
 	}
+	for _, c := range h.newChains() {
+		// A chain goes once empty and unreferenced: flush, then delete.
+		for _, op := range []string{"-F", "-X"} {
+			if out, err := exec.Command(c[0], "-w", "5", "-t", c[1], op, c[2]).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("%s -t %s %s %s: %w: %s", c[0], c[1], op, c[2], err, strings.TrimSpace(string(out))))
+				break
+			}
+		}
+	}
 	// Folders the kubelet created, deepest first, when nothing else is in them.
 	for _, d := range []string{devicePluginDir, kubeletDir, containerLogLinks} {
 		if !h.Existed[d] {
@@ -135,6 +198,9 @@ func (h *hostState) leftovers() []string {
 				left = append(left, "link "+p)
 			}
 		}
+	}
+	for _, c := range h.newChains() {
+		left = append(left, fmt.Sprintf("%s chain %s in table %s", c[0], c[2], c[1]))
 	}
 	return left
 }
