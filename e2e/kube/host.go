@@ -26,8 +26,9 @@ const (
 )
 
 // hostState is what Close puts back on the host. It is also kept in
-// <dir>/host.json, so a cluster whose process died can be cleaned up by
-// another (ForceCleanup).
+// HostStateFile, outside the harness's folders (which a later harness
+// removes as stale), so the next cluster, or ForceCleanup, puts back what
+// a cluster whose process died had changed.
 type hostState struct {
 	Sysctls map[string]string `json:"sysctls"`
 	// Existed says which of the kubelet's outside folders were there
@@ -92,6 +93,28 @@ func (h *hostState) newChains() [][3]string {
 	return out
 }
 
+// HostStateFile holds the running cluster's hostState (one cluster runs
+// at a time: ClusterLock).
+const HostStateFile = LockDir + "/host.json"
+
+// restoreDeadCluster puts back the host state of a cluster that died
+// without teardown; the caller holds ClusterLock, so no live cluster owns
+// HostStateFile.
+func restoreDeadCluster(logf func(string, ...any)) error {
+	h, err := loadHostState()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logf("cluster: putting back the host state a dead cluster left (%s)", HostStateFile)
+	if err := h.restore(); err != nil {
+		return err
+	}
+	return os.Remove(HostStateFile)
+}
+
 func saveHostState(dir string) (*hostState, error) {
 	h := &hostState{Sysctls: map[string]string{}, Existed: map[string]bool{}, PodLogs: filepath.Join(dir, "pod-logs")}
 	for _, k := range savedSysctls {
@@ -112,15 +135,18 @@ func saveHostState(dir string) (*hostState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode host state: %w", err)
 	}
-	p := filepath.Join(dir, "host.json")
+	p := HostStateFile
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+	}
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", p, err)
 	}
 	return h, nil
 }
 
-func loadHostState(dir string) (*hostState, error) {
-	p := filepath.Join(dir, "host.json")
+func loadHostState() (*hostState, error) {
+	p := HostStateFile
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
