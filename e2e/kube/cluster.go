@@ -90,6 +90,7 @@ type Cluster struct {
 	procsMu  sync.Mutex
 	host     *hostState
 	cgroupOK bool
+	lock     *os.File // LockFile, held from Start to Close
 }
 
 // Binaries are the paths of the cluster's programs.
@@ -155,18 +156,25 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
+	lock, err := lockMachine(ctx, opts.Logf)
+	if err != nil {
+		return nil, err
+	}
 	if err := portsFree(); err != nil {
+		unlockMachine(lock)
 		return nil, err
 	}
 	nodeName, err := nodeName()
 	if err != nil {
+		unlockMachine(lock)
 		return nil, err
 	}
 	nodeIP, err := PrimaryIP()
 	if err != nil {
+		unlockMachine(lock)
 		return nil, err
 	}
-	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP}
+	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP, lock: lock}
 	t0 := time.Now()
 	c.Env, err = harness.New(ctx, harness.Options{
 		ToolsDir:  opts.ToolsDir,
@@ -174,6 +182,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		ExtraPath: []string{MoatPrefix},
 	})
 	if err != nil {
+		unlockMachine(lock)
 		return nil, err
 	}
 	c.logf("cluster: containerd up (%v)", time.Since(t0).Round(time.Millisecond))
@@ -485,6 +494,8 @@ func (c *Cluster) Close() error {
 	if left := c.Leftovers(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("cluster left: %s", strings.Join(left, "; ")))
 	}
+	unlockMachine(c.lock)
+	c.lock = nil
 	return errors.Join(errs...)
 }
 
