@@ -7,6 +7,7 @@ package k8s
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
 	wd, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "k8s:", err)
@@ -66,6 +68,20 @@ func run(m *testing.M) int {
 			return 1
 		}
 		st, kc = cluster.State(), cluster.Client
+	}
+	if cluster == nil {
+		// A published cluster may have moat installed by hand: start from
+		// a node without it, as a fresh one is.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if installed(ctx) {
+			logf("uninstalling the moat release found on the published cluster")
+			err = uninstallMoat(ctx)
+		}
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "k8s: helm uninstall moat:", err)
+			return 1
+		}
 	}
 	if ctdConfigBefore, err = os.ReadFile(st.ContainerdConfig); err == nil {
 		ctdConfDirBefore, err = listDir(st.ContainerdConfDir)

@@ -41,10 +41,18 @@ func installed(ctx context.Context) bool {
 }
 
 // installMoat runs `helm install moat charts/moat` as a user would, with
-// this cluster's values file, and waits for the DaemonSet to be ready.
+// this cluster's values file, and waits for the agent's pod to be Ready
+// (helm's --wait passes a DaemonSet before its controller has made a pod).
 func installMoat(ctx context.Context) (string, error) {
-	return kc.Helm(ctx, "install", release, filepath.Join(repoRoot, "charts", "moat"),
+	out, err := kc.Helm(ctx, "install", release, filepath.Join(repoRoot, "charts", "moat"),
 		"--namespace", moatNS, "--create-namespace", "-f", st.MoatValues, "--wait", "--timeout", "5m")
+	if err != nil {
+		return out, err
+	}
+	return out, kube.Poll(ctx, "a Ready moat-node pod", 250*time.Millisecond, func() (bool, error) {
+		pods, err := kc.Pods(ctx, moatNS, agentLabels)
+		return err == nil && len(pods) == 1 && kube.PodReady(&pods[0]), err
+	})
 }
 
 // uninstallMoat runs `helm uninstall moat` and waits for the agents to be
@@ -113,6 +121,8 @@ type podSpec struct {
 	RestartPolicy                 string // default Never
 }
 
+// containerSpec is one container: Script runs under sh -c as written
+// (no Kubernetes $(VAR) expansion); Image defaults to busybox.
 type containerSpec struct {
 	Name, Image, Script string
 }
@@ -133,7 +143,10 @@ func (p podSpec) YAML() string {
 		if img == "" {
 			img = busybox
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    image: %s\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", %q]\n", c.Name, img, c.Script)
+		// Kubernetes expands $(VAR) in commands and turns $$ into $:
+		// doubling every $ passes the script to sh as written.
+		script := strings.ReplaceAll(c.Script, "$", "$$")
+		fmt.Fprintf(&b, "  - name: %s\n    image: %s\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", %q]\n", c.Name, img, script)
 	}
 	return b.String()
 }

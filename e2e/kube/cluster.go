@@ -200,7 +200,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
-	c.logf("cluster: node %s Ready, %v after start", c.NodeName, time.Since(t0).Round(time.Millisecond))
+	c.logf("cluster: up %v after start", time.Since(t0).Round(time.Millisecond))
 	return c, nil
 }
 
@@ -250,6 +250,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		<-imgErr
 		return err
 	}
+	t0 := time.Now()
 	if err := c.startKubelet(); err != nil {
 		<-imgErr
 		return err
@@ -258,6 +259,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		<-imgErr
 		return err
 	}
+	c.logf("cluster: node %s Ready %v after the kubelet started", c.NodeName, time.Since(t0).Round(time.Millisecond))
 	return <-imgErr
 }
 
