@@ -388,4 +388,3 @@ func portForwardGet(ctx context.Context, ns, target string, port int, path strin
 	}
 	return string(b), nil
 }
-
