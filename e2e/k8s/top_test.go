@@ -222,4 +222,3 @@ func TestKubectlTop(t *testing.T) {
 		t.Errorf("kubectl top: the pod holding 20 MB shows %d MiB", mem)
 	}
 }
-
