@@ -336,15 +336,19 @@ spec:
 		if len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount != 0 {
 			t.Errorf("the resize restarted the container: %s", kube.PodSummary(p))
 		}
-		var got int
-		err = kube.Poll(ctx, fmt.Sprintf("%d vCPUs in the pod", step.want), 250*time.Millisecond, func() (bool, error) {
-			var err error
-			got, err = vcpusInPod(ctx, ns, "resized")
-			return got == step.want, err
+		got := -1
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = kube.Poll(wctx, fmt.Sprintf("%d vCPUs in the pod", step.want), 250*time.Millisecond, func() (bool, error) {
+			n, err := vcpusInPod(wctx, ns, "resized")
+			if err == nil {
+				got = n
+			}
+			return n == step.want, err
 		})
+		cancel()
 		t.Logf("resize to CPU limit %s: %d vCPUs in the pod", step.limit, got)
 		if err != nil {
-			t.Errorf("after resize to CPU limit %s: %v (the pod sees %d CPUs)", step.limit, err, got)
+			t.Fatalf("after resize to CPU limit %s: the pod sees %d CPUs, want %d: %v", step.limit, got, step.want, err)
 		}
 	}
 }
