@@ -6,11 +6,13 @@ package hostio
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 	"moat.dev/moat/sentry/waiter"
 )
@@ -29,6 +31,7 @@ type File struct {
 	readErr error
 	reading bool
 	more    *sync.Cond
+	fg      int32 // the terminal's foreground process group (TIOCSPGRP); 0: unset
 }
 
 // New wraps host descriptor fd (which it now owns) as a vfs file opened
@@ -188,7 +191,7 @@ func (f *File) EventUnregister(e *waiter.Entry) { f.queue.EventUnregister(e) }
 func (f *File) Release(context.Context) { unix.Close(f.fd) }
 
 // Ioctl passes terminal requests to the host terminal.
-func (f *File) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
+func (f *File) Ioctl(ctx context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
 	switch cmd {
 	case abi.FIONREAD:
 		f.mu.Lock()
@@ -240,14 +243,39 @@ func (f *File) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) 
 		var ws abi.Winsize
 		ws.Unmarshal(b)
 		return 0, unix.IoctlSetWinsize(f.fd, unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Row, Col: ws.Col, Xpixel: ws.Xpixel, Ypixel: ws.Ypixel})
-	case abi.TIOCGPGRP, abi.TIOCSPGRP, abi.TIOCSCTTY, abi.TIOCNOTTY:
-		// Job control on the host terminal is the sentry's own business:
-		// the sandbox has one foreground group.
-		if cmd == abi.TIOCGPGRP {
-			var b [4]byte
-			b[0] = 1
-			return 0, mem.CopyOut(arg, b[:])
+	case abi.TIOCGPGRP:
+		// The terminal's foreground group: the one a process set, else
+		// the caller's own. Each process given a terminal (a container's
+		// or an exec's, in a session of its own) owns it, so an
+		// interactive shell finds itself in the foreground and does not
+		// stop itself with SIGTTIN waiting for it.
+		f.mu.Lock()
+		pg := f.fg
+		f.mu.Unlock()
+		if pg == 0 {
+			pg = 1
+			if t := kernel.TaskFromContext(ctx); t != nil {
+				pg = t.ThreadGroup().PGID()
+			}
 		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(pg))
+		return 0, mem.CopyOut(arg, b[:])
+	case abi.TIOCSPGRP:
+		var b [4]byte
+		if err := mem.CopyIn(arg, b[:]); err != nil {
+			return 0, err
+		}
+		pg := int32(binary.LittleEndian.Uint32(b[:]))
+		if pg <= 0 {
+			return 0, unix.EINVAL
+		}
+		f.mu.Lock()
+		f.fg = pg
+		f.mu.Unlock()
+		return 0, nil
+	case abi.TIOCSCTTY, abi.TIOCNOTTY:
+		// The terminal is the process's already.
 		return 0, nil
 	}
 	return 0, unix.ENOTTY
