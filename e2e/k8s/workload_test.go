@@ -96,6 +96,8 @@ func TestKubectlRunLogsExec(t *testing.T) {
 	})
 
 	t.Run("exec-tty", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
 		cmd := kc.KubectlCommand(ctx, "exec", "-it", "shell", "-n", ns, "--", "sh")
 		f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 37, Cols: 101})
 		if err != nil {
