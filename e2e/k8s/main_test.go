@@ -52,6 +52,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	repoRoot = filepath.Join(wd, "..", "..")
+	// One test process at a time drives a cluster on this machine.
+	lockCtx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	release, err := kube.Lock(lockCtx, kube.TestsLock, func(f string, a ...any) { fmt.Fprintf(os.Stderr, "k8s: "+f+"\n", a...) })
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "k8s:", err)
+		return 1
+	}
+	defer release()
 	if s, alive, err := kube.ReadState(); err == nil && alive {
 		logf("using the published cluster (pid %d, %s)", s.Pid, kube.StateFile)
 		st, kc = s, s.Client()
@@ -131,14 +140,14 @@ func listDir(d string) ([]string, error) {
 }
 
 // testCtx is a context bounded for one scenario.
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // kubectl runs kubectl or fails the test.
-func kubectl(t *testing.T, ctx context.Context, args ...string) string {
+func kubectl(t testing.TB, ctx context.Context, args ...string) string {
 	t.Helper()
 	out, err := kc.Kubectl(ctx, args...)
 	if err != nil {
@@ -148,7 +157,7 @@ func kubectl(t *testing.T, ctx context.Context, args ...string) string {
 }
 
 // apply applies a manifest and deletes it when the test ends.
-func apply(t *testing.T, ctx context.Context, manifest string) {
+func apply(t testing.TB, ctx context.Context, manifest string) {
 	t.Helper()
 	if err := kc.Apply(ctx, manifest); err != nil {
 		t.Fatal(err)
@@ -163,7 +172,7 @@ func apply(t *testing.T, ctx context.Context, manifest string) {
 }
 
 // namespace creates a namespace for one test, deleted when it ends.
-func namespace(t *testing.T, ctx context.Context) string {
+func namespace(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	ns := "t-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(ns) > 63 {

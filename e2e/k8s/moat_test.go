@@ -70,7 +70,7 @@ func uninstallMoat(ctx context.Context) error {
 // requireMoat makes sure moat is installed and the node is ready for moat
 // pods (labelled, capacity advertised): scenarios that run moat pods call
 // it first, in whatever order they run.
-func requireMoat(t *testing.T) {
+func requireMoat(t testing.TB) {
 	t.Helper()
 	installMu.Lock()
 	defer installMu.Unlock()

@@ -84,13 +84,12 @@ type Cluster struct {
 	NodeName string
 	NodeIP   string
 
-	opts     Options
-	bins     *Binaries
-	procs    []*proc
-	procsMu  sync.Mutex
-	host     *hostState
-	cgroupOK bool
-	lock     *os.File // LockFile, held from Start to Close
+	opts    Options
+	bins    *Binaries
+	procs   []*proc
+	procsMu sync.Mutex
+	host    *hostState
+	unlock  func() // releases ClusterLock
 }
 
 // Binaries are the paths of the cluster's programs.
@@ -156,25 +155,28 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		return nil, err
 	}
-	lock, err := lockMachine(ctx, opts.Logf)
+	release, err := Lock(ctx, ClusterLock, opts.Logf)
 	if err != nil {
 		return nil, err
 	}
 	if err := portsFree(); err != nil {
-		unlockMachine(lock)
+		release()
 		return nil, err
 	}
 	nodeName, err := nodeName()
 	if err != nil {
-		unlockMachine(lock)
+		return nil, err
+	}
+	if err != nil {
+		release()
 		return nil, err
 	}
 	nodeIP, err := PrimaryIP()
 	if err != nil {
-		unlockMachine(lock)
+		release()
 		return nil, err
 	}
-	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP, lock: lock}
+	c := &Cluster{opts: opts, bins: bins, NodeName: nodeName, NodeIP: nodeIP, unlock: release}
 	t0 := time.Now()
 	c.Env, err = harness.New(ctx, harness.Options{
 		ToolsDir:  opts.ToolsDir,
@@ -182,7 +184,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		ExtraPath: []string{MoatPrefix},
 	})
 	if err != nil {
-		unlockMachine(lock)
+		release()
 		return nil, err
 	}
 	c.logf("cluster: containerd up (%v)", time.Since(t0).Round(time.Millisecond))
@@ -496,8 +498,10 @@ func (c *Cluster) Close() error {
 	if left := c.Leftovers(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("cluster left: %s", strings.Join(left, "; ")))
 	}
-	unlockMachine(c.lock)
-	c.lock = nil
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
+	}
 	return errors.Join(errs...)
 }
 

@@ -5,64 +5,72 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// LockFile is the machine-wide lock a cluster holds for its lifetime: the
-// cluster's ports (6443, 2379, the kubelet's) and host paths
-// (/var/lib/kubelet/device-plugins, /var/log/containers) are fixed, so two
-// clusters on one machine would break each other. Start takes it before
-// anything else and Close releases it (the kernel releases it when the
-// process dies, so a crash never leaves it held).
-const LockFile = "/run/moat-kube.lock"
+// Machine-wide locks: one cluster runs on a machine at a time (fixed
+// ports, the kubelet's fixed paths and the host's sysctls), and one test
+// process at a time drives it. A second waits instead of failing.
+const (
+	LockDir = "/run/moat-cluster"
+	// ClusterLock is held by the process that runs a cluster.
+	ClusterLock = LockDir + "/cluster.lock"
+	// TestsLock is held by a process running the scenarios.
+	TestsLock = LockDir + "/tests.lock"
+)
 
-// lockMachine takes LockFile exclusively, waiting while another cluster
-// holds it, until ctx ends. logf is told once that it waits.
-func lockMachine(ctx context.Context, logf func(string, ...any)) (*os.File, error) {
-	f, err := os.OpenFile(LockFile, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", LockFile, err)
+// Lock takes the flock on path, waiting while another process holds it
+// (logging who, every 30 s) until ctx ends. The lock goes with the
+// process: release, exit or death. The file then names the holder.
+func Lock(ctx context.Context, path string, logf func(string, ...any)) (release func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	told := false
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	var last time.Time
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			// Who holds it, for whoever waits next.
-			if err := f.Truncate(0); err == nil {
-				fmt.Fprintf(f, "%d\n", os.Getpid())
-			}
-			return f, nil
+			break
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", LockFile, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if !told {
-			holder, _ := os.ReadFile(LockFile)
-			logf("cluster: another cluster holds %s (pid %s); waiting", LockFile, string(trimNL(holder)))
-			told = true
+		if time.Since(last) > 30*time.Second {
+			b, _ := os.ReadFile(path)
+			logf("waiting for %s, held by %s", path, holder(strings.TrimSpace(string(b))))
+			last = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("another cluster holds %s: %w", LockFile, ctx.Err())
-		case <-time.After(2 * time.Second):
+			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
 }
 
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
+func holder(pid string) string {
+	if n, err := strconv.Atoi(pid); err == nil {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n)); err == nil {
+			cl := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+			if len(cl) > 120 {
+				cl = cl[:120] + "…"
+			}
+			return fmt.Sprintf("pid %d (%s)", n, cl)
+		}
 	}
-	return b
-}
-
-// unlockMachine releases the lock taken by lockMachine (nil: nothing).
-func unlockMachine(f *os.File) {
-	if f != nil {
-		f.Close()
-	}
+	return "pid " + pid
 }
