@@ -32,6 +32,9 @@ type File struct {
 	reading bool
 	more    *sync.Cond
 	fg      int32 // the terminal's foreground process group (TIOCSPGRP); 0: unset
+	running bool  // the reader goroutine runs
+	closed  bool  // Release was called
+	wake    int   // eventfd that stops the reader; 0: not made yet
 }
 
 // New wraps host descriptor fd (which it now owns) as a vfs file opened
@@ -79,18 +82,41 @@ func (i inode) Open(context.Context, uint32) (vfs.FileImpl, error) {
 	return f, nil
 }
 
-// reader moves host input into buf as the guest consumes it.
+// reader moves host input into buf as the guest consumes it. It waits
+// for input with poll on the descriptor and f.wake, so Release can stop
+// it: a read blocked on a terminal would keep the host descriptor open
+// after close (the other end of a pty would never see its last user go,
+// and an exec's output never end). The reader closes the descriptor when
+// Release came first.
 func (f *File) reader() {
+	defer func() {
+		f.mu.Lock()
+		f.running = false
+		closed := f.closed
+		f.mu.Unlock()
+		if closed {
+			unix.Close(f.fd)
+			unix.Close(f.wake)
+		}
+	}()
 	b := make([]byte, 32<<10)
 	for {
-		n, err := unix.Read(f.fd, b)
-		if err == unix.EINTR {
+		fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}, {Fd: int32(f.wake), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			f.mu.Lock()
+			f.eof, f.readErr = true, err
+			f.queue.Notify(waiter.EventIn)
+			f.mu.Unlock()
+			return
+		}
+		if fds[1].Revents != 0 {
+			return // released
+		}
+		if fds[0].Revents == 0 {
 			continue
 		}
-		if err == unix.EAGAIN {
-			// A non-blocking host descriptor: wait for input.
-			fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}}
-			unix.Poll(fds, -1)
+		n, err := unix.Read(f.fd, b)
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		f.mu.Lock()
@@ -106,9 +132,10 @@ func (f *File) reader() {
 		f.queue.Notify(waiter.EventIn)
 		done := f.eof
 		// Do not read ahead more than one buffer.
-		for len(f.buf) >= len(b) && !done {
+		for len(f.buf) >= len(b) && !done && !f.closed {
 			f.more.Wait()
 		}
+		done = done || f.closed
 		f.mu.Unlock()
 		if done {
 			return
@@ -117,10 +144,19 @@ func (f *File) reader() {
 }
 
 func (f *File) startReader() {
-	if !f.reading {
-		f.reading = true
-		go f.reader()
+	if f.reading || f.closed {
+		return
 	}
+	if f.wake <= 0 {
+		w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			f.eof, f.readErr = true, err
+			return
+		}
+		f.wake = w
+	}
+	f.reading, f.running = true, true
+	go f.reader()
 }
 
 // Read returns buffered input, EAGAIN when there is none yet, 0 at EOF.
@@ -187,8 +223,25 @@ func (f *File) EventRegister(e *waiter.Entry) error {
 }
 func (f *File) EventUnregister(e *waiter.Entry) { f.queue.EventUnregister(e) }
 
-// Release closes the host descriptor.
-func (f *File) Release(context.Context) { unix.Close(f.fd) }
+// Release closes the host descriptor, at once or, while the reader
+// runs, by stopping it (it closes the descriptor as it ends).
+func (f *File) Release(context.Context) {
+	f.mu.Lock()
+	f.closed = true
+	if f.running {
+		var one [8]byte
+		one[0] = 1
+		unix.Write(f.wake, one[:])
+		f.more.Broadcast()
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	unix.Close(f.fd)
+	if f.wake > 0 {
+		unix.Close(f.wake)
+	}
+}
 
 // Ioctl passes terminal requests to the host terminal.
 func (f *File) Ioctl(ctx context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {

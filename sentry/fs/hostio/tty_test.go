@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -76,5 +79,60 @@ func TestForegroundGroup(t *testing.T) {
 	nf := &File{fd: int(pts.Fd())}
 	if _, err := nf.Ioctl(ctx, &mem{}, abi.TIOCGPGRP, 0); !errors.Is(err, unix.ENOTTY) {
 		t.Errorf("TIOCGPGRP on a non-terminal: %v, want ENOTTY", err)
+	}
+}
+
+// Closing a terminal file whose reader waits for input lets go of the
+// host descriptor: the pty's other end sees its last user go (EIO), as an
+// exec's output must end when its process does.
+func TestReleaseStopsReader(t *testing.T) {
+	ptm, pts, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open a pty (/dev/ptmx): %v", err)
+	}
+	defer ptm.Close()
+	fd, err := unix.Dup(int(pts.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts.Close()
+	f := &File{fd: fd, tty: true}
+	f.more = sync.NewCond(&f.mu)
+	// Input read through the reader, then nothing: it waits.
+	if _, err := ptm.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	deadline := time.Now().Add(5 * time.Second)
+	var got string
+	for time.Now().Before(deadline) && !strings.Contains(got, "hello") {
+		n, err := f.Read(context.Background(), buf, 0)
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
+			t.Fatalf("read: %v", err)
+		}
+		got += string(buf[:n])
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(got, "hello") {
+		t.Fatalf("read through the reader: %q", got)
+	}
+	f.Release(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		b := make([]byte, 256)
+		for {
+			if _, err := ptm.Read(b); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, unix.EIO) {
+			t.Errorf("pty master read after the last slave closed: %v, want EIO", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pty's slave is still open 5s after Release: the reader holds it")
 	}
 }
