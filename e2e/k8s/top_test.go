@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,9 +34,10 @@ var metricsOnce struct {
 // is from the cluster's own CA), and the metrics.k8s.io APIService
 // pointing at an ExternalName Service "localhost", which the API server's
 // aggregator resolves itself. The API server has no front-proxy client
-// certificate, so aggregated requests reach metrics-server anonymous: the
-// metrics paths are exempt from its authorization (a test cluster's
-// shortcut, said plainly).
+// certificate, so aggregated requests reach metrics-server anonymous:
+// system:anonymous may read metrics.k8s.io and discovery paths are exempt
+// from its authorization (a test cluster's shortcut, said plainly; the
+// metrics are what the test cluster's pods use anyway).
 func requireMetricsServer(t *testing.T) {
 	t.Helper()
 	metricsOnce.Lock()
@@ -88,8 +90,7 @@ func requireMetricsServer(t *testing.T) {
 			"-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`)
 		return strings.TrimSpace(out) == "True", err
 	}); err != nil {
-		logs, _ := kc.Kubectl(ctx, "logs", "-n", "kube-system", "deploy/metrics-server", "--tail=30")
-		t.Fatalf("%v\n%s\nmetrics-server log:\n%s", err, kc.Describe(ctx, "apiservice", "", "v1beta1.metrics.k8s.io"), logs)
+		t.Fatalf("%v\n%s", err, metricsServerDiagnostics())
 	}
 	metricsOnce.done = true
 }
@@ -128,6 +129,20 @@ metadata: {name: "moat-e2e:metrics-server:auth-reader", namespace: kube-system}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
 subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
 ---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "moat-e2e:metrics-reader"}
+rules:
+- apiGroups: [metrics.k8s.io]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "moat-e2e:metrics-reader:anonymous"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "moat-e2e:metrics-reader"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:anonymous"}]
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: metrics-server, namespace: kube-system}
@@ -150,7 +165,7 @@ spec:
         - --kubelet-insecure-tls
         - --kubelet-preferred-address-types=InternalIP
         - --kubelet-use-node-status-port
-        - --metric-resolution=10s
+        - --metric-resolution=15s
         - --authorization-always-allow-paths=/healthz,/readyz,/livez,/version,/apis*,/openapi*
         env:
         - {name: KUBERNETES_SERVICE_HOST, value: "127.0.0.1"}
@@ -198,8 +213,7 @@ func TestKubectlTop(t *testing.T) {
 		return err == nil && strings.TrimSpace(out) != "", err
 	})
 	if err != nil {
-		logs, _ := kc.Kubectl(ctx, "logs", "-n", "kube-system", "deploy/metrics-server", "--tail=30")
-		t.Fatalf("%v\nmetrics-server log:\n%s", err, logs)
+		t.Fatalf("%v\n%s", err, metricsServerDiagnostics())
 	}
 	t.Logf("kubectl top pod busy --containers: %s", strings.TrimSpace(out))
 	// POD NAME CPU(cores) MEMORY(bytes)
@@ -221,4 +235,26 @@ func TestKubectlTop(t *testing.T) {
 	if mem < 19 {
 		t.Errorf("kubectl top: the pod holding 20 MB shows %d MiB", mem)
 	}
+}
+
+// metricsServerDiagnostics is the APIService's status, metrics-server's
+// pods and log, for failure messages (on a fresh context: the test's may
+// be over).
+func metricsServerDiagnostics() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"get", "apiservice", "v1beta1.metrics.k8s.io", "-o", "jsonpath={.status.conditions}"},
+		{"get", "pods", "-n", "kube-system", "-l", "app=metrics-server", "-o", "wide"},
+		{"logs", "-n", "kube-system", "deploy/metrics-server", "--tail=20"},
+	} {
+		out, err := kc.Kubectl(ctx, args...)
+		fmt.Fprintf(&b, "$ kubectl %s\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)", err)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
