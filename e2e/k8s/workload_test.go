@@ -350,7 +350,7 @@ func portForwardGet(ctx context.Context, ns, target string, port int, path strin
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("%s: %w", kube.CommandLine(cmd), err)
 	}
-	defer cmd.Wait()
+	defer func() { cancel(); cmd.Wait() }()
 	local := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -376,7 +376,8 @@ func portForwardGet(ctx context.Context, ns, target string, port int, path strin
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("GET %s through %s: %w; its stderr: %s", path, kube.CommandLine(cmd), err, stderr.String())
 	}
