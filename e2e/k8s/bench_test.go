@@ -285,6 +285,10 @@ func TestBenchIdlePodMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cgu0, cga0, err := podsCgroupMemory()
+		if err != nil {
+			t.Fatal(err)
+		}
 		name := "idle-" + r
 		manifest := idleDeployment(ns, name, rc, n)
 		t0 := time.Now()
@@ -305,6 +309,12 @@ func TestBenchIdlePodMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cgu, cga, err := podsCgroupMemory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("FIGURE %d idle %s pods: the pods' cgroups grew by %.1f MiB usage (%.2f a pod), %.1f MiB rss+shmem (%.2f a pod)",
+			n, r, mib(cgu-cgu0), mib(cgu-cgu0)/float64(n), mib(cga-cga0), mib(cga-cga0)/float64(n))
 		drop := before - after
 		t.Logf("FIGURE %d idle %s pods: all Ready %v after apply; MemAvailable drop %.1f MiB (%.2f MiB a pod); %d shims, their trees RSS %.1f MiB (%.2f a pod), PSS %.1f MiB (%.2f a pod)",
 			n, r, allReady.Round(100*time.Millisecond), mib(drop), mib(drop)/float64(n), shims,
@@ -322,6 +332,47 @@ func TestBenchIdlePodMemory(t *testing.T) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// podsCgroupMemory is the memory the kubelet's pods are charged in their
+// cgroups (cgroup v1: <cgroupRoot>/kubepods): usage (with page cache) and
+// rss+shmem (anonymous memory, and a sentry's guest memory, which is
+// shared memory). The kubelet's cgroupRoot comes from its config.
+func podsCgroupMemory() (usage, anon int64, err error) {
+	cfg := filepath.Join(st.Dir, "kubelet.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	root := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "cgroupRoot: "); ok {
+			root = strings.Trim(v, `"`)
+		}
+	}
+	if root == "" || strings.Contains(root, "..") {
+		return 0, 0, fmt.Errorf("%s: no usable cgroupRoot (%q)", cfg, root)
+	}
+	dir := filepath.Join("/sys/fs/cgroup/memory", root, "kubepods")
+	u, err := os.ReadFile(filepath.Join(dir, "memory.usage_in_bytes"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("pods' memory cgroup (cgroup v1): %w", err)
+	}
+	if usage, err = strconv.ParseInt(strings.TrimSpace(string(u)), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("%s/memory.usage_in_bytes %q: %w", dir, u, err)
+	}
+	stat, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(stat), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && (f[0] == "total_rss" || f[0] == "total_shmem") {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			anon += v
+		}
+	}
+	return usage, anon, nil
+}
 
 // idleDeployment is n busybox pods sleeping, no limits.
 func idleDeployment(ns, name, runtimeClass string, n int) string {
