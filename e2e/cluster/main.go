@@ -37,7 +37,7 @@ const (
 
 func main() {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 10*time.Minute, "how long up waits for the cluster (a cold build of the moat binaries included)")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long up waits for the cluster (a cold build of the moat binaries, and another cluster or scenario run this one waits for, included)")
 	noImage := fs.Bool("no-moat-image", false, "do not build and import the moat-node image")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: cluster [flags] up|down|status|env")
@@ -109,7 +109,13 @@ func up(timeout time.Duration, noImage bool) error {
 	go func() { exited <- cmd.Wait() }()
 	t0 := time.Now()
 	deadline := time.After(timeout)
+	var shown string
 	for {
+		// Another cluster or scenario run holds the machine: say so.
+		if l := lastLineWith(serveLog, "waiting for"); l != "" && l != shown {
+			fmt.Fprintln(os.Stderr, l)
+			shown = l
+		}
 		if s, alive, _ := kube.ReadState(); alive && s.Pid == cmd.Process.Pid {
 			fmt.Printf("cluster up in %v: node %s (%s); daemon pid %d, log %s\n", time.Since(t0).Round(time.Millisecond), s.NodeName, s.NodeIP, s.Pid, serveLog)
 			fmt.Printf("eval $(%s env)\n", self)
@@ -255,4 +261,16 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lastLineWith is the last line of the file that contains sub, or "".
+func lastLineWith(path, sub string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], sub) {
+			return lines[i]
+		}
+	}
+	return ""
 }

@@ -31,6 +31,7 @@ func TestHelmInstall(t *testing.T) {
 			t.Fatalf("uninstall the release an earlier test left: %v", err)
 		}
 	}
+	pidBefore := containerdPid(t)
 	t0 := time.Now()
 	out, err := installMoat(ctx)
 	installMu.Unlock()
@@ -91,7 +92,12 @@ func TestHelmInstall(t *testing.T) {
 		}
 	}
 
-	// containerd lists the handler, through the drop-in the agent wrote.
+	// The agent restarted containerd (strategy signal: SIGTERM to the pid
+	// in the pid file; the node's supervisor started it again) ...
+	if pid := containerdPid(t); pid == pidBefore {
+		t.Errorf("containerd still runs as pid %s: the agent did not restart it", pid)
+	}
+	// ... and containerd lists the handler, through the drop-in the agent wrote.
 	if ok, err := handlerRegistered(ctx); err != nil || !ok {
 		t.Errorf("containerd lists handler moat: %v (%v)", ok, err)
 	}
@@ -172,4 +178,14 @@ func sandboxHandler(t *testing.T, ctx context.Context, ns, name string) string {
 		}
 	}
 	return ""
+}
+
+// containerdPid reads the node's containerd pid file.
+func containerdPid(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(st.ContainerdPidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

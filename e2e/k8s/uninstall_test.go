@@ -23,6 +23,7 @@ func TestHelmUninstall(t *testing.T) {
 	ctx := testCtx(t, 6*time.Minute)
 	installMu.Lock()
 	defer installMu.Unlock()
+	pidBefore := containerdPid(t)
 	t0 := time.Now()
 	if err := uninstallMoat(ctx); err != nil {
 		t.Fatalf("helm uninstall moat: %v\nagent log:\n%s", err, agentLog(ctx))
@@ -51,6 +52,9 @@ func TestHelmUninstall(t *testing.T) {
 		t.Error("node not Ready after uninstall")
 	}
 
+	if pid := containerdPid(t); pid == pidBefore {
+		t.Errorf("containerd still runs as pid %s: the agent did not restart it to drop the handler", pid)
+	}
 	if ok, err := handlerRegistered(ctx); err != nil || ok {
 		t.Errorf("containerd lists handler moat after uninstall: %v (%v)", ok, err)
 	}

@@ -224,6 +224,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	var err error
+	if err := restoreDeadCluster(c.logf); err != nil {
+		return err
+	}
 	if c.host, err = saveHostState(c.Dir); err != nil {
 		return err
 	}
@@ -331,7 +334,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, apiserver, "https://"+APIServerHost+":"+APIServerPort+"/readyz", tlsCfg, 90*time.Second); err != nil {
+	if err := waitHTTP(ctx, apiserver, "https://"+APIServerHost+":"+APIServerPort+"/readyz", tlsCfg, 3*time.Minute); err != nil {
 		return err
 	}
 	c.logf("cluster: kube-apiserver ready (%v)", time.Since(t0).Round(time.Millisecond))
@@ -490,6 +493,8 @@ func (c *Cluster) Close() error {
 	if c.host != nil {
 		if err := c.host.restore(); err != nil {
 			errs = append(errs, err)
+		} else if err := os.Remove(HostStateFile); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", HostStateFile, err))
 		}
 	}
 	if err := portsFree(); err != nil {
@@ -643,14 +648,19 @@ func (c *Cluster) Leftovers() []string {
 // state its kubelet changed.
 func ForceCleanup(s State) error {
 	var errs []error
-	h, herr := loadHostState(s.Dir)
 	if err := harness.Teardown(s.HarnessID); err != nil {
 		errs = append(errs, err)
 	}
-	if herr != nil {
-		errs = append(errs, fmt.Errorf("host state not restored: %w", herr))
-	} else if err := h.restore(); err != nil {
-		errs = append(errs, err)
+	// The host state file is the dead cluster's only if no other cluster
+	// runs (holds the lock); one that started since has put it back.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	release, err := Lock(ctx, ClusterLock, func(string, ...any) {})
+	cancel()
+	if err == nil {
+		if err := restoreDeadCluster(func(string, ...any) {}); err != nil {
+			errs = append(errs, fmt.Errorf("host state not restored: %w", err))
+		}
+		release()
 	}
 	return errors.Join(errs...)
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -24,8 +26,9 @@ const (
 )
 
 // hostState is what Close puts back on the host. It is also kept in
-// <dir>/host.json, so a cluster whose process died can be cleaned up by
-// another (ForceCleanup).
+// HostStateFile, outside the harness's folders (which a later harness
+// removes as stale), so the next cluster, or ForceCleanup, puts back what
+// a cluster whose process died had changed.
 type hostState struct {
 	Sysctls map[string]string `json:"sysctls"`
 	// Existed says which of the kubelet's outside folders were there
@@ -37,6 +40,79 @@ type hostState struct {
 	// PodLogs is the cluster's pod log folder; links into it in
 	// /var/log/containers are the cluster's.
 	PodLogs string `json:"podLogs"`
+	// Chains lists, per "iptables -t TABLE" (and ip6tables), the
+	// kubelet's canary chains that existed before; the ones it adds are
+	// removed. Empty when the host has no iptables (the kubelet then
+	// makes none).
+	Chains map[string][]string `json:"chains,omitempty"`
+}
+
+// The chains the kubelet creates when iptables is installed: a hint for
+// kube-proxy and canaries it watches to notice a firewall flush.
+var kubeletChains = map[string][]string{
+	"mangle": {"KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY"},
+	"nat":    {"KUBE-KUBELET-CANARY"},
+	"filter": {"KUBE-KUBELET-CANARY"},
+}
+
+// kubeletChainsPresent lists "<bin> <table> <chain>" for each of the
+// kubelet's chains present on the host.
+func kubeletChainsPresent() map[string][]string {
+	out := map[string][]string{}
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			continue
+		}
+		for table, chains := range kubeletChains {
+			b, err := exec.Command(p, "-w", "5", "-t", table, "-S").Output()
+			if err != nil {
+				continue
+			}
+			for _, c := range chains {
+				if strings.Contains(string(b), "-N "+c+"\n") {
+					out[bin+" "+table] = append(out[bin+" "+table], c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// newChains are the kubelet's chains present now that were not before.
+func (h *hostState) newChains() [][3]string {
+	var out [][3]string
+	for key, chains := range kubeletChainsPresent() {
+		for _, c := range chains {
+			if !slices.Contains(h.Chains[key], c) {
+				bin, table, _ := strings.Cut(key, " ")
+				out = append(out, [3]string{bin, table, c})
+			}
+		}
+	}
+	return out
+}
+
+// HostStateFile holds the running cluster's hostState (one cluster runs
+// at a time: ClusterLock).
+const HostStateFile = LockDir + "/host.json"
+
+// restoreDeadCluster puts back the host state of a cluster that died
+// without teardown; the caller holds ClusterLock, so no live cluster owns
+// HostStateFile.
+func restoreDeadCluster(logf func(string, ...any)) error {
+	h, err := loadHostState()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logf("cluster: putting back the host state a dead cluster left (%s)", HostStateFile)
+	if err := h.restore(); err != nil {
+		return err
+	}
+	return os.Remove(HostStateFile)
 }
 
 func saveHostState(dir string) (*hostState, error) {
@@ -54,19 +130,23 @@ func saveHostState(dir string) (*hostState, error) {
 	}
 	_, err := os.Lstat(devicePluginSocket)
 	h.SocketExisted = err == nil
+	h.Chains = kubeletChainsPresent()
 	b, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("encode host state: %w", err)
 	}
-	p := filepath.Join(dir, "host.json")
+	p := HostStateFile
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+	}
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", p, err)
 	}
 	return h, nil
 }
 
-func loadHostState(dir string) (*hostState, error) {
-	p := filepath.Join(dir, "host.json")
+func loadHostState() (*hostState, error) {
+	p := HostStateFile
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
@@ -103,6 +183,15 @@ func (h *hostState) restore() error {
 			}
 		}
 	}
+	for _, c := range h.newChains() {
+		// A chain goes once empty and unreferenced: flush, then delete.
+		for _, op := range []string{"-F", "-X"} {
+			if out, err := exec.Command(c[0], "-w", "5", "-t", c[1], op, c[2]).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("%s -t %s %s %s: %w: %s", c[0], c[1], op, c[2], err, strings.TrimSpace(string(out))))
+				break
+			}
+		}
+	}
 	// Folders the kubelet created, deepest first, when nothing else is in them.
 	for _, d := range []string{devicePluginDir, kubeletDir, containerLogLinks} {
 		if !h.Existed[d] {
@@ -135,6 +224,9 @@ func (h *hostState) leftovers() []string {
 				left = append(left, "link "+p)
 			}
 		}
+	}
+	for _, c := range h.newChains() {
+		left = append(left, fmt.Sprintf("%s chain %s in table %s", c[0], c[2], c[1]))
 	}
 	return left
 }
