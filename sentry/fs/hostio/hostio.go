@@ -32,7 +32,7 @@ type File struct {
 	reading bool
 	more    *sync.Cond
 	fg      int32 // the terminal's foreground process group (TIOCSPGRP); 0: unset
-	running bool  // the reader goroutine runs
+	running int   // reader goroutines not yet ended (a new one may start while the last ends, after ^D)
 	closed  bool  // Release was called
 	wake    int   // eventfd that stops the reader; 0: not made yet
 }
@@ -91,8 +91,8 @@ func (i inode) Open(context.Context, uint32) (vfs.FileImpl, error) {
 func (f *File) reader() {
 	defer func() {
 		f.mu.Lock()
-		f.running = false
-		closed := f.closed
+		f.running--
+		closed := f.closed && f.running == 0
 		f.mu.Unlock()
 		if closed {
 			unix.Close(f.fd)
@@ -155,7 +155,8 @@ func (f *File) startReader() {
 		}
 		f.wake = w
 	}
-	f.reading, f.running = true, true
+	f.reading = true
+	f.running++
 	go f.reader()
 }
 
@@ -228,7 +229,8 @@ func (f *File) EventUnregister(e *waiter.Entry) { f.queue.EventUnregister(e) }
 func (f *File) Release(context.Context) {
 	f.mu.Lock()
 	f.closed = true
-	if f.running {
+	if f.running > 0 {
+		// The eventfd stays readable: every reader still ending sees it.
 		var one [8]byte
 		one[0] = 1
 		unix.Write(f.wake, one[:])

@@ -116,6 +116,23 @@ func TestReleaseStopsReader(t *testing.T) {
 	if !strings.Contains(got, "hello") {
 		t.Fatalf("read through the reader: %q", got)
 	}
+	// ^D ends one read on a terminal; the next read starts a new reader
+	// while the last may still be ending.
+	if _, err := ptm.Write([]byte{4}); err != nil {
+		t.Fatal(err)
+	}
+	sawEOF := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !sawEOF; {
+		n, err := f.Read(context.Background(), buf, 0)
+		sawEOF = n == 0 && err == nil
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sawEOF {
+		t.Fatal("^D on the terminal gave no end of input")
+	}
+	if _, err := f.Read(context.Background(), buf, 0); err != nil && !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("read after ^D: %v", err)
+	}
 	f.Release(context.Background())
 	done := make(chan error, 1)
 	go func() {
