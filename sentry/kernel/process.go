@@ -209,6 +209,9 @@ func (t *Task) finishExit() {
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
 	g.exitedCPU += t.CPUTime()
+	used := CPUUsage{User: t.CPUTime(), System: t.SysTime()}
+	k.exitedCPU[g.Container] = k.exitedCPU[g.Container].add(used)
+	k.exitedCPUAll = k.exitedCPUAll.add(used)
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}

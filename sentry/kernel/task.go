@@ -83,6 +83,20 @@ type Task struct {
 	running platform.CPU
 	start   time.Time
 	cpuTime atomic.Int64 // nanoseconds spent running user code
+	// userSince is when the task entered user mode (Unix nanoseconds),
+	// 0 outside: a task that computes without trapping has its time
+	// counted while it runs, not only when it traps.
+	userSince atomic.Int64
+	// sysTime is the time the task's goroutine spent serving its
+	// syscalls and faults, not counting the time it was blocked.
+	sysTime atomic.Int64
+	// blockedTime accumulates the time spent in Block, so that the
+	// time of a syscall that waited is not counted as system time.
+	blockedTime time.Duration
+	// parked says the task holds no CPU and waits (blocked in a syscall,
+	// stopped, frozen, or queued for a CPU): the freezer counts it as
+	// stopped.
+	parked atomic.Bool
 }
 
 // TID returns the task's thread ID.
@@ -252,7 +266,10 @@ func (t *Task) acquireCPU() bool {
 		return true
 	}
 	if !t.slot {
-		if !t.k.sched.acquire(t.interruptCh()) {
+		t.parked.Store(true)
+		ok := t.k.sched.acquire(t.interruptCh())
+		t.parked.Store(false)
+		if !ok {
 			return false
 		}
 		t.slot = true
@@ -296,6 +313,12 @@ func (t *Task) Block(ch <-chan struct{}, deadline time.Time) error {
 		defer tm.Stop()
 		timer = tm.C
 	}
+	t.parked.Store(true)
+	since := time.Now()
+	defer func() {
+		t.parked.Store(false)
+		t.blockedTime += time.Since(since)
+	}()
 	select {
 	case <-ch:
 		return nil
@@ -372,8 +395,10 @@ func (t *Task) run() {
 			continue
 		}
 		before := time.Now()
+		t.userSince.Store(before.UnixNano())
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
 		t.cpuTime.Add(int64(time.Since(before)))
+		t.userSince.Store(0)
 		t.k.mu.Lock()
 		t.running = nil
 		t.k.mu.Unlock()
@@ -384,6 +409,8 @@ func (t *Task) run() {
 			t.k.mu.Unlock()
 			continue
 		}
+		served := time.Now()
+		blocked := t.blockedTime
 		switch exit.Kind {
 		case platform.ExitSyscall:
 			t.syscall()
@@ -397,6 +424,9 @@ func (t *Task) run() {
 				t.releaseCPU()
 			}
 		}
+		if d := time.Since(served) - (t.blockedTime - blocked); d > 0 {
+			t.sysTime.Add(int64(d))
+		}
 	}
 	t.releaseCPU()
 	t.finishExit()
@@ -406,7 +436,7 @@ func (t *Task) run() {
 func (t *Task) hasWork() bool {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	return t.exiting || t.deliverableLocked() != 0
+	return t.exiting || t.deliverableLocked() != 0 || t.k.frozenLocked(t.tg)
 }
 
 func (t *Task) syscall() {
@@ -552,7 +582,19 @@ func (t *Task) exception(e platform.Exit) {
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
 // CPUTime is the time the task has spent running user code.
-func (t *Task) CPUTime() time.Duration { return time.Duration(t.cpuTime.Load()) }
+func (t *Task) CPUTime() time.Duration {
+	d := time.Duration(t.cpuTime.Load())
+	if since := t.userSince.Load(); since != 0 {
+		if run := time.Now().UnixNano() - since; run > 0 {
+			d += time.Duration(run)
+		}
+	}
+	return d
+}
+
+// SysTime is the time the sentry has spent serving the task's syscalls
+// and faults, blocked time excluded.
+func (t *Task) SysTime() time.Duration { return time.Duration(t.sysTime.Load()) }
 
 // errSentryBug marks a syscall whose implementation failed internally.
 var errSentryBug = errors.New("sentry bug")
