@@ -167,7 +167,7 @@ func (m *Manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 
 // Info describes the runtime.
 func (m *Manager) Info(ctx context.Context, r io.Reader) (*types.RuntimeInfo, error) {
-	return &types.RuntimeInfo{Name: m.name, Version: &types.RuntimeVersion{Version: "moat"}}, nil
+	return runtimeInfo(m.name)
 }
 
 var _ cshim.Shim = (*Manager)(nil)

@@ -76,7 +76,9 @@ func parseOptions(opts []string) (mountOpts, error) {
 	for _, opt := range opts {
 		key, val, hasVal := strings.Cut(opt, "=")
 		switch key {
-		case "ro":
+		case "ro", "rro":
+			// A read-only mount is read-only all the way down: the
+			// host directories under it are reached through it.
 			o.flags |= vfs.MountReadOnly
 		case "rw":
 			o.flags &^= vfs.MountReadOnly
