@@ -38,6 +38,21 @@ func TestStats(t *testing.T) {
 		if err != nil || len(list.GetStats()) != 1 {
 			t.Errorf("ListContainerStats for the pod: %d entries (%v), want 1", len(list.GetStats()), err)
 		}
+		if h != harness.HandlerMoat {
+			return
+		}
+		// moat's sandbox container stands for the pod: its stats hold
+		// every container's CPU time and memory (with runc they are the
+		// pause container's own).
+		ps, err := e.CRI.Runtime.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.ID})
+		if err != nil {
+			t.Fatalf("PodSandboxStats: %v", err)
+		}
+		lx := ps.GetStats().GetLinux()
+		if lx.GetCpu().GetUsageCoreNanoSeconds().GetValue() < st.GetCpu().GetUsageCoreNanoSeconds().GetValue() ||
+			lx.GetMemory().GetWorkingSetBytes().GetValue() < st.GetMemory().GetWorkingSetBytes().GetValue() {
+			t.Errorf("pod stats %+v below the container's %+v", lx, st)
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package control_test
 import (
 	"io"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,9 +55,17 @@ func (w *waiter) ended() bool {
 	}
 }
 
-// status waits for the end and returns the exit status (-1: wait failed).
-func (w *waiter) status() int {
-	<-w.done
+// status waits for the end and returns the exit status (-1: wait failed,
+// -2: still running after a minute; the sentry's goroutines are then
+// dumped into the test's log).
+func (w *waiter) status(c *control.Client) int {
+	select {
+	case <-w.done:
+	case <-time.After(time.Minute):
+		syscall.Kill(c.Pid(), syscall.SIGQUIT)
+		time.Sleep(2 * time.Second)
+		return -2
+	}
 	if w.err != nil {
 		return -1
 	}
@@ -139,10 +148,10 @@ func TestPauseResume(t *testing.T) {
 	if st, err := c.Resume("a", false); err != nil || st.Frozen {
 		t.Fatalf("resume a: %+v, %v", st, err)
 	}
-	if st := spinDone.status(); st != 128+int(unix.SIGTERM) {
+	if st := spinDone.status(c); st != 128+int(unix.SIGTERM) {
 		t.Errorf("spinner after the resume: exit %d, want 143 (the queued SIGTERM)", st)
 	}
-	if st := timerDone.status(); st != 0 {
+	if st := timerDone.status(c); st != 0 {
 		t.Errorf("timer after the resume: exit %d", st)
 	}
 	if b, _ := io.ReadAll(out); string(b) != "done\n" {
@@ -226,9 +235,10 @@ func TestStatsCumulative(t *testing.T) {
 	if st2.CPUNanos <= st1.CPUNanos {
 		t.Errorf("CPU time after a second process: %d ns, before %d ns; want the sum", st2.CPUNanos, st1.CPUNanos)
 	}
-	// 24 MiB held by a shell variable, touched byte by byte.
+	// 24 MiB held by a shell variable, touched byte by byte (used after
+	// the sleep, so that the shell does not exec sleep in its place).
 	if _, err := c.Start(control.StartArgs{ID: "d", Argv: []string{"sh", "-c",
-		"a=$(busybox head -c 25165824 /dev/zero | busybox tr '\\0' a); echo ready; sleep 100"},
+		"a=$(busybox head -c 25165824 /dev/zero | busybox tr '\\0' a); echo ready; sleep 100; echo ${#a}"},
 		Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
 		t.Fatal(err)
 	}
