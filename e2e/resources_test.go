@@ -41,9 +41,10 @@ func TestStats(t *testing.T) {
 		if h != harness.HandlerMoat {
 			return
 		}
-		// moat's sandbox container stands for the pod: its stats hold
-		// every container's CPU time and memory (with runc they are the
-		// pause container's own).
+		// CRI reads a pod's figures from its cgroup, where moat's sentry
+		// runs: the host's count of the sentry's CPU time and memory
+		// (guest memory included) holds what the sentry counts for the
+		// container's processes, so those are no more than real.
 		ps, err := e.CRI.Runtime.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.ID})
 		if err != nil {
 			t.Fatalf("PodSandboxStats: %v", err)

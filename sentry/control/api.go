@@ -146,9 +146,9 @@ type PidsReply struct {
 // ContainerArgs.Pod).
 type StatsReply struct {
 	// CPUNanos is the cumulative CPU time of the container's processes,
-	// those that have ended included (a cgroup's cpu.stat usage_usec):
-	// UserNanos running their code on a vCPU, SystemNanos the sentry
-	// serving their syscalls and faults.
+	// those that have ended included (a cgroup's cpu.stat usage_usec),
+	// as host thread CPU time: UserNanos running their code on a vCPU,
+	// SystemNanos the sentry serving their syscalls and faults.
 	CPUNanos    uint64
 	UserNanos   uint64
 	SystemNanos uint64

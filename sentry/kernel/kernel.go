@@ -87,6 +87,9 @@ type Kernel struct {
 	// exitedCPUAll is the same for the whole sandbox: it keeps the time
 	// of containers that are gone.
 	exitedCPUAll CPUUsage
+	// cpuSeen is the last usage reported per container ("": sandbox),
+	// which later reports never go below.
+	cpuSeen map[string]CPUUsage
 }
 
 // New returns a kernel with no processes.
@@ -115,6 +118,7 @@ func New(cfg Config) *Kernel {
 		initExit:       make(chan struct{}),
 		fz:             freezer{thawed: make(chan struct{})},
 		exitedCPU:      map[string]CPUUsage{},
+		cpuSeen:        map[string]CPUUsage{},
 	}
 	if k.maxTasks <= 0 {
 		k.maxTasks = DefaultMaxTasks

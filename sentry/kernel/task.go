@@ -83,16 +83,21 @@ type Task struct {
 	running platform.CPU
 	start   time.Time
 	cpuTime atomic.Int64 // nanoseconds spent running user code
-	// userSince is when the task entered user mode (Unix nanoseconds),
-	// 0 outside: a task that computes without trapping has its time
-	// counted while it runs, not only when it traps.
-	userSince atomic.Int64
-	// sysTime is the time the task's goroutine spent serving its
-	// syscalls and faults, not counting the time it was blocked.
+	// CPU time is the CPU time of the host thread that holds the task's
+	// vCPU (guest time included), read with CLOCK_THREAD_CPUTIME_ID, so
+	// time the host spent running something else is not counted.
+	// userTID is that thread while the task runs user code (0 outside)
+	// and userBase its CPU time when the task entered user mode: a task
+	// that computes without trapping has its time counted while it runs.
+	userTID  atomic.Int32
+	userBase atomic.Int64
+	// sysTime is the CPU time the sentry spent for the task while it held
+	// its vCPU outside user mode: serving its syscalls and faults,
+	// delivering its signals. sysBase is the thread's CPU time when that
+	// began (0: not counting); vcpuTID is the thread holding the vCPU.
 	sysTime atomic.Int64
-	// blockedTime accumulates the time spent in Block, so that the
-	// time of a syscall that waited is not counted as system time.
-	blockedTime time.Duration
+	sysBase int64
+	vcpuTID int32
 	// parked says the task holds no CPU and waits (blocked in a syscall,
 	// stopped, frozen, or queued for a CPU): the freezer counts it as
 	// stopped.
@@ -275,11 +280,18 @@ func (t *Task) acquireCPU() bool {
 		t.slot = true
 	}
 	t.cpu = t.k.M.Acquire()
+	t.vcpuTID = int32(unix.Gettid()) // Acquire locked the goroutine to it
 	return true
 }
 
 // releaseCPU gives the CPU and the scheduler slot back.
 func (t *Task) releaseCPU() {
+	if t.sysBase != 0 {
+		if t.cpu != nil {
+			t.sysTime.Add(max(threadCPU()-t.sysBase, 0))
+		}
+		t.sysBase = 0
+	}
 	if t.cpu != nil {
 		t.k.M.Release(t.cpu)
 		t.cpu = nil
@@ -314,11 +326,7 @@ func (t *Task) Block(ch <-chan struct{}, deadline time.Time) error {
 		timer = tm.C
 	}
 	t.parked.Store(true)
-	since := time.Now()
-	defer func() {
-		t.parked.Store(false)
-		t.blockedTime += time.Since(since)
-	}()
+	defer t.parked.Store(false)
 	select {
 	case <-ch:
 		return nil
@@ -394,11 +402,17 @@ func (t *Task) run() {
 			t.k.mu.Unlock()
 			continue
 		}
-		before := time.Now()
-		t.userSince.Store(before.UnixNano())
+		before := threadCPU()
+		if t.sysBase != 0 {
+			t.sysTime.Add(max(before-t.sysBase, 0))
+		}
+		t.userBase.Store(before)
+		t.userTID.Store(t.vcpuTID)
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
-		t.cpuTime.Add(int64(time.Since(before)))
-		t.userSince.Store(0)
+		after := threadCPU()
+		t.userTID.Store(0)
+		t.cpuTime.Add(max(after-before, 0))
+		t.sysBase = after
 		t.k.mu.Lock()
 		t.running = nil
 		t.k.mu.Unlock()
@@ -409,8 +423,6 @@ func (t *Task) run() {
 			t.k.mu.Unlock()
 			continue
 		}
-		served := time.Now()
-		blocked := t.blockedTime
 		switch exit.Kind {
 		case platform.ExitSyscall:
 			t.syscall()
@@ -423,9 +435,6 @@ func (t *Task) run() {
 				// Time slice over: let a waiting task run.
 				t.releaseCPU()
 			}
-		}
-		if d := time.Since(served) - (t.blockedTime - blocked); d > 0 {
-			t.sysTime.Add(int64(d))
 		}
 	}
 	t.releaseCPU()
@@ -584,12 +593,33 @@ func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 // CPUTime is the time the task has spent running user code.
 func (t *Task) CPUTime() time.Duration {
 	d := time.Duration(t.cpuTime.Load())
-	if since := t.userSince.Load(); since != 0 {
-		if run := time.Now().UnixNano() - since; run > 0 {
-			d += time.Duration(run)
+	if tid := t.userTID.Load(); tid != 0 {
+		// In user mode now: the vCPU thread's time since it entered.
+		if now, ok := threadCPUOf(tid); ok {
+			d += time.Duration(max(now-t.userBase.Load(), 0))
 		}
 	}
 	return d
+}
+
+// threadCPU is the calling thread's CPU time in nanoseconds.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
+// threadCPUOf is the CPU time of thread tid of this process (its
+// per-thread CPU clock, as pthread_getcpuclockid gives).
+func threadCPUOf(tid int32) (int64, bool) {
+	var ts unix.Timespec
+	clock := (^tid)<<3 | 6 // CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK
+	if unix.ClockGettime(clock, &ts) != nil {
+		return 0, false
+	}
+	return ts.Nano(), true
 }
 
 // SysTime is the time the sentry has spent serving the task's syscalls

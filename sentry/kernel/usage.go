@@ -3,9 +3,10 @@ package kernel
 import "time"
 
 // CPUUsage is CPU time as a cgroup's cpu.stat splits it: User is the
-// time tasks ran their own code on a vCPU, System the time the sentry
-// spent serving their syscalls and faults (time blocked in a syscall is
-// not counted).
+// CPU time of the vCPU threads while they ran the tasks' code, System
+// the CPU time the sentry spent for them while they held a vCPU outside
+// user mode (serving syscalls and faults, delivering signals). Both are
+// host thread CPU time, so a loaded host does not inflate them.
 type CPUUsage struct {
 	User, System time.Duration
 }
@@ -33,6 +34,11 @@ func (k *Kernel) CPUUsage(container string) CPUUsage {
 			u = u.add(CPUUsage{User: t.CPUTime(), System: t.SysTime()})
 		}
 	}
+	// A running task's time is read from its thread while it runs and
+	// added up when it traps; the two readings may differ by a little.
+	seen := k.cpuSeen[container]
+	u.User, u.System = max(u.User, seen.User), max(u.System, seen.System)
+	k.cpuSeen[container] = u
 	return u
 }
 
@@ -45,6 +51,7 @@ func (k *Kernel) ForgetContainer(container string) {
 	}
 	k.mu.Lock()
 	delete(k.exitedCPU, container)
+	delete(k.cpuSeen, container)
 	k.mu.Unlock()
 	k.Thaw(container)
 }
