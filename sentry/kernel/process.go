@@ -209,7 +209,7 @@ func (t *Task) finishExit() {
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
 	g.exitedCPU += t.CPUTime()
-	used := CPUUsage{User: t.CPUTime(), System: t.SysTime()}
+	used := CPUUsage{User: t.HostUserTime(), System: t.SysTime()}
 	k.exitedCPU[g.Container] = k.exitedCPU[g.Container].add(used)
 	k.exitedCPUAll = k.exitedCPUAll.add(used)
 	if g.leader == t && len(g.tasks) > 0 {

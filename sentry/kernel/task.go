@@ -82,22 +82,29 @@ type Task struct {
 	// running is the CPU while in Switch (for kicks).
 	running platform.CPU
 	start   time.Time
-	cpuTime atomic.Int64 // nanoseconds spent running user code
-	// CPU time is the CPU time of the host thread that holds the task's
-	// vCPU (guest time included), read with CLOCK_THREAD_CPUTIME_ID, so
-	// time the host spent running something else is not counted.
-	// userTID is that thread while the task runs user code (0 outside)
-	// and userBase its CPU time when the task entered user mode: a task
-	// that computes without trapping has its time counted while it runs.
+	// cpuTime is the time the task has held a vCPU in user mode, what
+	// the guest's own clocks (CLOCK_THREAD_CPUTIME_ID, getrusage) show;
+	// userSince is when it entered user mode (Unix nanoseconds, 0
+	// outside), so that a task computing without trapping has its time
+	// counted while it runs.
+	cpuTime   atomic.Int64
+	userSince atomic.Int64
+	// The host's count, for the container's and pod's usage (a cgroup's
+	// cpu.stat): the CPU time of the host thread holding the task's vCPU
+	// (CLOCK_THREAD_CPUTIME_ID, guest time included), so time the host
+	// gave to something else is not counted. hostUser is that time in
+	// user mode; userTID is the thread while the task runs user code (0
+	// outside) and userBase its CPU time then. sysTime is the thread's
+	// CPU time for the task outside user mode while it held its vCPU:
+	// serving its syscalls and faults, delivering its signals; sysBase is
+	// the thread's CPU time when that began (0: not counting); vcpuTID is
+	// the thread holding the vCPU.
+	hostUser atomic.Int64
 	userTID  atomic.Int32
 	userBase atomic.Int64
-	// sysTime is the CPU time the sentry spent for the task while it held
-	// its vCPU outside user mode: serving its syscalls and faults,
-	// delivering its signals. sysBase is the thread's CPU time when that
-	// began (0: not counting); vcpuTID is the thread holding the vCPU.
-	sysTime atomic.Int64
-	sysBase int64
-	vcpuTID int32
+	sysTime  atomic.Int64
+	sysBase  int64
+	vcpuTID  int32
 	// parked says the task holds no CPU and waits (blocked in a syscall,
 	// stopped, frozen, or queued for a CPU): the freezer counts it as
 	// stopped.
@@ -408,10 +415,14 @@ func (t *Task) run() {
 		}
 		t.userBase.Store(before)
 		t.userTID.Store(t.vcpuTID)
+		entered := time.Now()
+		t.userSince.Store(entered.UnixNano())
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
+		t.cpuTime.Add(int64(time.Since(entered)))
+		t.userSince.Store(0)
 		after := threadCPU()
 		t.userTID.Store(0)
-		t.cpuTime.Add(max(after-before, 0))
+		t.hostUser.Add(max(after-before, 0))
 		t.sysBase = after
 		t.k.mu.Lock()
 		t.running = nil
@@ -590,11 +601,21 @@ func (t *Task) exception(e platform.Exit) {
 // negErrno is the RAX value of a failed syscall.
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
-// CPUTime is the time the task has spent running user code.
+// CPUTime is the time the task has held a vCPU in user mode (what the
+// guest's clocks and getrusage show).
 func (t *Task) CPUTime() time.Duration {
 	d := time.Duration(t.cpuTime.Load())
+	if since := t.userSince.Load(); since != 0 {
+		d += time.Duration(max(time.Now().UnixNano()-since, 0))
+	}
+	return d
+}
+
+// HostUserTime is the host CPU time of the task's user code: the vCPU
+// thread's CPU time while it ran it, read live while it runs.
+func (t *Task) HostUserTime() time.Duration {
+	d := time.Duration(t.hostUser.Load())
 	if tid := t.userTID.Load(); tid != 0 {
-		// In user mode now: the vCPU thread's time since it entered.
 		if now, ok := threadCPUOf(tid); ok {
 			d += time.Duration(max(now-t.userBase.Load(), 0))
 		}
@@ -622,8 +643,8 @@ func threadCPUOf(tid int32) (int64, bool) {
 	return ts.Nano(), true
 }
 
-// SysTime is the time the sentry has spent serving the task's syscalls
-// and faults, blocked time excluded.
+// SysTime is the host CPU time the sentry has spent for the task while
+// it held its vCPU outside user mode (its syscalls, faults, signals).
 func (t *Task) SysTime() time.Duration { return time.Duration(t.sysTime.Load()) }
 
 // errSentryBug marks a syscall whose implementation failed internally.

@@ -31,7 +31,7 @@ func (k *Kernel) CPUUsage(container string) CPUUsage {
 	}
 	for _, t := range k.tasks {
 		if inScope(t.tg, container) {
-			u = u.add(CPUUsage{User: t.CPUTime(), System: t.SysTime()})
+			u = u.add(CPUUsage{User: t.HostUserTime(), System: t.SysTime()})
 		}
 	}
 	// A running task's time is read from its thread while it runs and
