@@ -327,6 +327,29 @@ func TestValuesVariants(t *testing.T) {
 			t.Errorf("want both config dirs mounted, volumes %+v", pod.Volumes)
 		}
 	})
+	t.Run("host network and API server address", func(t *testing.T) {
+		objs := render(t, "--set", "hostNetwork=true", "--set", "apiServer.host=127.0.0.1", "--set", "apiServer.port=6443")
+		env := func(c corev1.Container) map[string]string {
+			m := map[string]string{}
+			for _, e := range c.Env {
+				m[e.Name] = e.Value
+			}
+			return m
+		}
+		pod := find[*appsv1.DaemonSet](objs, "moat-node").Spec.Template.Spec
+		job := find[*batchv1.Job](objs, "").Spec.Template.Spec
+		for name, spec := range map[string]corev1.PodSpec{"agent": pod, "uninstall hook": job} {
+			e := env(spec.Containers[0])
+			if !spec.HostNetwork || spec.DNSPolicy != corev1.DNSClusterFirstWithHostNet ||
+				e["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" || e["KUBERNETES_SERVICE_PORT"] != "6443" {
+				t.Errorf("%s: hostNetwork %v dnsPolicy %q env %v", name, spec.HostNetwork, spec.DNSPolicy, e)
+			}
+		}
+		def := find[*appsv1.DaemonSet](render(t), "moat-node").Spec.Template.Spec
+		if def.HostNetwork || env(def.Containers[0])["KUBERNETES_SERVICE_HOST"] != "" {
+			t.Error("host network or API server address set by default")
+		}
+	})
 	t.Run("image digest", func(t *testing.T) {
 		d := "sha256:" + strings.Repeat("ab", 32)
 		pod := find[*appsv1.DaemonSet](render(t, "--set", "image.digest="+d), "moat-node").Spec.Template.Spec

@@ -421,3 +421,53 @@ func TestMoatCtrRun(t *testing.T) {
 		t.Errorf("containers left after ctr run --rm: %q, %v", out, err)
 	}
 }
+
+// TestMoatSeccomp: the container's seccomp profile is enforced by the
+// sentry: RuntimeDefault (containerd's profile, mode 2) and a Localhost
+// profile file (mkdir refused with the profile's errno); Unconfined,
+// none.
+func TestMoatSeccomp(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	ctx := testCtx(t)
+	pod, sentry := moatPod(t, e, "moat-seccomp")
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, sp *runtimeapi.SecurityProfile, script string) string {
+		t.Helper()
+		c := harness.ContainerConfig(name, harness.BusyboxImage, "sh", "-c", script)
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Seccomp: sp}}
+		id := start(t, pod, c)
+		if _, err := e.WaitExited(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		// The log file is written behind the exit: wait for the end.
+		var out string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if out, _ = e.Logs(ctx, id, "stdout"); strings.HasSuffix(out, "done\n") {
+				break
+			}
+		}
+		return out
+	}
+	status := "grep Seccomp: /proc/self/status; "
+	if out := run("default", &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+		status+"echo done"); out != "Seccomp:\t2\ndone\n" {
+		t.Errorf("RuntimeDefault: %q", out)
+	}
+	if out := run("localhost", &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile},
+		status+"mkdir /tmp/d 2>&1; echo done"); out != "Seccomp:\t2\nmkdir: can't create directory '/tmp/d': Read-only file system\ndone\n" {
+		t.Errorf("Localhost profile: %q", out)
+	}
+	if out := run("unconfined", &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+		status+"mkdir /tmp/d && echo made; echo done"); out != "Seccomp:\t0\nmade\ndone\n" {
+		t.Errorf("Unconfined: %q", out)
+	}
+	if err := pod.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, sentry)
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
 
 	"moat.dev/moat/cri"
 )
@@ -165,9 +166,17 @@ func (m *Manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 	return cshim.StopStatus{Pid: 0, ExitStatus: exitStatusKilled, ExitedAt: time.Now()}, nil
 }
 
-// Info describes the runtime.
+// Info describes the runtime, with the OCI features it supports (what
+// `runc features` reports for runc): containerd reads them, for one to
+// know that recursive read-only mounts ("rro") are supported.
 func (m *Manager) Info(ctx context.Context, r io.Reader) (*types.RuntimeInfo, error) {
-	return runtimeInfo(m.name)
+	info := &types.RuntimeInfo{Name: m.name, Version: &types.RuntimeVersion{Version: "moat"}}
+	f, err := typeurl.MarshalAnyToProto(runtimeFeatures())
+	if err != nil {
+		return nil, fmt.Errorf("marshal the runtime's features: %w", err)
+	}
+	info.Features = f
+	return info, nil
 }
 
 var _ cshim.Shim = (*Manager)(nil)

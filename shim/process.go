@@ -17,6 +17,7 @@ import (
 
 	"moat.dev/moat/cri"
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/sentry/seccomp"
 )
 
 // container is one containerd task: the pod's sandbox (pause) container
@@ -29,6 +30,8 @@ type container struct {
 	spec    *specs.Spec
 	limits  limits
 	mounted bool // bundle/rootfs was mounted by the shim
+	// seccomp is the container's seccomp profile (nil: none).
+	seccomp *seccomp.Profile
 
 	init  *process
 	execs map[string]*process
@@ -244,12 +247,20 @@ func startArgs(id, execID string, p *specs.Process) (control.StartArgs, error) {
 	if p.User.Umask != nil {
 		a.Umask = *p.User.Umask & 0o777
 	}
-	if p.Capabilities != nil {
-		caps, err := capMask(p.Capabilities.Effective)
-		if err != nil {
-			return a, fmt.Errorf("container %s: %w", id, err)
+	if c := p.Capabilities; c != nil {
+		// All five sets, applied as runc applies them before it execs
+		// the process; the sentry then runs execve's rules.
+		a.CapSets = true
+		for _, s := range []struct {
+			names []string
+			dst   *uint64
+		}{{c.Effective, &a.Caps}, {c.Permitted, &a.Permitted}, {c.Inheritable, &a.Inheritable}, {c.Bounding, &a.Bounding}, {c.Ambient, &a.Ambient}} {
+			m, err := capMask(s.names)
+			if err != nil {
+				return a, fmt.Errorf("container %s: %w", id, err)
+			}
+			*s.dst = m
 		}
-		a.Caps = caps
 	}
 	return a, nil
 }

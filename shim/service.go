@@ -212,10 +212,20 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if sp.Linux != nil {
 		c.limits = limitsOf(sp.Linux.Resources)
 	}
+	if c.seccomp, err = seccompProfile(sp.Linux); err != nil {
+		return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+	}
 	if !c.sandbox && sp.Process == nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w: the OCI spec has no process", r.ID, errdefs.ErrInvalidArgument))
 	}
 	c.init = newProcess(r.ID, "", sp.Process, r.Stdin, r.Stdout, r.Stderr, r.Terminal)
+	var netSysctls, sbSysctls map[string]string
+	if sp.Linux != nil {
+		netSysctls, sbSysctls, err = control.SplitSysctls(sp.Linux.Sysctl, netNS(sp) == "" && !ownNetNS(sp))
+		if err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,17 +262,53 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if info != nil {
 		pod = info.SandboxID
 	}
-	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp); err != nil {
+	if ns := netNS(sp); ns != "" {
+		if err := writeNetSysctls(ns, netSysctls); err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		netSysctls = nil
+	}
+	started := s.sentry == nil
+	if err := s.ensureSentryLocked(ctx, pod, r.Bundle, sp, sbSysctls); err != nil {
 		return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+	}
+	if len(netSysctls) > 0 {
+		// The sentry's own network namespace (no path in the spec):
+		// written before any process of the container starts.
+		if err := writeNetSysctls(fmt.Sprintf("/proc/%d/ns/net", s.sentry.Pid()), netSysctls); err != nil {
+			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+	}
+	if !started && c.sandbox && len(sbSysctls) > 0 {
+		return nil, grpcErr(fmt.Errorf("create %s: %w: the pod's sandbox already runs; its sysctls cannot change", r.ID, errdefs.ErrFailedPrecondition))
 	}
 	if !c.sandbox {
 		var ms []control.Mount
 		for _, m := range sp.Mounts {
 			ms = append(ms, control.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options})
 		}
+		ms = withHostSubmounts(ms, "/proc/self/mountinfo")
 		args, dirs, err := control.PrepareContainer(r.ID, rootfs, sp.Root != nil && sp.Root.Readonly, ms)
 		if err != nil {
 			return nil, grpcErr(fmt.Errorf("create %s: %w", r.ID, err))
+		}
+		pidMode, err := pidNamespaceMode(sp)
+		if err != nil {
+			for _, d := range dirs {
+				d.Close()
+			}
+			return nil, grpcErr(fmt.Errorf("create %s: %w: %v", r.ID, errdefs.ErrInvalidArgument, err))
+		}
+		if pidMode == pidHost {
+			log.G(ctx).WithField("id", r.ID).Warn("host PID namespace asked for: a sandbox cannot show the host's processes; the container gets the sandbox's namespace, which shows every process of the pod")
+			pidMode = control.PIDNamespaceSandbox
+		}
+		args.PIDNamespace = pidMode
+		if sp.Linux != nil {
+			args.MaskedPaths, args.ReadonlyPaths = sp.Linux.MaskedPaths, sp.Linux.ReadonlyPaths
+		}
+		if !started {
+			args.Sysctls = sbSysctls
 		}
 		err = s.sentry.AddContainer(args, dirs)
 		for _, d := range dirs {
@@ -324,7 +370,7 @@ func (s *service) mountRootfs(ctx context.Context, c *container, ms []*types.Mou
 // ensureSentryLocked starts the pod's sentry if it is not running.
 //
 // Preconditions: s.mu is held.
-func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp *specs.Spec) error {
+func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp *specs.Spec, sysctls map[string]string) error {
 	if s.sentry != nil {
 		select {
 		case <-s.sentry.Exited():
@@ -334,7 +380,7 @@ func (s *service) ensureSentryLocked(ctx context.Context, pod, bundle string, sp
 		}
 	}
 	vcpus, mem := s.podResourcesLocked()
-	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: sp.Hostname, LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp)}
+	cfg := control.Config{CPUs: vcpus, Memory: mem, Hostname: podHostname(sp), LogLevel: s.opts.LogLevel, Strace: s.opts.Strace, Pod: pod, Bundle: bundle, Confine: true, NetNS: netNS(sp), NewNetNS: ownNetNS(sp), Sysctls: sysctls}
 	lw := &logWriter{entry: log.G(s.ctx).WithField("sentry", true)}
 	c, err := control.Launch(s.sentryCmd, cfg, lw)
 	if err != nil {
@@ -439,6 +485,8 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		if err != nil {
 			return fail(fmt.Errorf("start: %w: %v", errdefs.ErrInvalidArgument, err))
 		}
+		// As runc: the container's filter applies to its execs too.
+		args.Seccomp = c.seccomp
 	}
 	var files [3]*os.File
 	release := func() {}
@@ -916,6 +964,41 @@ func netNS(sp *specs.Spec) string {
 		}
 	}
 	return ""
+}
+
+// podHostname is the sandbox's hostname: the spec's, or the host's when
+// the spec shares the host's UTS namespace (CRI's host networking brings
+// it along) and names none.
+func podHostname(sp *specs.Spec) string {
+	if sp.Hostname != "" || sp.Linux == nil {
+		return sp.Hostname
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.UTSNamespace {
+			return ""
+		}
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// ownNetNS says whether the spec asks for a new network namespace (a
+// network namespace without a path, as `ctr run` makes): the sentry then
+// gets one of its own. With no network namespace at all (CRI's host
+// network) it shares the host's.
+func ownNetNS(sp *specs.Spec) bool {
+	if sp.Linux == nil {
+		return false
+	}
+	for _, ns := range sp.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }
 
 // execsOf lists a container's execs.

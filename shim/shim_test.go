@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/cri"
+	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/sentry/seccomp"
 )
 
 func TestPodResources(t *testing.T) {
@@ -105,8 +109,10 @@ func TestStartArgs(t *testing.T) {
 	um := uint32(0o027)
 	p := &specs.Process{
 		Args: []string{"sh", "-c", "true"}, Env: []string{"PATH=/bin"}, Cwd: "/work",
-		User:            specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{10}, Umask: &um},
-		Capabilities:    &specs.LinuxCapabilities{Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}},
+		User: specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{10}, Umask: &um},
+		Capabilities: &specs.LinuxCapabilities{Effective: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"},
+			Permitted: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"}, Bounding: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_SYS_ADMIN"},
+			Inheritable: []string{"CAP_KILL"}, Ambient: []string{"CAP_KILL"}},
 		NoNewPrivileges: true,
 	}
 	a, err := startArgs("c", "e", p)
@@ -117,6 +123,9 @@ func TestStartArgs(t *testing.T) {
 		Groups: []uint32{10}, Caps: 1<<5 | 1<<10, NoNewPrivs: true, Umask: 0o027}
 	if a.Caps != want.Caps || a.UID != want.UID || a.Umask != want.Umask || a.Cwd != want.Cwd || !a.NoNewPrivs || len(a.Groups) != 1 {
 		t.Errorf("startArgs = %+v, want %+v", a, want)
+	}
+	if !a.CapSets || a.Permitted != 1<<5|1<<10|1<<0 || a.Bounding != 1<<5|1<<10|1<<0|1<<21 || a.Inheritable != 1<<5 || a.Ambient != 1<<5 {
+		t.Errorf("capability sets: %+v", a)
 	}
 	p.Capabilities.Effective = []string{"CAP_FLY"}
 	if _, err := startArgs("c", "", p); err == nil || !strings.Contains(err.Error(), "CAP_FLY") {
@@ -173,5 +182,81 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := metricsAny(control.StatsReply{}); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestSeccompProfile(t *testing.T) {
+	if p, err := seccompProfile(&specs.Linux{}); p != nil || err != nil {
+		t.Errorf("no linux.seccomp: %+v, %v; want nil, nil", p, err)
+	}
+	e := uint(38)
+	l := &specs.Linux{Seccomp: &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno, DefaultErrnoRet: &e,
+		Architectures: []specs.Arch{specs.ArchX86_64},
+		Flags:         []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_LOG"},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "clone"}, Action: specs.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 0x7e020000, ValueTwo: 0, Op: specs.OpMaskedEqual}}}},
+	}}
+	p, err := seccompProfile(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DefaultAction != "SCMP_ACT_ERRNO" || *p.DefaultErrnoRet != 38 || !p.Log() || len(p.Syscalls) != 1 ||
+		p.Syscalls[0].Args[0] != (seccomp.Arg{Index: 0, Value: 0x7e020000, Op: "SCMP_CMP_MASKED_EQ"}) {
+		t.Errorf("converted profile: %+v", p)
+	}
+	l.Seccomp.ListenerPath = "/run/listener.sock"
+	if _, err := seccompProfile(l); err == nil || !strings.Contains(err.Error(), "listenerPath") {
+		t.Errorf("a listener path: %v, want a refusal", err)
+	}
+	l.Seccomp.ListenerPath = ""
+	l.Seccomp.DefaultAction = "SCMP_ACT_BOGUS"
+	if _, err := seccompProfile(l); err == nil || !strings.Contains(err.Error(), "SCMP_ACT_BOGUS") {
+		t.Errorf("an unknown action: %v, want a refusal naming it", err)
+	}
+}
+
+// containerd's RuntimeDefault profile compiles, and allows and refuses as
+// it means to. testdata/runtime-default-seccomp.json is what containerd
+// v2.4.2's contrib/seccomp.DefaultProfile gives for a container with the
+// default capabilities.
+func TestSeccompRuntimeDefault(t *testing.T) {
+	b, err := os.ReadFile("testdata/runtime-default-seccomp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls specs.LinuxSeccomp
+	if err := json.Unmarshal(b, &ls); err != nil {
+		t.Fatal(err)
+	}
+	p, err := seccompProfile(&specs.Linux{Seccomp: &ls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := seccomp.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RuntimeDefault: %d rules, %d BPF instructions, names unknown to the sentry: %v", len(p.Syscalls), c.Program.Len(), c.Ignored)
+	eperm := uint32(abi.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
+	for _, tc := range []struct {
+		nr   uint64
+		args [6]uint64
+		want uint32
+	}{
+		{abi.SYS_READ, [6]uint64{}, abi.SECCOMP_RET_ALLOW},
+		{abi.SYS_EXECVE, [6]uint64{}, abi.SECCOMP_RET_ALLOW},
+		{abi.SYS_CLONE, [6]uint64{uint64(unix.SIGCHLD)}, abi.SECCOMP_RET_ALLOW},
+		{abi.SYS_CLONE, [6]uint64{unix.CLONE_NEWUSER | uint64(unix.SIGCHLD)}, eperm},
+		{abi.SYS_SETHOSTNAME, [6]uint64{}, eperm},
+		{abi.SYS_MOUNT, [6]uint64{}, eperm},
+		{abi.SYS_REBOOT, [6]uint64{}, eperm},
+		{abi.SYS_PERSONALITY, [6]uint64{0}, abi.SECCOMP_RET_ALLOW},
+		{abi.SYS_PERSONALITY, [6]uint64{0x123}, eperm},
+	} {
+		d := &seccomp.Data{Nr: int32(tc.nr), Arch: abi.AUDIT_ARCH_X86_64, Args: tc.args}
+		if got := c.Program.Run(d); got != tc.want {
+			t.Errorf("%s%v: %#x, want %#x", abi.SyscallName(tc.nr), tc.args, got, tc.want)
+		}
 	}
 }

@@ -18,7 +18,8 @@ BUILD=${MOAT_BUILD_CACHE:-/var/cache/moat-test/build}
 mkdir -p "$OUT" "$BUILD"
 
 stamp="$OUT/.kubernetes-$K8S_VERSION"
-if [ ! -e "$stamp" ]; then
+have_all() { for b in "$@"; do [ -x "$OUT/$b" ] || return 1; done; }
+if [ ! -e "$stamp" ] || ! have_all kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; then
   dir="$BUILD/kubernetes-$K8S_VERSION"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
   modfile=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
@@ -49,7 +50,7 @@ if [ ! -e "$stamp" ]; then
 fi
 
 stamp="$OUT/.etcd-$ETCD_VERSION"
-if [ ! -e "$stamp" ]; then
+if [ ! -e "$stamp" ] || ! have_all etcd; then
   dir="$BUILD/etcd-$ETCD_VERSION"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
   printf 'module moat.dev/build/etcd\n\ngo 1.25\n' >go.mod

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"moat.dev/moat/sentry/fs/hostio"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/sandbox"
+	"moat.dev/moat/sentry/seccomp"
 	"moat.dev/moat/sentry/vfs"
 )
 
@@ -29,6 +31,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // runOptions are moat run's flags.
 type runOptions struct {
 	rootfs, image, workdir, user, hostname, memory string
+	seccomp                                        string
 	cpus                                           int
 	env                                            listFlag
 	strace                                         bool
@@ -48,6 +51,7 @@ func parseRun(args []string, stderr io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.user, "user", "0:0", "UID[:GID]")
 	fs.StringVar(&o.hostname, "hostname", "moat", "hostname")
 	fs.BoolVar(&o.strace, "strace", false, "print every syscall with its arguments and result")
+	fs.StringVar(&o.seccomp, "seccomp", "", "seccomp profile to enforce on the container: a JSON file in the form of an OCI config's linux.seccomp")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: moat run [flags] -- CMD [ARG...]\n")
 		fs.PrintDefaults()
@@ -118,6 +122,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "moat run: --memory: %v\n", err)
 		return 2
 	}
+	filter, err := loadSeccomp(o.seccomp)
+	if err != nil {
+		fmt.Fprintf(stderr, "moat run: --seccomp: %v\n", err)
+		return 2
+	}
 	uid, gid, err := parseUser(o.user)
 	if err != nil {
 		fmt.Fprintf(stderr, "moat run: %v\n", err)
@@ -148,7 +157,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			o.workdir = img.Config.WorkingDir
 		}
 	}
-	code, err := runContainer(o, rootfs, mem, uid, gid, stderr)
+	code, err := runContainer(o, rootfs, mem, uid, gid, filter, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "moat run: %v\n", err)
 		return 125
@@ -156,7 +165,27 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func runContainer(o *runOptions, rootfs string, mem uint64, uid, gid uint32, stderr io.Writer) (int, error) {
+// loadSeccomp reads and compiles a seccomp profile (nil without one).
+func loadSeccomp(path string) (*kernel.SeccompFilter, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p seccomp.Profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	c, err := seccomp.Compile(&p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &kernel.SeccompFilter{Program: c.Program, Log: p.Log()}, nil
+}
+
+func runContainer(o *runOptions, rootfs string, mem uint64, uid, gid uint32, filter *kernel.SeccompFilter, stderr io.Writer) (int, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := sandbox.Config{CPUs: o.cpus, Memory: mem, RootFS: rootfs, Hostname: o.hostname, Log: log}
 	if o.strace {
@@ -202,7 +231,7 @@ func runContainer(o *runOptions, rootfs string, mem uint64, uid, gid uint32, std
 	}
 	init, err := sb.Start(kernel.ProcessSpec{
 		Argv: o.args, Envv: env, Path: prog, Cwd: o.workdir, Creds: creds, Umask: 0o022,
-		Stdio: stdio, Init: true, Container: "main",
+		Stdio: stdio, Init: true, Container: "main", Seccomp: filter,
 	})
 	if err != nil {
 		return 0, err

@@ -66,6 +66,21 @@ func TestRunCommand(t *testing.T) {
 	if _, errOut, code := run("", "--memory", "lots", "--", "true"); code != 2 || !strings.Contains(errOut, "lots") {
 		t.Errorf("bad --memory: exit %d %q", code, errOut)
 	}
+	// --seccomp: a profile in the form of an OCI config's linux.seccomp.
+	prof := filepath.Join(t.TempDir(), "profile.json")
+	os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+		{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30},
+		{"names": ["sethostname"], "action": "SCMP_ACT_KILL_PROCESS"}]}`), 0o644)
+	if out, _, code := run("", "--seccomp", prof, "--", "sh", "-c", "grep Seccomp: /proc/self/status; mkdir /work/d 2>&1"); !strings.Contains(out, "Seccomp:\t2\n") || !strings.Contains(out, "Read-only file system") || code == 0 {
+		t.Errorf("--seccomp: %q, exit %d; want mode 2 and EROFS from mkdir", out, code)
+	}
+	if _, _, code := run("", "--seccomp", prof, "--", "hostname", "box"); code != 128+31 {
+		t.Errorf("--seccomp with a killing rule: exit %d, want %d (SIGSYS)", code, 128+31)
+	}
+	os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_NOTIFY"}`), 0o644)
+	if _, errOut, code := run("", "--seccomp", prof, "--", "true"); code != 2 || !strings.Contains(errOut, "SCMP_ACT_NOTIFY") {
+		t.Errorf("an unenforceable profile: exit %d %q", code, errOut)
+	}
 
 	// SIGTERM to moat run reaches the container's init, whose trap runs.
 	cmd := exec.Command(bin, "run", "--rootfs", root, "--", "sh", "-c", `trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 1; done`)

@@ -96,6 +96,11 @@ func teardown(id, ipBin string) error {
 			errs = append(errs, fmt.Errorf("remove %s: %w", d, err))
 		}
 	}
+	for _, p := range cniCacheEntries(id) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove CNI cache entry %s: %w", p, err))
+		}
+	}
 	if left := Leftovers(id); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("harness %s left: %s", id, strings.Join(left, "; ")))
 	}
@@ -103,6 +108,17 @@ func teardown(id, ipBin string) error {
 	_ = os.Remove(RootBase)
 	_ = os.Remove(StateBase)
 	return errors.Join(errs...)
+}
+
+// Teardown removes what the harness with this id left on the machine
+// (processes, mounts, cgroups, the bridge, folders), for a harness whose
+// owner died or lives in another process; it returns what could not be
+// removed.
+func Teardown(id string) error {
+	if !isHexID(id) {
+		return fmt.Errorf("harness id %q: not a harness id", id)
+	}
+	return teardown(id, "")
 }
 
 // Leftovers lists what of the harness with this id is still on the
@@ -127,7 +143,35 @@ func Leftovers(id string) []string {
 			left = append(left, "folder "+d)
 		}
 	}
+	for _, p := range cniCacheEntries(id) {
+		left = append(left, "CNI cache entry "+p)
+	}
 	return left
+}
+
+// cniCacheDir is where libcni (in containerd's CRI) caches each
+// attachment's result; a pod whose network teardown did not run leaves
+// its entries there.
+const cniCacheDir = "/var/lib/cni/results"
+
+// cniCacheEntries lists the cached CNI results of the harness's pods:
+// those whose result names a network namespace under its state folder
+// (loopback and bridge alike).
+func cniCacheEntries(id string) []string {
+	_, state, _, _ := harnessPaths(id)
+	ents, err := os.ReadDir(cniCacheDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		p := filepath.Join(cniCacheDir, e.Name())
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), `"`+state+"/") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // harnessProcs finds the processes that belong to the harness: those whose
@@ -288,6 +332,22 @@ func CleanStale(logf func(string, ...any)) {
 		ents, _ := os.ReadDir(base)
 		for _, d := range ents {
 			ids[d.Name()] = true
+		}
+	}
+	// CNI cache entries of harnesses whose folders are gone already.
+	ents, _ := os.ReadDir(cniCacheDir)
+	for _, e := range ents {
+		p := filepath.Join(cniCacheDir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		_, rest, ok := strings.Cut(string(b), `"`+StateBase+"/")
+		if id, _, _ := strings.Cut(rest, "/"); ok && isHexID(id) && !ids[id] {
+			if _, err := os.Stat(filepath.Join(StateBase, id)); errors.Is(err, os.ErrNotExist) {
+				logf("removing the CNI cache entry %s of gone harness %s", p, id)
+				_ = os.Remove(p)
+			}
 		}
 	}
 	for id := range ids {

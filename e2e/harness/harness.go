@@ -50,6 +50,11 @@ type Options struct {
 	// ReadyTimeout bounds the wait for containerd's CRI to report ready
 	// (default 60s).
 	ReadyTimeout time.Duration
+	// ExtraPath are folders put first on containerd's PATH, such as the
+	// folder a node agent installs containerd-shim-moat-v2 into: containerd
+	// finds a runtime's shim on its PATH again after a restart. A relative
+	// entry is taken under the harness's Root (which New chooses).
+	ExtraPath []string
 }
 
 // Env is one running harness.
@@ -57,8 +62,11 @@ type Env struct {
 	ID            string
 	Tools         *Tools
 	Root, State   string
-	Socket        string // containerd's gRPC socket (CRI endpoint)
-	ConfigPath    string // containerd's config file
+	Socket        string // containerd's gRPC socket (CRI endpoint), in RunDir
+	RunDir        string // holds only the socket and the pid file, as /run/containerd
+	PidFile       string // containerd's pid, rewritten at every (re)start
+	ConfigPath    string // containerd's config file, in EtcDir
+	EtcDir        string // holds only the config and ConfDir, as /etc/containerd
 	ConfDir       string // imported drop-ins (<ConfDir>/*.toml), as /etc/containerd/conf.d
 	LogDir        string // pod log folders
 	VolumeDir     string // host folders for volumes
@@ -90,6 +98,11 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 	if opts.MoatShim != "" && !filepath.IsAbs(opts.MoatShim) {
 		return nil, fmt.Errorf("harness: MoatShim %q is not an absolute path", opts.MoatShim)
 	}
+	for _, d := range opts.ExtraPath {
+		if strings.Contains(d, ":") || d == "" || (!filepath.IsAbs(d) && !filepath.IsLocal(d)) {
+			return nil, fmt.Errorf("harness: ExtraPath entry %q: want an absolute path, or one local to the harness root, without ':'", d)
+		}
+	}
 	tools, err := FindTools(opts.ToolsDir)
 	if err != nil {
 		return nil, err
@@ -112,9 +125,15 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 	if opts.MoatShim != "" {
 		e.Handlers = append(e.Handlers, HandlerMoat)
 	}
-	e.Socket = filepath.Join(e.State, "containerd.sock")
-	e.ConfigPath = filepath.Join(e.Root, "containerd.toml")
-	e.ConfDir = filepath.Join(e.Root, "conf.d")
+	// The config and the socket sit in folders of their own, as
+	// /etc/containerd and /run/containerd do on a node, so a node agent
+	// can mount exactly those (hostPath) and nothing else of the harness.
+	e.RunDir = filepath.Join(e.State, "run")
+	e.Socket = filepath.Join(e.RunDir, "containerd.sock")
+	e.PidFile = filepath.Join(e.RunDir, "containerd.pid")
+	e.EtcDir = filepath.Join(e.Root, "etc", "containerd")
+	e.ConfigPath = filepath.Join(e.EtcDir, "config.toml")
+	e.ConfDir = filepath.Join(e.EtcDir, "conf.d")
 	e.LogDir = filepath.Join(e.Root, "pod-logs")
 	e.VolumeDir = filepath.Join(e.Root, "volumes")
 	e.ContainerdLog = filepath.Join(e.Root, "containerd.log")
@@ -152,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 func (e *Env) logf(format string, args ...any) { e.opts.Logf(format, args...) }
 
 func (e *Env) makeDirs() error {
-	for _, d := range []string{e.Root, e.State, e.ConfDir, e.LogDir, e.VolumeDir,
+	for _, d := range []string{e.Root, e.State, e.RunDir, e.EtcDir, e.ConfDir, e.LogDir, e.VolumeDir,
 		filepath.Join(e.Root, "certs.d"), filepath.Join(e.Root, "tmp"), filepath.Join(e.Root, "cdi")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -185,12 +204,20 @@ func (e *Env) writeConfig() error {
 
 func (e *Env) startContainerd() error {
 	path := e.Tools.Dir
+	for i := len(e.opts.ExtraPath) - 1; i >= 0; i-- {
+		d := e.opts.ExtraPath[i]
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(e.Root, d)
+		}
+		path = d + ":" + path
+	}
 	if e.opts.MoatShim != "" {
 		path += ":" + filepath.Dir(e.opts.MoatShim)
 	}
 	path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	env := []string{"PATH=" + path, "HOME=/root", "TMPDIR=" + filepath.Join(e.Root, "tmp")}
 	e.sup = newSupervisor(e.Tools.Containerd, e.ConfigPath, e.ContainerdLog, env, e.logf)
+	e.sup.pidFile = e.PidFile
 	return e.sup.start()
 }
 

@@ -2,8 +2,10 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,7 @@ import (
 func TestHarnessLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e, err := New(ctx, Options{Logf: t.Logf})
+	e, err := New(ctx, Options{Logf: t.Logf, ExtraPath: []string{"opt/bin", "/opt/extra"}})
 	if err != nil {
 		SkipOrFail(t, err)
 	}
@@ -25,6 +27,23 @@ func TestHarnessLifecycle(t *testing.T) {
 			e.Close()
 		}
 	}()
+
+	// The pid file names the running containerd (a node agent's signal
+	// restart strategy reads it), and the extra PATH entries come first
+	// on containerd's PATH, a relative one under the harness root.
+	if b, err := os.ReadFile(e.PidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(e.ContainerdPID()) {
+		t.Errorf("pid file %s = %q (%v), containerd pid %d", e.PidFile, b, err, e.ContainerdPID())
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", e.ContainerdPID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "PATH=" + filepath.Join(e.Root, "opt/bin") + ":/opt/extra:" + e.Tools.Dir + ":"; !strings.Contains(string(environ), want) {
+		t.Errorf("containerd's environment %q lacks %q", environ, want)
+	}
+	if filepath.Dir(e.Socket) != e.RunDir || filepath.Dir(e.ConfigPath) != e.EtcDir || filepath.Dir(e.ConfDir) != e.EtcDir {
+		t.Errorf("socket %s, config %s, conf.d %s not in the run and etc folders %s, %s", e.Socket, e.ConfigPath, e.ConfDir, e.RunDir, e.EtcDir)
+	}
 
 	rc, err := e.CRI.RuntimeConfig(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 // containerd by signalling it, so tests of the agent need this.
 type supervisor struct {
 	bin, config, logPath string
+	pidFile              string // written with containerd's pid at each start, if set
 	env                  []string
 	logf                 func(string, ...any)
 
@@ -106,6 +108,13 @@ func (s *supervisor) launch() (*exec.Cmd, error) {
 	}
 	s.cmd = cmd
 	s.starts++
+	if s.pidFile != "" {
+		// A node agent's "signal" restart strategy reads it; a stale file
+		// is harmless (the agent checks the pid is containerd's).
+		if err := os.WriteFile(s.pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			s.logf("supervisor: write %s: %v", s.pidFile, err)
+		}
+	}
 	return cmd, nil
 }
 

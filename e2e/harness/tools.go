@@ -157,3 +157,7 @@ func (t *Tools) BuildStaticC(out string, srcs ...string) error {
 	}
 	return nil
 }
+
+// BuildGo builds the main package pkg (an import path in this module, the
+// current folder being inside it) as a static binary at out.
+func (t *Tools) BuildGo(pkg, out string) error { return t.buildGo(pkg, out) }

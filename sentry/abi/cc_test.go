@@ -71,6 +71,8 @@ const kernelHeaders = `
 #include <linux/limits.h>
 #include <linux/audit.h>
 #include <linux/memfd.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
 #include <asm/unistd_64.h>
 #include <asm/statfs.h>
 #include <asm/socket.h>

@@ -11,7 +11,11 @@
 // names the token of the message that brought them.
 package control
 
-import "time"
+import (
+	"time"
+
+	"moat.dev/moat/sentry/seccomp"
+)
 
 // ServiceName is the net/rpc service of the sentry.
 const ServiceName = "Sentry"
@@ -39,6 +43,14 @@ type Config struct {
 	// NetNS is the path of the pod's network namespace (made by CNI):
 	// Launch starts the sentry in it; empty: the shim's.
 	NetNS string
+	// NewNetNS gives the sentry a network namespace of its own with only
+	// a loopback interface (an OCI network namespace without a path, as
+	// `ctr run` makes by default); NetNS must be empty. Without either
+	// the sentry shares the shim's (host networking).
+	NewNetNS bool `json:",omitempty"`
+	// Sysctls are the sandbox's own sysctls (SysctlSandbox ones) from
+	// the pod's spec.
+	Sysctls map[string]string `json:",omitempty"`
 }
 
 // Mount is one OCI mount of a container.
@@ -65,7 +77,25 @@ type AddContainerArgs struct {
 	Mounts   []Mount
 	// RootFS is the host path of the root, for logs.
 	RootFS string
+	// PIDNamespace is PIDNamespaceContainer (its own, the default when
+	// empty), PIDNamespacePod (the pod's, shared with its init) or
+	// PIDNamespaceSandbox (the sandbox's, which sees every process of
+	// the sandbox: what a sandbox gives for the host's).
+	PIDNamespace string
+	// MaskedPaths and ReadonlyPaths are the OCI spec's.
+	MaskedPaths, ReadonlyPaths []string
+	// Sysctls are sandbox sysctls (SysctlSandbox ones) of the
+	// container's spec; they apply to the whole sandbox, as the
+	// containers of a pod share their IPC and UTS namespaces.
+	Sysctls map[string]string `json:",omitempty"`
 }
+
+// The PID namespaces a container may run in.
+const (
+	PIDNamespaceContainer = "container"
+	PIDNamespacePod       = "pod"
+	PIDNamespaceSandbox   = "sandbox"
+)
 
 // Empty is the argument or reply of calls that carry nothing.
 type Empty struct{}
@@ -83,11 +113,20 @@ type StartArgs struct {
 	Env  []string
 	Cwd  string
 
-	UID, GID   uint32
-	Groups     []uint32
-	Caps       uint64
-	NoNewPrivs bool
-	Umask      uint32
+	UID, GID uint32
+	Groups   []uint32
+	// Caps is the effective capability set. With CapSets, Permitted,
+	// Inheritable, Bounding and Ambient are the other four sets of the
+	// OCI process; without, permitted and bounding equal Caps.
+	Caps                                      uint64
+	CapSets                                   bool
+	Permitted, Inheritable, Bounding, Ambient uint64
+	NoNewPrivs                                bool
+	Umask                                     uint32
+	// Seccomp is the container's seccomp profile (OCI linux.seccomp),
+	// enforced by the sentry on the process and all it starts; nil:
+	// none.
+	Seccomp *seccomp.Profile `json:",omitempty"`
 
 	// StdioToken names the descriptor message with the process's stdio;
 	// Stdin/Stdout/Stderr say which of the three it holds, in that order.

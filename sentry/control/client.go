@@ -60,6 +60,16 @@ func Launch(argv []string, cfg Config, logw io.Writer) (*Client, error) {
 	if cfg.Confine {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
 	}
+	if cfg.NewNetNS {
+		if cfg.NetNS != "" {
+			ctlA.Close()
+			ctlB.Close()
+			fdA.Close()
+			fdB.Close()
+			return nil, fmt.Errorf("start sentry: both a network namespace path (%s) and a new network namespace", cfg.NetNS)
+		}
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+	}
 	err = startIn(cmd, cfg.NetNS)
 	ctlB.Close()
 	fdB.Close()
@@ -109,8 +119,13 @@ func (c *Client) Pid() int {
 func (c *Client) Exited() <-chan struct{} { return c.exited }
 
 // ExitError is how the sentry process ended (nil: exit code 0); valid
-// once Exited is closed.
-func (c *Client) ExitError() error { return c.exitErr }
+// once Exited is closed. A death by its seccomp filter says so.
+func (c *Client) ExitError() error {
+	if SeccompKilled(c.exitErr) {
+		return fmt.Errorf("%w: killed by its seccomp filter for a host system call outside its allowlist (the kernel log names it: audit type=1326)", c.exitErr)
+	}
+	return c.exitErr
+}
 
 func (c *Client) call(method string, args, reply any) error {
 	if err := c.rpc.Call(ServiceName+"."+method, args, reply); err != nil {
@@ -316,7 +331,18 @@ func PrepareContainer(id, rootfs string, readOnly bool, mounts []Mount) (AddCont
 				return fail(fmt.Errorf("container %s mount %s: %w", id, m.Destination, err))
 			}
 			if st.IsDir() {
-				if err := open(m.Source); err != nil {
+				openDir := open
+				if privatePropagation(m.Options) {
+					openDir = func(p string) error {
+						f, err := openPrivateTree(p)
+						if err != nil {
+							return err
+						}
+						files = append(files, f)
+						return nil
+					}
+				}
+				if err := openDir(m.Source); err != nil {
 					return fail(fmt.Errorf("container %s mount %s: %w", id, m.Destination, err))
 				}
 				m.FromFD = true
@@ -340,6 +366,49 @@ func PrepareContainer(id, rootfs string, readOnly bool, mounts []Mount) (AddCont
 		return fail(fmt.Errorf("container %s: %d directories to attach, at most %d", id, len(files), maxFDs))
 	}
 	return a, files, nil
+}
+
+// privatePropagation says whether a bind mount asks for private
+// propagation (rprivate, private): mounts the host makes under its
+// source later must not appear in the container. Without such an option
+// (rslave, rshared, or none, runc's rslave default) the container sees
+// the source's host mounts as they come and go.
+func privatePropagation(opts []string) bool {
+	private := false
+	for _, o := range opts {
+		switch o {
+		case "private", "rprivate":
+			private = true
+		case "slave", "rslave", "shared", "rshared":
+			private = false
+		}
+	}
+	return private
+}
+
+// openPrivateTree returns a descriptor of a private copy of the mount
+// tree at dir (open_tree(OPEN_TREE_CLONE|AT_RECURSIVE), made private
+// recursively): the container sees the mounts under dir as they are now,
+// and none the host adds or removes later (a descriptor of dir itself
+// would follow the host's mounts, as path walks cross the mounts of the
+// mount a descriptor belongs to). The copy is dissolved when the last
+// descriptor into it closes.
+func openPrivateTree(dir string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("copy the mounts at %s (open_tree): %w", dir, err)
+	}
+	attr := unix.MountAttr{Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("make the copy of the mounts at %s private: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		unix.Close(fd)
+		return nil, fmt.Errorf("copy of the mounts at %s: not a directory (%v)", dir, err)
+	}
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
 func isBind(m Mount) bool {

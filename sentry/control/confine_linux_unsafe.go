@@ -44,14 +44,14 @@ func confine() (warnings []string, err error) {
 		return nil, fmt.Errorf("make the sentry's root read-only: %w", err)
 	}
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
-		if !errors.Is(e, syscall.ENOTSUP) {
-			return nil, fmt.Errorf("set no_new_privs: %w", e)
+		if errors.Is(e, syscall.ENOTSUP) {
+			// A cgo build cannot change every thread at once, so it
+			// could neither drop the sentry's capabilities nor set
+			// no_new_privs everywhere: refuse to run guest code half
+			// confined rather than warn.
+			return nil, errors.New("set no_new_privs on every thread: not supported by a cgo build of the sentry; build it with CGO_ENABLED=0")
 		}
-		// A cgo build cannot change every thread at once; the filter
-		// still applies to all (TSYNC) while the sentry holds
-		// CAP_SYS_ADMIN.
-		warnings = append(warnings, "no_new_privs not set and capabilities kept (a cgo build)")
-		return warnings, installSeccomp()
+		return nil, fmt.Errorf("set no_new_privs: %w", e)
 	}
 	if err := keepCaps(SentryCaps); err != nil {
 		return nil, err

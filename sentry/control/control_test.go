@@ -11,10 +11,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/control"
+	"moat.dev/moat/sentry/seccomp"
 )
 
 const sentryEnv = "MOAT_CONTROL_TEST_SENTRY"
@@ -25,42 +27,78 @@ func TestMain(m *testing.M) {
 	if os.Getenv(sentryEnv) == "1" {
 		os.Exit(control.RunSentry(os.Args[len(os.Args)-1], os.Stderr))
 	}
-	if os.Getenv(seccompEnv) == "1" {
-		seccompProbe()
+	if v := os.Getenv(seccompEnv); v != "" {
+		seccompProbe(v)
 	}
 	os.Exit(m.Run())
 }
 
 const seccompEnv = "MOAT_CONTROL_TEST_SECCOMP"
 
-// seccompProbe installs the sentry's filter and reports what a few
-// system calls answer under it.
-func seccompProbe() {
+// seccompProbe installs the sentry's filter, makes a few calls of its
+// list, then the call last names, which must kill it.
+func seccompProbe(last string) {
 	if err := control.InstallSeccomp(); err != nil {
 		fmt.Println("install:", err)
 		os.Exit(1)
 	}
-	fmt.Println("unshare:", unix.Unshare(unix.CLONE_NEWNS))
-	fmt.Println("mount:", unix.Mount("none", "/mnt", "tmpfs", 0, ""))
-	fmt.Println("setns:", unix.Setns(0, 0))
-	_, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
+	fd, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
 	fmt.Println("open:", err)
+	b := make([]byte, 64)
+	_, err = unix.Read(fd, b)
+	fmt.Println("read:", err, unix.Close(fd))
 	fmt.Println("getpid ok:", unix.Getpid() > 0)
+	fmt.Println("tgkill self:", unix.Tgkill(unix.Getpid(), unix.Gettid(), 0), unix.Kill(unix.Getpid(), 0))
+	_, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+	fmt.Println("FIONREAD:", err)
+	m, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	fmt.Println("mmap:", err, unix.Mprotect(m, unix.PROT_READ))
+	for _, s := range [][3]int{{unix.AF_INET, unix.SOCK_STREAM, 0}, {unix.AF_INET6, unix.SOCK_DGRAM, 0}, {unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE}} {
+		fd, err := unix.Socket(s[0], s[1], s[2])
+		fmt.Println("socket:", err, unix.Close(fd))
+	}
+	switch last {
+	case "unshare":
+		unix.Unshare(unix.CLONE_NEWNS)
+	case "mount":
+		unix.Mount("none", "/mnt", "tmpfs", 0, "")
+	case "tgkill":
+		// Another process: only the sentry's own threads are allowed.
+		unix.Tgkill(1, 1, 0)
+	case "kill":
+		unix.Kill(1, 0)
+	case "mmap-exec":
+		unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	case "mprotect-exec":
+		b, _ := unix.Mmap(-1, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC)
+	case "packet-socket":
+		unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	case "netlink-audit":
+		unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_AUDIT)
+	case "tiocsti":
+		// Pushing input into a terminal is no ioctl the sentry makes.
+		c := byte('x')
+		unix.Syscall(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+	}
+	fmt.Println("survived", last)
 	os.Exit(0)
 }
 
-// TestSeccompFilter: the sentry's filter answers the calls that would undo
-// its confinement with EPERM and lets the others through.
+// TestSeccompFilter: the sentry's filter lets its own calls through and
+// kills it with SIGSYS for a call outside its list.
 func TestSeccompFilter(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), seccompEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("probe: %v\n%s", err, out)
-	}
-	want := "unshare: operation not permitted\nmount: operation not permitted\nsetns: operation not permitted\nopen: <nil>\ngetpid ok: true\n"
-	if string(out) != want {
-		t.Errorf("under the filter:\n%s\nwant:\n%s", out, want)
+	for _, last := range []string{"unshare", "mount", "tgkill", "kill", "tiocsti", "mmap-exec", "mprotect-exec", "packet-socket", "netlink-audit"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), seccompEnv+"="+last, control.SeccompModeEnv+"=")
+		out, err := cmd.CombinedOutput()
+		want := "open: <nil>\nread: <nil> <nil>\ngetpid ok: true\ntgkill self: <nil> <nil>\nFIONREAD: bad file descriptor\nmmap: <nil> <nil>\n" + strings.Repeat("socket: <nil> <nil>\n", 3)
+		if string(out) != want {
+			t.Errorf("%s: under the filter:\n%s\nwant:\n%s", last, out, want)
+		}
+		if !control.SeccompKilled(err) {
+			t.Errorf("%s: the probe ended with %v, want death by SIGSYS", last, err)
+		}
 	}
 }
 
@@ -183,7 +221,14 @@ func TestPodLifecycle(t *testing.T) {
 		t.Errorf("a container id with a slash was accepted")
 	}
 
-	out, code := run(t, c, "a", "", "echo", "hello from moat")
+	// Each container's init runs until the end (an exec needs a running
+	// container: its PID namespace ends with its init).
+	for _, id := range []string{"a", "b"} {
+		if _, err := c.Start(control.StartArgs{ID: id, Argv: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code := run(t, c, "a", "hello", "echo", "hello from moat")
 	if out != "hello from moat\n" || code != 0 {
 		t.Errorf("echo: got %q, exit %d", out, code)
 	}
@@ -201,7 +246,7 @@ func TestPodLifecycle(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(vol, "f")); err != nil || string(b) != "shared\n" {
 		t.Errorf("host side of the volume: %q, %v", b, err)
 	}
-	if out, code = run(t, c, "b", "", "false"); code != 1 {
+	if out, code = run(t, c, "b", "f", "false"); code != 1 {
 		t.Errorf("false: exit %d (output %q), want 1", code, out)
 	}
 
@@ -209,8 +254,8 @@ func TestPodLifecycle(t *testing.T) {
 	if _, err := c.Start(control.StartArgs{ID: "a", ExecID: "sleeper", Argv: []string{"sleep", "100"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
 		t.Fatal(err)
 	}
-	if pids, err := c.Pids("a"); err != nil || len(pids) != 1 {
-		t.Errorf("pids of a: %v, %v; want one", pids, err)
+	if pids, err := c.Pids("a"); err != nil || len(pids) != 2 {
+		t.Errorf("pids of a: %v, %v; want two", pids, err)
 	}
 	if out, code := run(t, c, "a", "exec1", "echo", "exec"); out != "exec\n" || code != 0 {
 		t.Errorf("exec echo: %q, exit %d", out, code)
@@ -219,7 +264,7 @@ func TestPodLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Pids != 1 || st.MemoryBytes == 0 || st.SandboxMemoryLimit != 256<<20 || st.SandboxMemoryBytes == 0 {
+	if st.Pids != 2 || st.MemoryBytes == 0 || st.SandboxMemoryLimit != 256<<20 || st.SandboxMemoryBytes == 0 {
 		t.Errorf("stats of a: %+v", st)
 	}
 	if err := c.Signal("a", "sleeper", int(unix.SIGTERM), false); err != nil {
@@ -347,5 +392,60 @@ func TestReadOnlyRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "f")); err == nil {
 		t.Errorf("a write reached the read-only root on the host")
+	}
+}
+
+// A container's seccomp profile holds for its first process and its
+// execs; a profile the sentry cannot enforce is refused.
+func TestSeccompProfile(t *testing.T) {
+	c := launch(t)
+	if err := addContainer(c, "sc", busyboxRoot(t), []control.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}); err != nil {
+		t.Fatal(err)
+	}
+	eacces := uint32(unix.EACCES)
+	profile := &seccomp.Profile{
+		DefaultAction: "SCMP_ACT_ALLOW",
+		Architectures: []string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"},
+		Syscalls: []seccomp.Rule{
+			{Names: []string{"chmod", "fchmodat", "fchmodat2", "not_a_syscall"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: &eacces},
+			// kill(pid, SIGUSR2) is refused; other signals are not.
+			{Names: []string{"kill"}, Action: "SCMP_ACT_ERRNO", Args: []seccomp.Arg{{Index: 1, Value: uint64(unix.SIGUSR2), Op: "SCMP_CMP_EQ"}}},
+		},
+	}
+	start := func(exec string, p *seccomp.Profile, argv ...string) (string, int) {
+		t.Helper()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		_, err = c.Start(control.StartArgs{ID: "sc", ExecID: exec, Argv: argv, Env: []string{"PATH=/bin"}, Seccomp: p}, [3]*os.File{nil, w, w})
+		w.Close()
+		if err != nil {
+			t.Fatalf("start %v: %v", argv, err)
+		}
+		out, _ := io.ReadAll(r)
+		st, err := c.Wait("sc", exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), st.ExitStatus
+	}
+	// The container's init runs throughout: its PID namespace ends
+	// with it.
+	if _, err := c.Start(control.StartArgs{ID: "sc", Argv: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}, [3]*os.File{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := start("profiled", profile, "sh", "-c", "busybox grep Seccomp /proc/self/status; busybox chmod 400 /bin; kill -USR2 $$; kill -0 $$ && echo signal-0-ok")
+	want := "Seccomp:\t2\nSeccomp_filters:\t1\nchmod: /bin: Permission denied\nsh: can't kill pid"
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "signal-0-ok") {
+		t.Errorf("under the profile: %q (exit %d), want %q... and signal-0-ok", out, code, want)
+	}
+	if out, _ := start("unconfined", nil, "busybox", "grep", "Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
+		t.Errorf("without a profile: %q", out)
+	}
+	bad := &seccomp.Profile{DefaultAction: "SCMP_ACT_NOTIFY"}
+	if _, err := c.Start(control.StartArgs{ID: "sc", ExecID: "bad", Argv: []string{"echo"}, Seccomp: bad}, [3]*os.File{}); err == nil || !strings.Contains(err.Error(), "SCMP_ACT_NOTIFY") {
+		t.Errorf("a profile with SCMP_ACT_NOTIFY: %v, want a refusal naming it", err)
 	}
 }

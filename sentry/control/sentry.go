@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"moat.dev/moat/sentry/sandbox"
 )
 
@@ -55,7 +57,14 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 		log.Error("sentry: descriptor socket (fd 4)", "err", err)
 		return 2
 	}
-	sc := sandbox.Config{CPUs: cfg.CPUs, Memory: cfg.Memory, Hostname: cfg.Hostname, Log: log}
+	if cfg.NewNetNS {
+		// A new network namespace starts with its loopback down.
+		if err := loopbackUp(); err != nil {
+			log.Error("sentry: bring up the loopback of its network namespace", "err", err)
+			return 1
+		}
+	}
+	sc := sandbox.Config{CPUs: cfg.CPUs, Memory: cfg.Memory, Hostname: cfg.Hostname, Sysctls: cfg.Sysctls, Log: log}
 	if cfg.Strace {
 		sc.Strace = stderr
 	}
@@ -84,4 +93,26 @@ func RunSentry(configJSON string, stderr io.Writer) int {
 	}
 	log.Info("sentry exits")
 	return 0
+}
+
+// loopbackUp sets the up flag of the network namespace's "lo", as runc
+// does for a container's new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCGIFFLAGS lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCSIFFLAGS lo up: %w", err)
+	}
+	return nil
 }

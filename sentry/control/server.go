@@ -19,6 +19,7 @@ import (
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/mm"
 	"moat.dev/moat/sentry/sandbox"
+	"moat.dev/moat/sentry/seccomp"
 	"moat.dev/moat/sentry/vfs"
 )
 
@@ -107,6 +108,10 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 	if err != nil {
 		return fmt.Errorf("add container %s: %w", a.ID, err)
 	}
+	if err := s.sb.SetSysctls(a.Sysctls); err != nil {
+		closeAll(fds)
+		return fmt.Errorf("add container %s: %w: %v", a.ID, ErrInvalidInput, err)
+	}
 	want := 1
 	for _, m := range a.Mounts {
 		if m.FromFD {
@@ -117,7 +122,19 @@ func (s *Sentry) AddContainer(a AddContainerArgs, _ *Empty) error {
 		closeAll(fds)
 		return fmt.Errorf("add container %s: %d descriptors arrived, %d expected: %w", a.ID, len(fds), want, ErrInvalidInput)
 	}
-	spec := sandbox.ContainerSpec{RootFS: a.RootFS, RootFD: fds[0], ReadOnly: a.ReadOnly}
+	spec := sandbox.ContainerSpec{RootFS: a.RootFS, RootFD: fds[0], ReadOnly: a.ReadOnly,
+		MaskedPaths: a.MaskedPaths, ReadonlyPaths: a.ReadonlyPaths}
+	switch a.PIDNamespace {
+	case "", PIDNamespaceContainer:
+		spec.PIDMode = sandbox.PIDContainer
+	case PIDNamespacePod:
+		spec.PIDMode = sandbox.PIDPod
+	case PIDNamespaceSandbox:
+		spec.PIDMode = sandbox.PIDSandbox
+	default:
+		closeAll(fds)
+		return fmt.Errorf("add container %s: PID namespace %q: %w", a.ID, a.PIDNamespace, ErrInvalidInput)
+	}
 	next := 1
 	for _, m := range a.Mounts {
 		sm := sandbox.Mount{Destination: m.Destination, Type: m.Type, Source: m.Source, Options: m.Options, Data: m.Data, FD: -1}
@@ -248,13 +265,32 @@ func (s *Sentry) startContainerProcess(a StartArgs, stdio [3]*vfs.File, onExit f
 		RGID: a.GID, EGID: a.GID, SGID: a.GID, FSGID: a.GID,
 		Groups: a.Groups, Caps: auth.CapSet(a.Caps), NoNewPrivs: a.NoNewPrivs,
 	}
+	if a.CapSets {
+		creds.Permitted, creds.Inheritable = auth.CapSet(a.Permitted), auth.CapSet(a.Inheritable)
+		creds.Bounding, creds.Ambient = auth.CapSet(a.Bounding), auth.CapSet(a.Ambient)
+	}
+	ns, ok := s.sb.ContainerPIDNamespace(a.ID)
+	if !ok {
+		return nil, fmt.Errorf("start %s/%s: container %w", a.ID, a.ExecID, ErrNotFound)
+	}
 	cwd := a.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
+	var filter *kernel.SeccompFilter
+	if a.Seccomp != nil {
+		c, err := seccomp.Compile(a.Seccomp)
+		if err != nil {
+			return nil, fmt.Errorf("start %s/%s: %w: %v", a.ID, a.ExecID, ErrInvalidInput, err)
+		}
+		if len(c.Ignored) > 0 {
+			s.log.Debug("seccomp profile: system calls unknown to the sentry are ignored", "container", a.ID, "names", c.Ignored)
+		}
+		filter = &kernel.SeccompFilter{Program: c.Program, Log: a.Seccomp.Log()}
+	}
 	g, err := s.sb.Kernel.CreateProcess(kernel.ProcessSpec{
 		Argv: a.Argv, Envv: a.Env, Path: prog, Cwd: cwd, Creds: creds, Umask: a.Umask,
-		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root,
+		Stdio: stdio, Container: a.ID, OnExit: onExit, Root: root, PIDNamespace: ns, Seccomp: filter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start %s/%s: %w", a.ID, a.ExecID, err)

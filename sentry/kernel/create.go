@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"moat.dev/moat/sentry/abi"
 	"moat.dev/moat/sentry/vfs"
 )
@@ -23,9 +25,14 @@ type ProcessSpec struct {
 	// Stdio are the files for descriptors 0, 1 and 2 (nil: none). The
 	// process takes its own references.
 	Stdio [3]*vfs.File
-	// Init makes the process the sandbox's pid 1, whose exit ends it.
-	Init      bool
-	Container string
+	// Init makes the process the sandbox's init, whose exit ends it,
+	// and the init (PID 1) of its PID namespace.
+	Init bool
+	// PIDNamespace is the namespace the process is made in (nil: the
+	// sandbox's root one). The first process of a namespace other than
+	// the root becomes its init (PID 1 there).
+	PIDNamespace *PIDNamespace
+	Container    string
 	// OnExit is called with the exit status once the process is gone.
 	OnExit func(WaitStatus)
 	// Rlimits override the defaults.
@@ -34,12 +41,18 @@ type ProcessSpec struct {
 	// filesystem); the VFS root when not set. The process takes its own
 	// reference.
 	Root vfs.VirtualDentry
+	// Seccomp, if set, is the process's first seccomp filter (the
+	// container's profile), installed whatever the credentials, as a
+	// runtime does before it executes the container's program.
+	Seccomp *SeccompFilter
 }
 
 // CreateProcess starts a process.
 func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	ctx := context.Background()
 	creds := spec.Creds
+	creds.Groups = append([]uint32(nil), creds.Groups...)
+	creds.complete()
 	if spec.Path == "" && len(spec.Argv) > 0 {
 		spec.Path = spec.Argv[0]
 	}
@@ -64,6 +77,13 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		t.fds.DecRef(ctx)
 		fsc.decRef(ctx)
 		return nil, err
+	}
+	if spec.Seccomp != nil {
+		s, err := stackFilter(nil, *spec.Seccomp)
+		if err != nil {
+			return fail(fmt.Errorf("create process: seccomp filter: %w", err))
+		}
+		t.seccomp.Store(s)
 	}
 	if spec.Cwd != "" && spec.Cwd != "/" {
 		pop, done, err := t.PathOp(abi.AT_FDCWD, spec.Cwd, true)
@@ -90,6 +110,9 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		return fail(fmt.Errorf("exec %s: %w", spec.Path, err))
 	}
 	t.mm = img.mm
+	// The first program of a process goes through execve's credential
+	// rules, as a runtime's exec of the container's process does.
+	t.creds = img.creds
 	t.fp = k.M.NewFPState()
 	t.regs.RIP, t.regs.RSP, t.regs.RFLAGS = img.entry, img.sp, 0x202
 	t.regs.CS, t.regs.SS = 0x33, 0x2b
@@ -98,15 +121,33 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 		t.name = t.name[:15]
 	}
 
+	ns := spec.PIDNamespace
+	if ns == nil {
+		ns = k.rootNS
+	}
 	k.mu.Lock()
-	if spec.Init && k.init != nil {
+	if spec.Init && (k.init != nil || ns.init != nil) {
 		k.mu.Unlock()
 		t.mm.DecUsers(ctx)
-		return fail(fmt.Errorf("create process: the sandbox already has an init"))
+		return fail(fmt.Errorf("create process: the sandbox or its PID namespace already has an init"))
 	}
-	t.tid = k.allocID()
+	if len(k.tasks) >= k.maxTasks {
+		k.mu.Unlock()
+		t.mm.DecUsers(ctx)
+		return fail(fmt.Errorf("create process: the sandbox's task limit (%d) is reached: %w", k.maxTasks, unix.EAGAIN))
+	}
+	tid, err := k.allocIDLocked(ns)
+	if err != nil {
+		k.mu.Unlock()
+		t.mm.DecUsers(ctx)
+		if err == unix.ENOMEM {
+			return fail(fmt.Errorf("create process: the PID namespace has ended with its init: %w", err))
+		}
+		return fail(fmt.Errorf("create process: PID namespace: %w", err))
+	}
+	t.tid = tid
 	g := &ThreadGroup{
-		k: k, pid: t.tid, leader: t, tasks: map[*Task]struct{}{t: {}},
+		k: k, pid: t.tid, ns: ns, leader: t, tasks: map[*Task]struct{}{t: {}},
 		children: map[*ThreadGroup]struct{}{}, handlers: &SignalHandlers{},
 		childEvent: make(chan struct{}), rlimits: map[int]abi.Rlimit{},
 		start: time.Now(), Container: spec.Container, onExit: spec.OnExit,
@@ -118,6 +159,9 @@ func (k *Kernel) CreateProcess(spec ProcessSpec) (*ThreadGroup, error) {
 	t.tg = g
 	if spec.Init {
 		k.init = g
+	}
+	if spec.Init || (ns != k.rootNS && ns.init == nil) {
+		ns.init = g
 	}
 	k.groups[g.pid] = g
 	k.tasks[t.tid] = t

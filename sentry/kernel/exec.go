@@ -77,6 +77,8 @@ type loaded struct {
 	entry uint64
 	sp    uint64
 	name  string
+	// creds are the credentials the program runs with.
+	creds *Creds
 }
 
 // openExec opens a file for execution.
@@ -140,6 +142,11 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, unix.ENOEXEC)
 	}
+	nosuid := true
+	if m := f.VirtualDentryNoRef().Mount; m != nil {
+		nosuid = m.Flags()&vfs.MountNoSuid != 0
+	}
+	newCreds, secure := execCreds(t.creds, st.Mode, st.UID, st.GID, nosuid)
 	nmm, err := mm.New(t.k.M, t.k.Frames)
 	if err != nil {
 		return nil, unix.ENOMEM
@@ -215,7 +222,11 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 		}
 		auxv = append(auxv, loader.AuxEntry{Key: abi.AT_SYSINFO_EHDR, Val: base + platform.PageSize})
 	}
-	c := t.creds
+	c := newCreds
+	sec := uint64(0)
+	if secure {
+		sec = 1
+	}
 	auxv = append(auxv,
 		loader.AuxEntry{Key: abi.AT_PAGESZ, Val: platform.PageSize},
 		loader.AuxEntry{Key: abi.AT_CLKTCK, Val: 100},
@@ -225,7 +236,7 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 		loader.AuxEntry{Key: abi.AT_EUID, Val: uint64(c.EUID)},
 		loader.AuxEntry{Key: abi.AT_GID, Val: uint64(c.RGID)},
 		loader.AuxEntry{Key: abi.AT_EGID, Val: uint64(c.EGID)},
-		loader.AuxEntry{Key: abi.AT_SECURE, Val: 0},
+		loader.AuxEntry{Key: abi.AT_SECURE, Val: sec},
 		loader.AuxEntry{Key: abi.AT_MINSIGSTKSZ, Val: 3632},
 	)
 	sa := loader.StackArgs{Argv: argv, Envv: a.Envv, Execfn: a.Path, Platform: "x86_64", Auxv: auxv}
@@ -243,7 +254,7 @@ func (t *Task) load(a ExecArgs) (*loaded, error) {
 	}
 	nmm.Exe = exe
 	ok = true
-	return &loaded{mm: nmm, entry: entry, sp: sp, name: name}, nil
+	return &loaded{mm: nmm, entry: entry, sp: sp, name: name, creds: newCreds}, nil
 }
 
 // mapImage maps the segments of img at bias into m.
@@ -307,6 +318,7 @@ func (t *Task) Execve(a ExecArgs) error {
 	t.fp = k.M.NewFPState()
 	t.regs = platform.Registers{RIP: img.entry, RSP: img.sp, RFLAGS: 0x202, CS: 0x33, SS: 0x2b}
 	k.mu.Lock()
+	t.creds = img.creds
 	t.name = img.name
 	if len(t.name) > 15 {
 		t.name = t.name[:15]

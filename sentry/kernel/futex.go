@@ -250,7 +250,7 @@ func (t *Task) releaseRobustList() {
 	release := func(entry uint64) {
 		addr := uint64(int64(entry&^1) + offset)
 		v, err := t.loadWord(addr)
-		if err != nil || int32(v&0x3fffffff) != t.tid {
+		if err != nil || int32(v&0x3fffffff) != t.LocalTID() {
 			return
 		}
 		var nb [4]byte

@@ -65,13 +65,20 @@ type Kernel struct {
 	// mu guards the task tree, process and signal state.
 	mu       sync.Mutex
 	hostname string
-	maxTasks int
-	nextID   int32
-	tasks    map[int32]*Task // by TID
-	groups   map[int32]*ThreadGroup
-	init     *ThreadGroup
-	unimpl   sync.Map // syscall number → struct{} once logged
-	oomKills atomic.Uint64
+	// domainname is the UTS domain name ("" shows as "(none)").
+	domainname string
+	maxTasks   int
+	// rootNS is the sandbox's PID namespace; idNS maps each root ID in
+	// use to the deepest namespace that numbers it.
+	rootNS *PIDNamespace
+	idNS   map[int32]*PIDNamespace
+	tasks  map[int32]*Task // by TID
+	groups map[int32]*ThreadGroup
+	init   *ThreadGroup
+	unimpl sync.Map // syscall number → struct{} once logged
+	// seccompLogs bounds the logging of seccomp actions.
+	seccompLogs logLimiter
+	oomKills    atomic.Uint64
 	// oomByContainer counts OOM kills per container name.
 	oomByContainer map[string]uint64
 	liveTasks      sync.WaitGroup
@@ -111,7 +118,7 @@ func New(cfg Config) *Kernel {
 		boot:           time.Now(),
 		hostname:       cfg.Hostname,
 		maxTasks:       cfg.MaxTasks,
-		nextID:         1,
+		idNS:           map[int32]*PIDNamespace{},
 		tasks:          map[int32]*Task{},
 		groups:         map[int32]*ThreadGroup{},
 		oomByContainer: map[string]uint64{},
@@ -120,6 +127,7 @@ func New(cfg Config) *Kernel {
 		exitedCPU:      map[string]CPUUsage{},
 		cpuSeen:        map[string]CPUUsage{},
 	}
+	k.rootNS = newPIDNamespace(k, nil)
 	if k.maxTasks <= 0 {
 		k.maxTasks = DefaultMaxTasks
 	}
@@ -143,6 +151,23 @@ func (k *Kernel) SetHostname(h string) {
 	k.mu.Unlock()
 }
 
+// Domainname returns the UTS domain name, "(none)" when unset.
+func (k *Kernel) Domainname() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.domainname == "" {
+		return "(none)"
+	}
+	return k.domainname
+}
+
+// SetDomainname sets it.
+func (k *Kernel) SetDomainname(d string) {
+	k.mu.Lock()
+	k.domainname = d
+	k.mu.Unlock()
+}
+
 // BootTime is when the kernel started.
 func (k *Kernel) BootTime() time.Time { return k.boot }
 
@@ -158,33 +183,14 @@ func (k *Kernel) SetCPUs(n int) error {
 // CPUs returns the number of CPUs of the sandbox.
 func (k *Kernel) CPUs() int { return k.sched.slotCount() }
 
-// allocID returns a fresh PID/TID.
-// Preconditions: k.mu is held.
-func (k *Kernel) allocID() int32 {
-	for {
-		id := k.nextID
-		k.nextID++
-		if k.nextID <= 0 || k.nextID > 4194304 {
-			k.nextID = 2
-		}
-		if _, used := k.tasks[id]; used {
-			continue
-		}
-		if _, used := k.groups[id]; used {
-			continue
-		}
-		return id
-	}
-}
-
-// TaskByID returns the live task with TID tid.
+// TaskByID returns the live task with TID tid (in the root namespace).
 func (k *Kernel) TaskByID(tid int32) *Task {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.tasks[tid]
 }
 
-// ThreadGroups returns every process, for /proc.
+// ThreadGroups returns every process of the sandbox.
 func (k *Kernel) ThreadGroups() []*ThreadGroup {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -195,7 +201,8 @@ func (k *Kernel) ThreadGroups() []*ThreadGroup {
 	return out
 }
 
-// ThreadGroupByID returns the process with PID pid.
+// ThreadGroupByID returns the process with PID pid (in the root
+// namespace).
 func (k *Kernel) ThreadGroupByID(pid int32) *ThreadGroup {
 	k.mu.Lock()
 	defer k.mu.Unlock()

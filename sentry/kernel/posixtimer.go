@@ -53,9 +53,13 @@ func (g *ThreadGroup) CreateTimer(ev *abi.Sigevent) (int32, error) {
 			return 0, unix.EINVAL
 		}
 		if ev.Notify == sigevThreadID {
-			if tt := g.k.TaskByID(ev.ThreadID); tt == nil || tt.tg != g {
+			// The thread is named in the process's namespace; the
+			// timer keeps its root ID.
+			tt := g.ns.TaskWithID(ev.ThreadID)
+			if tt == nil || tt.tg != g {
 				return 0, unix.EINVAL
 			}
+			t.tid = tt.tid
 		}
 	default:
 		return 0, unix.EINVAL

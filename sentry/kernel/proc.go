@@ -85,8 +85,10 @@ func (t *Task) ProcCreds() Creds {
 
 // TaskInfo is a snapshot of a thread for /proc/[pid]/task/[tid].
 type TaskInfo struct {
-	TID  int32
-	Name string
+	TID int32
+	// NSTIDs are the TIDs from the viewing namespace down to t's own.
+	NSTIDs []int32
+	Name   string
 	// State is 'R' while the thread runs user code, 'T' while its
 	// process is stopped, else 'S'.
 	State      byte
@@ -96,11 +98,21 @@ type TaskInfo struct {
 	Creds      Creds
 }
 
-// Info returns a snapshot of t.
-func (t *Task) Info() TaskInfo {
+// Info returns a snapshot of t, its TID in the root PID namespace.
+func (t *Task) Info() TaskInfo { return t.InfoIn(nil) }
+
+// InfoIn returns a snapshot of t with its TID as ns (nil: the root one)
+// numbers it.
+func (t *Task) InfoIn(ns *PIDNamespace) TaskInfo {
+	if ns == nil {
+		ns = t.k.rootNS
+	}
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	return t.infoLocked()
+	i := t.infoLocked()
+	i.TID = ns.idLocked(t.tid)
+	i.NSTIDs = t.k.nsIDsLocked(ns, t.tid)
+	return i
 }
 
 func (t *Task) infoLocked() TaskInfo {
@@ -118,6 +130,9 @@ func (t *Task) infoLocked() TaskInfo {
 // ProcessInfo is a snapshot of a process for /proc/[pid].
 type ProcessInfo struct {
 	PID, PPID, PGID, SID int32
+	// NSPIDs, NSPGIDs and NSSIDs are the IDs from the viewing namespace
+	// down to the process's own (the NS* lines of status).
+	NSPIDs, NSPGIDs, NSSIDs []int32
 	// Name is the main thread's comm.
 	Name string
 	// State is 'Z' for a zombie, 'T' while stopped by job control, else
@@ -142,18 +157,28 @@ type ProcessInfo struct {
 	Leader *Task
 }
 
-// Info returns a snapshot of g.
-func (g *ThreadGroup) Info() ProcessInfo {
+// Info returns a snapshot of g, its IDs in the root PID namespace.
+func (g *ThreadGroup) Info() ProcessInfo { return g.InfoIn(nil) }
+
+// InfoIn returns a snapshot of g with its IDs as namespace ns (nil: the
+// root one) numbers them; an ID ns does not see is 0.
+func (g *ThreadGroup) InfoIn(ns *PIDNamespace) ProcessInfo {
 	k := g.k
+	if ns == nil {
+		ns = k.rootNS
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	i := ProcessInfo{PID: g.pid, PGID: g.pgid, SID: g.sid, Zombie: g.exited,
+	i := ProcessInfo{PID: ns.idLocked(g.pid), PGID: ns.idLocked(g.pgid), SID: ns.idLocked(g.sid), Zombie: g.exited,
 		Threads: len(g.tasks), Start: g.start, ChildCPU: g.childCPU,
 		SharedPending: g.pending.set, ExitSignal: g.exitSignal, OOMScoreAdj: g.oomScoreAdj,
 		Leader: g.leader, Name: g.zombieName, State: 'Z'}
 	if g.parent != nil {
-		i.PPID = g.parent.pid
+		i.PPID = ns.idLocked(g.parent.pid)
 	}
+	i.NSPIDs = k.nsIDsLocked(ns, g.pid)
+	i.NSPGIDs = k.nsIDsLocked(ns, g.pgid)
+	i.NSSIDs = k.nsIDsLocked(ns, g.sid)
 	for t := range g.tasks {
 		i.CPUTime += time.Duration(t.cpuTime.Load())
 	}
@@ -236,7 +261,7 @@ type Stats struct {
 func (k *Kernel) Stats() Stats {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	s := Stats{Threads: len(k.tasks), Processes: len(k.groups), LastPID: k.nextID - 1}
+	s := Stats{Threads: len(k.tasks), Processes: len(k.groups), LastPID: k.rootNS.next - 1}
 	for _, t := range k.tasks {
 		if t.running != nil {
 			s.Running++

@@ -13,7 +13,9 @@ import (
 // ThreadGroup is a process.
 type ThreadGroup struct {
 	k   *Kernel
-	pid int32
+	pid int32 // in the root PID namespace
+	// ns is the PID namespace the process belongs to (fixed).
+	ns *PIDNamespace
 
 	// Guarded by k.mu.
 	leader     *Task
@@ -58,7 +60,9 @@ type ThreadGroup struct {
 	onExit func(WaitStatus)
 }
 
-// PID returns the process ID.
+// PID returns the process ID in the sandbox's root PID namespace (the ID
+// the sentry and its control API use; a process sees its own numbering
+// through Task.LocalPID).
 func (g *ThreadGroup) PID() int32 { return g.pid }
 
 // Leader returns the main thread (nil once it has exited).
@@ -208,6 +212,7 @@ func (t *Task) finishExit() {
 	g := t.tg
 	delete(g.tasks, t)
 	delete(k.tasks, t.tid)
+	k.releaseIDLocked(t.tid)
 	g.exitedCPU += t.CPUTime()
 	used := CPUUsage{User: t.HostUserTime(), System: t.SysTime()}
 	k.exitedCPU[g.Container] = k.exitedCPU[g.Container].add(used)
@@ -247,14 +252,16 @@ func (k *Kernel) processExited(g *ThreadGroup) {
 		g.zombieName = g.leader.name
 	}
 	g.leader = nil
-	// Orphans go to init (the sandbox's pid 1), which reaps them.
+	// Orphans go to the init of g's PID namespace (or of the nearest
+	// namespace above whose init lives), which reaps them.
+	reaper := k.reaperLocked(g)
 	for c := range g.children {
 		delete(g.children, c)
-		if k.init != nil && k.init != g && !k.init.exited {
-			c.parent = k.init
-			k.init.children[c] = struct{}{}
+		if reaper != nil {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
 			if c.exited {
-				k.init.notifyChildLocked()
+				reaper.notifyChildLocked()
 			}
 		} else {
 			c.parent = nil
@@ -263,10 +270,13 @@ func (k *Kernel) processExited(g *ThreadGroup) {
 			}
 		}
 	}
-	if g == k.init {
-		// The sandbox ends with its init: kill everything else.
+	if g.ns.init == g || g == k.init {
+		// A PID namespace ends with its init: everything else in it
+		// (and below) is killed, and nothing new may enter. The
+		// sandbox ends with its init: everything is killed.
+		g.ns.dead = true
 		for _, o := range k.groups {
-			if o != g {
+			if o != g && (g.ns.contains(o.ns) || g == k.init) {
 				k.killGroupLocked(o, abi.SIGKILL)
 			}
 		}
@@ -281,7 +291,7 @@ func (k *Kernel) processExited(g *ThreadGroup) {
 	if g.exitSignal.Valid() {
 		var info abi.SignalInfo
 		info.SetSigno(g.exitSignal)
-		info.SetPID(g.pid)
+		info.SetPID(p.ns.idLocked(g.pid))
 		if sig := g.status.Signal(); sig != 0 {
 			info.SetCode(abi.CLD_KILLED)
 			info.SetStatus(int32(sig))
@@ -304,6 +314,9 @@ func (k *Kernel) reapLocked(g *ThreadGroup) {
 		g.parent.childCPU += g.cpuTimeLocked()
 	}
 	delete(k.groups, g.pid)
+	k.releaseIDLocked(g.pid)
+	k.releaseIDLocked(g.pgid)
+	k.releaseIDLocked(g.sid)
 	if g.onExit != nil {
 		g.onExit(g.status)
 		g.onExit = nil
@@ -312,6 +325,18 @@ func (k *Kernel) reapLocked(g *ThreadGroup) {
 		k.initStatus = g.status
 		close(k.initExit)
 	}
+}
+
+// reaperLocked returns the process that adopts the orphans of g: the
+// init of g's namespace, or of the nearest one above it whose init lives.
+// Preconditions: k.mu is held.
+func (k *Kernel) reaperLocked(g *ThreadGroup) *ThreadGroup {
+	for n := g.ns; n != nil; n = n.parent {
+		if r := n.init; r != nil && r != g && !r.exited {
+			return r
+		}
+	}
+	return nil
 }
 
 func (g *ThreadGroup) cpuTimeLocked() time.Duration { return g.exitedCPU + g.childCPU }
@@ -325,7 +350,8 @@ func (g *ThreadGroup) ChildrenCPUTime() time.Duration {
 
 // WaitOptions are wait4/waitid's.
 type WaitOptions struct {
-	// PID: >0 that child; -1 any; 0 own process group; <-1 group -PID.
+	// PID: >0 that child; -1 any; 0 own process group; <-1 group -PID
+	// (IDs of the caller's PID namespace).
 	PID       int32
 	NoHang    bool
 	NoWait    bool // WNOWAIT: leave the child as it is
@@ -351,13 +377,22 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 		k.mu.Lock()
 		g := t.tg
 		found := false
+		ns := g.ns
+		want := o.PID
+		switch {
+		case want > 0:
+			want = ns.rootIDLocked(want)
+		case want < -1:
+			want = -ns.rootIDLocked(-want)
+		}
 		for c := range g.children {
-			if !matches(c, o.PID, g) {
+			if want == 0 && o.PID != 0 || !matches(c, want, g) {
 				continue
 			}
 			found = true
+			cpid := ns.idLocked(c.pid)
 			if c.exited && o.Exited {
-				res := &WaitResult{PID: c.pid, Status: c.status, Code: abi.CLD_EXITED}
+				res := &WaitResult{PID: cpid, Status: c.status, Code: abi.CLD_EXITED}
 				if c.status.Signal() != 0 {
 					res.Code = abi.CLD_KILLED
 				}
@@ -372,14 +407,14 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 					c.stopReport = false
 				}
 				k.mu.Unlock()
-				return &WaitResult{PID: c.pid, Status: WaitStatus(c.stopSig)<<8 | 0x7f, Code: abi.CLD_STOPPED}, nil
+				return &WaitResult{PID: cpid, Status: WaitStatus(c.stopSig)<<8 | 0x7f, Code: abi.CLD_STOPPED}, nil
 			}
 			if c.contReport && o.Continued && !c.exited {
 				if !o.NoWait {
 					c.contReport = false
 				}
 				k.mu.Unlock()
-				return &WaitResult{PID: c.pid, Status: 0xffff, Code: abi.CLD_CONTINUED}, nil
+				return &WaitResult{PID: cpid, Status: 0xffff, Code: abi.CLD_CONTINUED}, nil
 			}
 		}
 		ev := g.childEvent
@@ -429,8 +464,34 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	if f&abi.CLONE_THREAD != 0 && f&abi.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
-	if f&(abi.CLONE_NEWNS|abi.CLONE_NEWUSER|abi.CLONE_NEWPID|abi.CLONE_NEWNET|abi.CLONE_NEWIPC|abi.CLONE_NEWUTS|abi.CLONE_NEWCGROUP) != 0 {
+	if f&abi.CLONE_NEWPID != 0 && f&abi.CLONE_THREAD != 0 {
+		return 0, unix.EINVAL
+	}
+	if f&abi.CLONE_PARENT != 0 && t.tg.ns.Init() == t.tg {
+		// An init makes no siblings (they would have no reaper).
+		return 0, unix.EINVAL
+	}
+	if f&abi.CLONE_NEWPID != 0 && !t.HasCapability(capSysAdmin) {
 		return 0, unix.EPERM
+	}
+	if f&(abi.CLONE_NEWNS|abi.CLONE_NEWUSER|abi.CLONE_NEWNET|abi.CLONE_NEWIPC|abi.CLONE_NEWUTS|abi.CLONE_NEWCGROUP) != 0 {
+		return 0, unix.EPERM
+	}
+	// The child's namespace: the caller's, or the one unshare made for
+	// its children, or a new one below the caller's.
+	ns := t.tg.ns
+	if t.childNS != nil {
+		if f&(abi.CLONE_NEWPID|abi.CLONE_THREAD) != 0 {
+			return 0, unix.EINVAL
+		}
+		ns = t.childNS
+	}
+	if f&abi.CLONE_NEWPID != 0 {
+		n, err := k.NewPIDNamespace(ns)
+		if err != nil {
+			return 0, err
+		}
+		ns = n
 	}
 	if o.TLS != 0 && f&abi.CLONE_SETTLS != 0 && o.TLS >= platform.UserTop {
 		return 0, unix.EPERM
@@ -497,8 +558,17 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 		}
 		return 0, ErrRestartNoIntr
 	}
-	nt.tid = k.allocID()
+	tid, err := k.allocIDLocked(ns)
+	if err != nil {
+		k.mu.Unlock()
+		nt.fds.DecRef(ctx)
+		nt.fs.decRef(ctx)
+		nt.mm.DecUsers(ctx)
+		return 0, err
+	}
+	nt.tid = tid
 	nt.name = t.name
+	nt.seccomp.Store(t.seccomp.Load())
 	nt.sigMask = t.sigMask
 	nt.altStack = t.altStack
 	if f&abi.CLONE_VM != 0 && f&abi.CLONE_VFORK == 0 {
@@ -516,17 +586,25 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 			parent = t.tg.parent
 		}
 		g := &ThreadGroup{
-			k: k, pid: nt.tid, leader: nt, tasks: map[*Task]struct{}{},
+			k: k, pid: nt.tid, ns: ns, leader: nt, tasks: map[*Task]struct{}{},
 			parent: parent, children: map[*ThreadGroup]struct{}{},
 			pgid: t.tg.pgid, sid: t.tg.sid, handlers: handlers,
 			exitSignal: o.ExitSignal, childEvent: make(chan struct{}),
 			rlimits: copyRlimits(t.tg.rlimits), start: time.Now(),
 			Container: t.tg.Container, oomScoreAdj: t.tg.oomScoreAdj,
 		}
+		if ns != t.tg.ns && ns.init == nil {
+			// The first process of a namespace is its init.
+			ns.init = g
+		}
 		parent.children[g] = struct{}{}
 		k.groups[g.pid] = g
 		nt.tg = g
 	}
+	// The parent sees the child numbered in its own namespace; the
+	// child sees itself in its own.
+	parentTID := t.tg.ns.idLocked(nt.tid)
+	childTID := ns.idLocked(nt.tid)
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt
 	var vfork chan struct{}
@@ -536,14 +614,18 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 	}
 	k.mu.Unlock()
 
-	tid := uint32(nt.tid)
-	var b [4]byte
-	b[0], b[1], b[2], b[3] = byte(tid), byte(tid>>8), byte(tid>>16), byte(tid>>24)
+	put := func(m interface {
+		CopyOut(context.Context, uint64, []byte) (int, error)
+	}, addr uint64, id int32) {
+		v := uint32(id)
+		b := [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+		m.CopyOut(ctx, addr, b[:])
+	}
 	if f&abi.CLONE_PARENT_SETTID != 0 {
-		t.mm.CopyOut(ctx, o.ParentTID, b[:])
+		put(t.mm, o.ParentTID, parentTID)
 	}
 	if f&abi.CLONE_CHILD_SETTID != 0 {
-		nmm.CopyOut(ctx, o.ChildTID, b[:])
+		put(nmm, o.ChildTID, childTID)
 	}
 	k.liveTasks.Add(1)
 	go nt.run()
@@ -561,7 +643,7 @@ func (t *Task) Clone(o CloneOptions) (int32, error) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	return nt.tid, nil
+	return parentTID, nil
 }
 
 func (t *Task) hasExitPending() bool {
@@ -583,8 +665,13 @@ func (k *Kernel) Setpgid(caller *ThreadGroup, pid, pgid int32) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	target := caller
-	if pid != 0 && pid != caller.pid {
-		target = k.groups[pid]
+	if pid < 0 {
+		return unix.EINVAL
+	}
+	if pid != 0 {
+		target = k.groups[caller.ns.rootIDLocked(pid)]
+	}
+	if target != caller {
 		if target == nil || target.parent != caller {
 			return unix.ESRCH
 		}
@@ -592,11 +679,13 @@ func (k *Kernel) Setpgid(caller *ThreadGroup, pid, pgid int32) error {
 			return unix.EPERM
 		}
 	}
-	if pgid == 0 {
-		pgid = target.pid
-	}
 	if pgid < 0 {
 		return unix.EINVAL
+	}
+	if pgid == 0 {
+		pgid = target.pid
+	} else if pgid = caller.ns.rootIDLocked(pgid); pgid == 0 {
+		return unix.EPERM
 	}
 	if target.sid == target.pid {
 		return unix.EPERM
@@ -613,7 +702,9 @@ func (k *Kernel) Setpgid(caller *ThreadGroup, pid, pgid int32) error {
 			return unix.EPERM
 		}
 	}
+	old := target.pgid
 	target.pgid = pgid
+	k.releaseIDLocked(old)
 	return nil
 }
 
@@ -626,37 +717,14 @@ func (k *Kernel) Setsid(g *ThreadGroup) (int32, error) {
 			return 0, unix.EPERM
 		}
 	}
+	oldSID, oldPGID := g.sid, g.pgid
 	g.sid, g.pgid = g.pid, g.pid
-	return g.pid, nil
+	k.releaseIDLocked(oldSID)
+	k.releaseIDLocked(oldPGID)
+	return g.ns.idLocked(g.pid), nil
 }
 
-// Getpgid returns the process group of pid (0: caller).
-func (k *Kernel) Getpgid(caller *ThreadGroup, pid int32) (int32, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	g := caller
-	if pid != 0 {
-		if g = k.groups[pid]; g == nil {
-			return 0, unix.ESRCH
-		}
-	}
-	return g.pgid, nil
-}
-
-// Getsid returns the session of pid (0: caller).
-func (k *Kernel) Getsid(caller *ThreadGroup, pid int32) (int32, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	g := caller
-	if pid != 0 {
-		if g = k.groups[pid]; g == nil {
-			return 0, unix.ESRCH
-		}
-	}
-	return g.sid, nil
-}
-
-// Kill implements kill(2)'s targeting.
+// Kill implements kill(2)'s targeting, in the caller's PID namespace.
 func (t *Task) Kill(pid int32, sig abi.Signal) error {
 	k := t.k
 	if sig != 0 && !sig.Valid() {
@@ -664,31 +732,33 @@ func (t *Task) Kill(pid int32, sig abi.Signal) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	info := SignalInfoKill(sig, abi.SI_USER, t.tg.pid, t.creds.RUID)
+	ns := t.tg.ns
 	var targets []*ThreadGroup
 	switch {
 	case pid > 0:
-		g := k.groups[pid]
-		if g == nil || (g.exited && sig != 0) {
-			if g == nil {
-				return unix.ESRCH
-			}
+		g := k.groups[ns.rootIDLocked(pid)]
+		if g == nil {
+			return unix.ESRCH
+		}
+		if g.exited && sig != 0 {
 			return nil
 		}
 		targets = []*ThreadGroup{g}
 	case pid == 0 || pid < -1:
 		pg := t.tg.pgid
 		if pid < -1 {
-			pg = -pid
+			if pg = ns.rootIDLocked(-pid); pg == 0 {
+				return unix.ESRCH
+			}
 		}
 		for _, g := range k.groups {
-			if g.pgid == pg && !g.exited {
+			if g.pgid == pg && !g.exited && ns.contains(g.ns) {
 				targets = append(targets, g)
 			}
 		}
-	default: // -1: everyone but init and self
+	default: // -1: everyone the caller sees but its namespace's init and itself
 		for _, g := range k.groups {
-			if g != k.init && g != t.tg && !g.exited {
+			if g != ns.init && g != k.init && g != t.tg && !g.exited && ns.contains(g.ns) {
 				targets = append(targets, g)
 			}
 		}
@@ -696,16 +766,53 @@ func (t *Task) Kill(pid int32, sig abi.Signal) error {
 	if len(targets) == 0 {
 		return unix.ESRCH
 	}
-	if sig == 0 {
-		return nil
-	}
+	permitted := 0
 	for _, g := range targets {
-		k.sendGroupLocked(g, info, false)
+		if !t.maySignalLocked(g, sig) {
+			continue
+		}
+		permitted++
+		if sig == 0 {
+			continue
+		}
+		info := SignalInfoKill(sig, abi.SI_USER, g.ns.idLocked(t.tg.pid), t.creds.RUID)
+		k.sendGroupLocked(g, info, t.tg.ns != g.ns)
+	}
+	if permitted == 0 {
+		return unix.EPERM
 	}
 	return nil
 }
 
-// Tgkill sends sig to thread tid of process tgid (tgid <= 0: any).
+// maySignalLocked applies kill(2)'s permission rule: CAP_KILL, or the
+// sender's real or effective user is the target's real or saved user
+// (SIGCONT within a session is always allowed).
+// Preconditions: k.mu is held.
+func (t *Task) maySignalLocked(g *ThreadGroup, sig abi.Signal) bool {
+	if g == t.tg || t.creds.HasCap(capKill) {
+		return true
+	}
+	if sig == abi.SIGCONT && g.sid == t.tg.sid {
+		return true
+	}
+	var tc *Creds
+	if g.leader != nil {
+		tc = g.leader.creds
+	} else {
+		for o := range g.tasks {
+			tc = o.creds
+			break
+		}
+	}
+	if tc == nil {
+		return true // a zombie: nothing to protect
+	}
+	c := t.creds
+	return c.EUID == tc.RUID || c.EUID == tc.SUID || c.RUID == tc.RUID || c.RUID == tc.SUID
+}
+
+// Tgkill sends sig to thread tid of process tgid (tgid <= 0: any), both
+// numbered in the caller's PID namespace.
 func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
 	k := t.k
 	if sig != 0 && !sig.Valid() || tid <= 0 {
@@ -713,14 +820,18 @@ func (t *Task) Tgkill(tgid, tid int32, sig abi.Signal, code int32) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	target := k.tasks[tid]
-	if target == nil || (tgid > 0 && target.tg.pid != tgid) {
+	ns := t.tg.ns
+	target := k.tasks[ns.rootIDLocked(tid)]
+	if target == nil || (tgid > 0 && target.tg.pid != ns.rootIDLocked(tgid)) {
 		return unix.ESRCH
+	}
+	if !t.maySignalLocked(target.tg, sig) {
+		return unix.EPERM
 	}
 	if sig == 0 {
 		return nil
 	}
-	k.sendTaskLocked(target, SignalInfoKill(sig, code, t.tg.pid, t.creds.RUID))
+	k.sendTaskLocked(target, SignalInfoKill(sig, code, target.tg.ns.idLocked(t.tg.pid), t.creds.RUID))
 	return nil
 }
 

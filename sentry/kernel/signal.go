@@ -105,19 +105,34 @@ func (k *Kernel) SendSignal(g *ThreadGroup, info *abi.SignalInfo) {
 }
 
 // SendSignalFromHost queues a signal sent from outside the sandbox (moat
-// run forwarding SIGTERM, the shim's kill). For the init process, as for
-// a container's init on Linux, a signal whose action is the default is
-// ignored unless it is SIGKILL or SIGSTOP.
+// run forwarding SIGTERM, the shim's kill). For the init of a PID
+// namespace, as for a container's init on Linux, a signal whose action
+// is the default is ignored unless it is SIGKILL or SIGSTOP.
 func (k *Kernel) SendSignalFromHost(g *ThreadGroup, sig abi.Signal) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.sendGroupLocked(g, SignalInfoKill(sig, abi.SI_USER, 0, 0), true)
 }
 
-// ignoredLocked reports whether sending sig to g does nothing.
+// isNSInit reports whether g is the init of its PID namespace, which
+// signals with the default action do not reach unless they come from
+// outside the namespace and are SIGKILL or SIGSTOP.
+// Preconditions: k.mu is held.
+func (g *ThreadGroup) isNSInit() bool { return g.ns.init == g }
+
+// ignoredLocked reports whether sending sig to g does nothing; fromHost
+// says the sender is outside g's PID namespace (the host, or a process
+// of a namespace above).
 func (k *Kernel) ignoredLocked(g *ThreadGroup, sig abi.Signal, fromHost bool) bool {
 	if sig == abi.SIGKILL || sig == abi.SIGSTOP {
-		return g == k.init && !fromHost
+		return g.isNSInit() && !fromHost
+	}
+	// A signal a thread blocks (or waits for in sigtimedwait) stays
+	// pending whatever its action: it may be taken without a handler.
+	for t := range g.tasks {
+		if t.sigMask.Has(sig) || t.sigWaiting.Has(sig) {
+			return false
+		}
 	}
 	act := g.handlers.actions[sig]
 	if act.Handler == abi.SIG_IGN {
@@ -127,7 +142,7 @@ func (k *Kernel) ignoredLocked(g *ThreadGroup, sig abi.Signal, fromHost bool) bo
 		if abi.DefaultAction(sig) == abi.ActionIgnore {
 			return true
 		}
-		if g == k.init {
+		if g.isNSInit() {
 			return true
 		}
 	}
@@ -175,7 +190,7 @@ func (k *Kernel) sendTaskLocked(t *Task, info *abi.SignalInfo) {
 	if t.exiting || !sig.Valid() {
 		return
 	}
-	if k.ignoredLocked(t.tg, sig, false) && !(t.tg == k.init && sig == abi.SIGKILL) {
+	if k.ignoredLocked(t.tg, sig, false) && !(t.tg.isNSInit() && sig == abi.SIGKILL) {
 		return
 	}
 	if sig == abi.SIGKILL {
@@ -202,6 +217,12 @@ func (t *Task) forceSignal(sig abi.Signal, code int32, addr uint64) {
 	info.SetSigno(sig)
 	info.SetCode(code)
 	info.SetAddr(addr)
+	t.forceSignalInfo(&info)
+}
+
+// forceSignalInfo is forceSignal with the whole siginfo given.
+func (t *Task) forceSignalInfo(info *abi.SignalInfo) {
+	sig := info.Signo()
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
 	act := &t.tg.handlers.actions[sig]
@@ -209,7 +230,7 @@ func (t *Task) forceSignal(sig abi.Signal, code int32, addr uint64) {
 		act.Handler = abi.SIG_DFL
 		t.sigMask &^= abi.SignalSetOf(sig)
 	}
-	t.pending.add(&info)
+	t.pending.add(info)
 	t.wakeLocked()
 }
 
@@ -264,12 +285,12 @@ func (t *Task) handlePending() bool {
 			case abi.ActionIgnore, abi.ActionCont:
 				continue
 			case abi.ActionStop:
-				if t.tg != k.init || sig == abi.SIGSTOP {
+				if !t.tg.isNSInit() || sig == abi.SIGSTOP {
 					k.groupStopLocked(t.tg, sig)
 				}
 				continue
 			}
-			if t.tg == k.init && sig != abi.SIGKILL && !isFault(sig) {
+			if t.tg.isNSInit() && sig != abi.SIGKILL && !isFault(sig) && !isSeccompTrap(&info) {
 				continue
 			}
 			k.killGroupLocked(t.tg, sig)
@@ -315,6 +336,12 @@ func isStop(sig abi.Signal) bool {
 		return true
 	}
 	return false
+}
+
+// isSeccompTrap reports whether info is the SIGSYS of a seccomp filter's
+// TRAP: forced, it kills even the init when no handler takes it.
+func isSeccompTrap(info *abi.SignalInfo) bool {
+	return info.Signo() == abi.SIGSYS && info.Code() == abi.SI_SYS_SECCOMP
 }
 
 func isFault(sig abi.Signal) bool {
@@ -582,6 +609,12 @@ func (t *Task) SigSuspend(mask abi.SignalSet) {
 	old := t.sigMask
 	t.savedMask = &old
 	t.sigMask = mask &^ abi.UnblockableSignals
+	// A signal that arrived while blocked and that the new mask lets
+	// through ends the wait at once (the pattern of a shell's wait:
+	// block SIGCHLD, check its jobs, sigsuspend with SIGCHLD unblocked).
+	if t.deliverableLocked() != 0 {
+		t.raiseInterrupt()
+	}
 	k.mu.Unlock()
 	t.Block(nil, time.Time{})
 }
@@ -602,13 +635,17 @@ func (t *Task) SigTimedWait(set abi.SignalSet, deadline time.Time) (abi.SignalIn
 			k.mu.Unlock()
 			return info, nil
 		}
-		// Let signals in set wake us while we wait.
+		// Let signals in set wake us while we wait; they count as
+		// blocked meanwhile (Linux's real_blocked), so that one sent to
+		// a namespace's init is not dropped.
 		old := t.sigMask
 		t.sigMask &^= set
+		t.sigWaiting = set
 		k.mu.Unlock()
 		err := t.Block(nil, deadline)
 		k.mu.Lock()
 		t.sigMask = old
+		t.sigWaiting = 0
 		k.mu.Unlock()
 		if err == unix.ETIMEDOUT {
 			return abi.SignalInfo{}, unix.EAGAIN
@@ -633,19 +670,21 @@ func (t *Task) QueueSignal(tgid, tid int32, info *abi.SignalInfo) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	info.SetPID(t.tg.pid)
+	ns := t.tg.ns
 	if tid > 0 {
-		target := k.tasks[tid]
-		if target == nil || target.tg.pid != tgid {
+		target := k.tasks[ns.rootIDLocked(tid)]
+		if target == nil || target.tg.pid != ns.rootIDLocked(tgid) {
 			return unix.ESRCH
 		}
+		info.SetPID(target.tg.ns.idLocked(t.tg.pid))
 		k.sendTaskLocked(target, info)
 		return nil
 	}
-	g := k.groups[tgid]
+	g := k.groups[ns.rootIDLocked(tgid)]
 	if g == nil {
 		return unix.ESRCH
 	}
+	info.SetPID(g.ns.idLocked(t.tg.pid))
 	k.sendGroupLocked(g, info, false)
 	return nil
 }

@@ -19,22 +19,31 @@ import (
 	"moat.dev/moat/sentry/vfs"
 )
 
-// Creds are a task's credentials.
+// Creds are a task's credentials: user and group ids, the five
+// capability sets of capabilities(7) and no_new_privs. The sentry's
+// permission checks look at the effective set (Caps).
 type Creds struct {
 	RUID, EUID, SUID, FSUID uint32
 	RGID, EGID, SGID, FSGID uint32
 	Groups                  []uint32
-	Caps                    auth.CapSet
-	NoNewPrivs              bool
+	// Caps is the effective capability set.
+	Caps auth.CapSet
+	// Permitted, Inheritable, Bounding and Ambient are the other sets.
+	// A Creds whose four are all empty while Caps is not (a caller that
+	// knows only one set) is completed by CreateProcess: permitted and
+	// bounding then equal Caps.
+	Permitted, Inheritable, Bounding, Ambient auth.CapSet
+	NoNewPrivs                                bool
+	// KeepCaps is PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted
+	// set (execve clears it).
+	KeepCaps bool
 }
 
-// VFSCreds returns what the VFS checks permissions with.
+// VFSCreds returns what the VFS checks permissions with: the
+// filesystem ids and the effective set (which setfsuid and the setuid
+// family adjust as Linux does).
 func (c *Creds) VFSCreds() *auth.Credentials {
-	caps := c.Caps
-	if c.FSUID != 0 {
-		caps &^= auth.CapSetOf(auth.CapDACOverride, auth.CapDACReadSearch, auth.CapFowner, auth.CapChown, auth.CapFsetid)
-	}
-	return &auth.Credentials{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups, Effective: caps}
+	return &auth.Credentials{UID: c.FSUID, GID: c.FSGID, Groups: c.Groups, Effective: c.Caps}
 }
 
 // FSContext is a task's root, working directory and umask (shared with
@@ -62,7 +71,10 @@ type Task struct {
 	fds   *FDTable
 	fs    *FSContext
 	creds *Creds
-	ctx   context.Context
+	// childNS is the PID namespace unshare(CLONE_NEWPID) made for the
+	// task's children (nil: its own).
+	childNS *PIDNamespace
+	ctx     context.Context
 	// restart says the syscall just returned a restart error.
 	restart error
 
@@ -70,6 +82,7 @@ type Task struct {
 	name          string
 	sigMask       abi.SignalSet
 	savedMask     *abi.SignalSet // rt_sigsuspend/pselect restore this
+	sigWaiting    abi.SignalSet  // the set rt_sigtimedwait waits for
 	pending       sigQueue
 	altStack      abi.SignalStack
 	exiting       bool
@@ -109,6 +122,8 @@ type Task struct {
 	// stopped, frozen, or queued for a CPU): the freezer counts it as
 	// stopped.
 	parked atomic.Bool
+	// seccomp is the task's seccomp state (nil: none); see seccomp.go.
+	seccomp atomic.Pointer[seccompState]
 }
 
 // TID returns the task's thread ID.
@@ -167,14 +182,33 @@ func (t *Task) SetName(n string) {
 }
 
 // CopyIn, CopyOut and CopyInString access the task's user memory.
-func (t *Task) CopyIn(addr uint64, b []byte) (int, error) { return t.mm.CopyIn(t.ctx, addr, b) }
+func (t *Task) CopyIn(addr uint64, b []byte) (int, error) {
+	n, err := t.mm.CopyIn(t.ctx, addr, b)
+	t.checkCopyOOM(err)
+	return n, err
+}
 
 // CopyOut copies b to user address addr.
-func (t *Task) CopyOut(addr uint64, b []byte) (int, error) { return t.mm.CopyOut(t.ctx, addr, b) }
+func (t *Task) CopyOut(addr uint64, b []byte) (int, error) {
+	n, err := t.mm.CopyOut(t.ctx, addr, b)
+	t.checkCopyOOM(err)
+	return n, err
+}
+
+// checkCopyOOM OOM-kills the task's process when a copy to or from its
+// memory on its behalf (a read(2) into a buffer never touched before)
+// hit the memory limit: the call's partial result never reaches it.
+func (t *Task) checkCopyOOM(err error) {
+	if err != nil && mm.IsOOM(err) {
+		t.oomKill()
+	}
+}
 
 // CopyInString reads a NUL-terminated string of at most max bytes.
 func (t *Task) CopyInString(addr uint64, max int) (string, error) {
-	return t.mm.CopyInString(t.ctx, addr, max)
+	s, err := t.mm.CopyInString(t.ctx, addr, max)
+	t.checkCopyOOM(err)
+	return s, err
 }
 
 // Root and Cwd return references the caller must DecRef.
@@ -468,6 +502,14 @@ func (t *Task) syscall() {
 		rv  uint64
 		err error
 	)
+	if s := t.seccomp.Load(); s != nil {
+		if rv, skip := t.seccompCheck(s, &a); skip {
+			t.restart = nil
+			r.RAX = rv
+			t.traceSyscall(&a, rv, nil)
+			return
+		}
+	}
 	if nr < uint64(len(t.k.syscalls)) && t.k.syscalls[nr] != nil {
 		rv, err = t.callSyscall(nr, &a)
 	} else {
@@ -563,18 +605,28 @@ func (t *Task) pageFault(e platform.Exit) {
 	}
 	switch {
 	case fe.OOM:
-		t.k.oomKills.Add(1)
-		t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", t.Name())
-		t.k.mu.Lock()
-		t.tg.oomKilled = true
-		t.k.oomByContainer[t.tg.Container]++
-		t.k.killGroupLocked(t.tg, abi.SIGKILL)
-		t.k.mu.Unlock()
+		t.oomKill()
 	case fe.Bus:
 		t.forceSignal(abi.SIGBUS, abi.BUS_ADRERR, e.Addr)
 	default:
 		t.forceSignal(abi.SIGSEGV, fe.Code, e.Addr)
 	}
+}
+
+// oomKill kills the task's process for running out of the sandbox's
+// memory (once: a process already killed is not counted again).
+func (t *Task) oomKill() {
+	name := t.Name()
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if t.tg.oomKilled {
+		return
+	}
+	t.k.oomKills.Add(1)
+	t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", name)
+	t.tg.oomKilled = true
+	t.k.oomByContainer[t.tg.Container]++
+	t.k.killGroupLocked(t.tg, abi.SIGKILL)
 }
 
 func (t *Task) exception(e platform.Exit) {

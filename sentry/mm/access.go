@@ -49,10 +49,10 @@ func (m *MM) copy(ctx context.Context, addr uint64, b []byte, write bool) (int, 
 		pa := a &^ (pageSize - 1)
 		p, err := m.accessLocked(ctx, pa, write)
 		if err != nil {
-			if done > 0 {
-				return done, unix.EFAULT
+			if IsOOM(err) {
+				return done, err
 			}
-			return 0, unix.EFAULT
+			return done, unix.EFAULT
 		}
 		host := m.frames.Bytes(p.gpa)[a-pa:]
 		var n int
@@ -64,6 +64,16 @@ func (m *MM) copy(ctx context.Context, addr uint64, b []byte, write bool) (int, 
 		done += n
 	}
 	return done, nil
+}
+
+// IsOOM says whether a copy to or from user memory failed because the
+// memory limit was reached (a *FaultError with OOM set, which reads as
+// EFAULT to the syscall layer): the kernel then OOM-kills the process
+// that made the access, as Linux does when a fault inside a system call
+// cannot be served.
+func IsOOM(err error) bool {
+	var fe *FaultError
+	return errors.As(err, &fe) && fe.OOM
 }
 
 // accessLocked returns the page at pa for a sentry access, faulting it in
@@ -80,6 +90,12 @@ func (m *MM) accessLocked(ctx context.Context, pa uint64, write bool) (*page, er
 	if err != nil {
 		var fe *FaultError
 		if errors.As(err, &fe) {
+			if fe.OOM {
+				// The caller's process is to be OOM-killed, as a
+				// copy_to_user that faults past a cgroup's limit
+				// does on Linux (see IsOOM).
+				return nil, fe
+			}
 			return nil, unix.EFAULT
 		}
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"moat.dev/moat/sentry/fs/procfs"
 	"moat.dev/moat/sentry/fs/sysfs"
 	"moat.dev/moat/sentry/fs/tmpfs"
+	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 )
 
@@ -43,6 +44,60 @@ type ContainerSpec struct {
 	ReadOnly bool
 	// Mounts are attached in order over the root.
 	Mounts []Mount
+	// PIDMode says which PID namespace the container's processes run in.
+	PIDMode PIDMode
+	// MaskedPaths are hidden from the container (OCI linux.maskedPaths):
+	// a directory shows as an empty read-only one, anything else as an
+	// empty file that cannot be executed and discards what is written. ReadonlyPaths (OCI
+	// linux.readonlyPaths) become read-only. Paths that do not exist in
+	// the container are skipped, as runc does.
+	MaskedPaths, ReadonlyPaths []string
+}
+
+// PIDMode is the PID namespace of a container.
+type PIDMode int
+
+const (
+	// PIDDefault leaves it to the sandbox's Config.SharedProcesses.
+	PIDDefault PIDMode = iota
+	// PIDContainer gives the container its own namespace, below the
+	// sandbox's: its first process is PID 1 there, and it sees only its
+	// own processes (CRI NamespaceMode CONTAINER).
+	PIDContainer
+	// PIDPod runs the container in the pod's namespace, where the pod's
+	// init is PID 1 and every container of that mode sees the others
+	// (CRI NamespaceMode POD).
+	PIDPod
+	// PIDSandbox runs the container in the sandbox's root namespace,
+	// above the pod's and the containers' own: it sees every process of
+	// the sandbox, numbered as the sandbox numbers them. It is what a
+	// sandbox offers for the host's namespace (CRI NamespaceMode NODE):
+	// the host's own processes are never visible.
+	PIDSandbox
+)
+
+// The PID namespaces of a pod: the sandbox's root namespace sees every
+// process; below it, the pod's namespace (whose init is the pod's init,
+// PID 1 there) holds the containers of mode PIDPod, and each container
+// of mode PIDContainer has a namespace of its own beside it, as on Linux
+// a container's new namespace is not inside the pause container's.
+
+// podNamespace returns the pod's PID namespace, made on first use.
+func (s *Sandbox) podNamespace() (*kernel.PIDNamespace, error) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.podNamespaceLocked()
+}
+
+func (s *Sandbox) podNamespaceLocked() (*kernel.PIDNamespace, error) {
+	if s.c.podNS == nil {
+		ns, err := s.Kernel.NewPIDNamespace(nil)
+		if err != nil {
+			return nil, fmt.Errorf("the pod's PID namespace: %w", err)
+		}
+		s.c.podNS = ns
+	}
+	return s.c.podNS, nil
 }
 
 // closeFDs closes the descriptors of spec that are still owned (> 0).
@@ -63,6 +118,9 @@ func (spec *ContainerSpec) closeFDs() {
 type containers struct {
 	mu    sync.Mutex
 	roots map[string]vfs.VirtualDentry
+	// pidns is each container's PID namespace; podNS is the pod's.
+	pidns map[string]*kernel.PIDNamespace
+	podNS *kernel.PIDNamespace
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -129,9 +187,45 @@ func (s *Sandbox) AddContainer(ctx context.Context, id string, spec ContainerSpe
 		root.DecRef(ctx)
 		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: mount %s (%s from %s): %w", id, m.Destination, m.Type, m.Source, err)
 	}
+	if err := s.applyPathRules(ctx, root, spec.MaskedPaths, spec.ReadonlyPaths); err != nil {
+		root.DecRef(ctx)
+		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: %w", id, err)
+	}
+	mode := spec.PIDMode
+	if mode == PIDDefault {
+		mode = PIDContainer
+		if s.sharedProcesses {
+			mode = PIDPod
+		}
+	}
+	var ns *kernel.PIDNamespace
+	switch mode {
+	case PIDContainer:
+		ns, err = s.Kernel.NewPIDNamespace(nil)
+	case PIDPod:
+		ns, err = s.podNamespaceLocked()
+	case PIDSandbox:
+		ns = s.Kernel.RootPIDNamespace()
+	default:
+		err = fmt.Errorf("unknown PID mode %d", mode)
+	}
+	if err != nil {
+		root.DecRef(ctx)
+		return vfs.VirtualDentry{}, fmt.Errorf("add container %q: PID namespace: %w", id, err)
+	}
+	s.c.pidns[id] = ns
 	s.c.roots[id] = root
 	root.IncRef()
 	return root, nil
+}
+
+// ContainerPIDNamespace returns the PID namespace the processes of
+// container id run in.
+func (s *Sandbox) ContainerPIDNamespace(id string) (*kernel.PIDNamespace, bool) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	ns, ok := s.c.pidns[id]
+	return ns, ok
 }
 
 // ContainerRoot returns the root of container id, with a reference.
@@ -157,6 +251,7 @@ func (s *Sandbox) RemoveContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("remove container %q: no such container", id)
 	}
 	delete(s.c.roots, id)
+	delete(s.c.pidns, id)
 	r.DecRef(ctx)
 	podRoot := s.VFS.Root()
 	defer podRoot.DecRef(ctx)
@@ -231,7 +326,7 @@ func (s *Sandbox) attachMount(ctx context.Context, podRoot, croot vfs.VirtualDen
 		if err := mkdirAllMode(ctx, s.VFS, croot, dest, 0o555); err != nil {
 			return err
 		}
-		var fs vfs.Filesystem = procfs.New(s.Kernel, procfs.Options{SharedProcesses: s.sharedProcesses})
+		var fs vfs.Filesystem = procfs.New(s.Kernel, s.procOptions())
 		if m.Type == "sysfs" {
 			fs = sysfs.New(s.Kernel.CPUs)
 			flags |= vfs.MountReadOnly
@@ -329,6 +424,11 @@ func mkdirAllMode(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.Virtua
 		cur += "/" + part
 		err := v.Mkdir(ctx, auth.Root(), vfs.PathOperation{Root: root, Start: root, Path: cur}, mode)
 		if err != nil && err != unix.EEXIST {
+			// A directory that exists on a read-only mount is fine.
+			st, serr := v.Stat(ctx, auth.Root(), vfs.PathOperation{Root: root, Start: root, Path: cur, FollowFinal: true})
+			if serr == nil && st.Type() == unix.S_IFDIR {
+				continue
+			}
 			return fmt.Errorf("mkdir %s: %w", cur, err)
 		}
 	}

@@ -72,9 +72,10 @@ func podInitELF() []byte {
 	return b
 }
 
-// StartPodInit starts the pod's init (pid 1), which stands for the pod's
-// sandbox container: it waits for SIGTERM or SIGINT and exits 0, and
-// orphaned processes of every container are reaped by it.
+// StartPodInit starts the pod's init, which stands for the pod's sandbox
+// container: PID 1 of the pod's PID namespace (and the first process of
+// the sandbox), it waits for SIGTERM or SIGINT and exits 0, and reaps the
+// orphans of its namespace.
 func (s *Sandbox) StartPodInit(ctx context.Context, container string, stdio [3]*vfs.File, onExit func(kernel.WaitStatus)) (*kernel.ThreadGroup, error) {
 	root := s.VFS.Root()
 	defer root.DecRef(ctx)
@@ -91,8 +92,12 @@ func (s *Sandbox) StartPodInit(ctx context.Context, container string, stdio [3]*
 	if err != nil {
 		return nil, fmt.Errorf("pod init: write %s: %w", podInitPath, err)
 	}
+	ns, err := s.podNamespace()
+	if err != nil {
+		return nil, fmt.Errorf("pod init: %w", err)
+	}
 	return s.Kernel.CreateProcess(kernel.ProcessSpec{
-		Argv: []string{"init"}, Path: podInitPath, Cwd: "/", Init: true,
+		Argv: []string{"init"}, Path: podInitPath, Cwd: "/", Init: true, PIDNamespace: ns,
 		Container: container, Stdio: stdio, OnExit: onExit,
 		Creds: kernel.Creds{Caps: auth.CapSet(RootCaps)},
 	})

@@ -77,8 +77,10 @@ func parseOptions(opts []string) (mountOpts, error) {
 		key, val, hasVal := strings.Cut(opt, "=")
 		switch key {
 		case "ro", "rro":
-			// A read-only mount is read-only all the way down: the
-			// host directories under it are reached through it.
+			// rro (recursive read-only) covers what lies below the
+			// mount too: a host directory is one filesystem here, so
+			// its host submounts are read-only with it; for a plain ro
+			// the shim attaches them as mounts of their own.
 			o.flags |= vfs.MountReadOnly
 		case "rw":
 			o.flags &^= vfs.MountReadOnly
@@ -158,10 +160,10 @@ func parseSize(s string) (int64, error) {
 
 // mountAll mounts ms in order, making missing mount points, and fills
 // /dev when a tmpfs is mounted there.
-func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount, shared bool) error {
+func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, ms []Mount, popts procfs.Options) error {
 	devices := false
 	for _, m := range ms {
-		if err := mountOne(ctx, v, k, m, &devices, shared); err != nil {
+		if err := mountOne(ctx, v, k, m, &devices, popts); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Destination, err)
 		}
 	}
@@ -177,8 +179,8 @@ func mountAll(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 
 // mountOne mounts m; devices says whether the sentry's devices are
 // registered (by the devfs of a /dev mount), and is set when this mount
-// registers them; shared is Config.SharedProcesses.
-func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool, shared bool) error {
+// registers them; popts configure a /proc.
+func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m Mount, devices *bool, popts procfs.Options) error {
 	dst := m.Destination
 	if !path.IsAbs(dst) || path.Clean(dst) != dst && path.Clean(dst)+"/" != dst {
 		return fmt.Errorf("destination %q is not a clean absolute path", dst)
@@ -205,7 +207,7 @@ func mountOne(ctx context.Context, v *vfs.VirtualFilesystem, k *kernel.Kernel, m
 	var fs vfs.Filesystem
 	switch typ {
 	case "proc":
-		fs = procfs.New(k, procfs.Options{SharedProcesses: shared})
+		fs = procfs.New(k, popts)
 	case "sysfs":
 		fs = sysfs.New(k.CPUs)
 		o.flags |= vfs.MountReadOnly

@@ -10,8 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 
 	"moat.dev/moat/sentry/fs/hostfs"
+	"moat.dev/moat/sentry/fs/procfs"
+	"moat.dev/moat/sentry/fs/sock/hostinet"
 	"moat.dev/moat/sentry/fs/tmpfs"
 	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/platform"
@@ -42,12 +45,18 @@ type Config struct {
 	// /dev, /dev/pts, /dev/shm, /dev/mqueue, sysfs, /sys/fs/cgroup).
 	// An empty, non-nil list mounts nothing.
 	Mounts []Mount
-	// SharedProcesses lets the processes of every container see each
-	// other in /proc (a pod with shareProcessNamespace); by default a
-	// process sees only its own container's.
+	// SharedProcesses runs the containers whose spec does not choose
+	// (ContainerSpec.PIDMode PIDDefault) in the sandbox's PID namespace,
+	// shared with the pod's init (a pod with shareProcessNamespace); by
+	// default each container gets its own.
 	SharedProcesses bool
-	Log             *slog.Logger
-	Strace          io.Writer
+	// Sysctls set the sandbox's own sysctls (IPC and UTS ones, see
+	// procfs.IsSandboxSysctl) by their dotted names; any other is an
+	// error. Network sysctls belong to the network namespace the sentry
+	// runs in and are set there by whoever made it.
+	Sysctls map[string]string
+	Log     *slog.Logger
+	Strace  io.Writer
 }
 
 // Sandbox is a running application kernel.
@@ -58,9 +67,39 @@ type Sandbox struct {
 
 	logger *slog.Logger
 	c      containers
-	// sharedProcesses is Config.SharedProcesses, for the /proc of each
-	// container.
+	// sharedProcesses is Config.SharedProcesses: the PID mode of a
+	// container that does not choose.
 	sharedProcesses bool
+	// sysctls are what /proc/sys shows, for the /proc of each container.
+	sysctls *procfs.Sysctls
+}
+
+// procOptions configure a container's /proc.
+func (s *Sandbox) procOptions() procfs.Options {
+	return procfs.Options{Sysctls: s.sysctls}
+}
+
+// SetSysctls sets sandbox sysctls (see Config.Sysctls), checking them all
+// before setting any.
+func (s *Sandbox) SetSysctls(sysctls map[string]string) error {
+	return setSysctls(s.sysctls, s.Kernel, sysctls)
+}
+
+func setSysctls(st *procfs.Sysctls, k *kernel.Kernel, sysctls map[string]string) error {
+	names := make([]string, 0, len(sysctls))
+	for name, v := range sysctls {
+		if _, err := procfs.CheckSandboxSysctl(name, v); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := st.Set(k, name, sysctls[name]); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Sandbox) log() *slog.Logger { return s.logger }
@@ -100,17 +139,34 @@ func New(cfg Config) (*Sandbox, error) {
 		Machine: m, VFS: v, Hostname: cfg.Hostname, MemoryLimit: cfg.Memory, MaxTasks: cfg.Pids,
 		Syscalls: syscalls.Table(), Log: cfg.Log, Strace: cfg.Strace, StraceFormat: syscalls.Trace,
 	})
+	st := procfs.NewSysctls()
+	if err := st.OpenHostNet(); err != nil {
+		// /proc/sys/net and /proc/net then read as missing or empty.
+		cfg.Log.Warn("sandbox: no host network files for /proc", "err", err)
+	} else {
+		// The guest's sockets follow the network namespace's
+		// ip_unprivileged_port_start and ping_group_range.
+		hostinet.SetNetSysctlReader(st.NetSysctl)
+	}
+	if err := setSysctls(st, k, cfg.Sysctls); err != nil {
+		st.Close()
+		k.Shutdown()
+		m.Close()
+		return nil, err
+	}
 	mounts := cfg.Mounts
 	if mounts == nil {
 		mounts = DefaultMounts()
 	}
-	if err := mountAll(ctx, v, k, mounts, cfg.SharedProcesses); err != nil {
+	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log, sharedProcesses: cfg.SharedProcesses, sysctls: st}
+	if err := mountAll(ctx, v, k, mounts, sb.procOptions()); err != nil {
+		st.Close()
 		k.Shutdown() // stops the kernel's clock before the memory goes
 		m.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	sb := &Sandbox{Kernel: k, Machine: m, VFS: v, logger: cfg.Log, sharedProcesses: cfg.SharedProcesses}
 	sb.c.roots = map[string]vfs.VirtualDentry{}
+	sb.c.pidns = map[string]*kernel.PIDNamespace{}
 	return sb, nil
 }
 
@@ -133,5 +189,6 @@ func (s *Sandbox) Start(spec kernel.ProcessSpec) (*kernel.ThreadGroup, error) {
 // Close kills every process and releases the machine.
 func (s *Sandbox) Close() error {
 	s.Kernel.Shutdown()
+	s.sysctls.Close()
 	return s.Machine.Close()
 }

@@ -140,7 +140,7 @@ func writeFrom(t *kernel.Task, f *vfs.File, addr, n uint64, off int64) (uint64, 
 			}
 			if err != nil {
 				if err == unix.EPIPE {
-					t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.ThreadGroup().PID(), 0))
+					t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.LocalPID(), 0))
 				}
 				if total > 0 {
 					return total, nil

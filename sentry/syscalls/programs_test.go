@@ -62,7 +62,7 @@ func requireRoot(t *testing.T) {
 func TestPrograms(t *testing.T) {
 	requireRoot(t)
 	sandboxtest.RequireKVM(t)
-	for _, name := range []string{"files", "fdlocks", "pipes", "polling"} {
+	for _, name := range []string{"files", "fdlocks", "pipes", "polling", "seccomp"} {
 		t.Run(name, func(t *testing.T) {
 			rootfs := sandboxtest.Rootfs(t, false)
 			for _, d := range []string{"work", "native"} {

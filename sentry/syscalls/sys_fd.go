@@ -317,7 +317,7 @@ func fcntlLock(t *kernel.Task, f *vfs.File, cmd int32, addr uint64) error {
 		}
 		out := abi.Flock{Type: abi.F_UNLCK, Whence: fl.Whence, Start: fl.Start, Len: fl.Len}
 		if ok {
-			out = abi.Flock{Whence: unix.SEEK_SET, Start: int64(rec.Start), PID: rec.PID}
+			out = abi.Flock{Whence: unix.SEEK_SET, Start: int64(rec.Start), PID: lockPID(t, rec.PID)}
 			if rec.Type == lock.Write {
 				out.Type = abi.F_WRLCK
 			}
@@ -393,4 +393,13 @@ func sysFlock(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		return 0, try()
 	}
 	return 0, waitLock(t, f, try, unix.EWOULDBLOCK)
+}
+
+// lockPID numbers the owner of a record lock in the caller's PID
+// namespace (0 when it does not see it); -1 (an OFD lock) stays.
+func lockPID(t *kernel.Task, pid int32) int32 {
+	if pid <= 0 {
+		return pid
+	}
+	return t.PIDNamespace().IDOf(pid)
 }

@@ -54,6 +54,11 @@ func init() {
 		if a.Args[1] > 64 {
 			return 0, unix.EINVAL
 		}
+		b := make([]byte, a.Args[1])
+		if _, err := t.CopyIn(a.Args[0], b); err != nil {
+			return 0, unix.EFAULT
+		}
+		t.Kernel().SetDomainname(string(b))
 		return 0, nil
 	})
 	register(abi.SYS_SCHED_SETSCHEDULER, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
@@ -98,8 +103,22 @@ func init() {
 		}
 		return 0, nil
 	})
+	register(abi.SYS_UNSHARE, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+		// PID namespaces are the sentry's own; the other namespaces and
+		// the mounts belong to the sandbox, not to its programs.
+		f := a.Args[0]
+		switch {
+		case f == 0:
+			return 0, nil
+		case f == abi.CLONE_NEWPID:
+			return 0, t.UnsharePIDNamespace()
+		}
+		return 0, unix.EPERM
+	})
 	// Namespaces and mounts belong to the sandbox, not to its programs.
-	for _, nr := range []uint64{abi.SYS_UNSHARE, abi.SYS_SETNS, abi.SYS_MOUNT, abi.SYS_UMOUNT2, abi.SYS_PIVOT_ROOT,
+	// Namespaces belong to the sandbox, not to its programs; mount and
+	// umount2 (sys_mount.go) change only the sandbox's own mount table.
+	for _, nr := range []uint64{abi.SYS_SETNS, abi.SYS_PIVOT_ROOT,
 		abi.SYS_SWAPON, abi.SYS_SWAPOFF, abi.SYS_REBOOT, abi.SYS_SETTIMEOFDAY, abi.SYS_CLOCK_SETTIME,
 		abi.SYS_ADJTIMEX, abi.SYS_CLOCK_ADJTIME, abi.SYS_ACCT, abi.SYS_IOPL, abi.SYS_IOPERM, abi.SYS_INIT_MODULE,
 		abi.SYS_FINIT_MODULE, abi.SYS_DELETE_MODULE, abi.SYS_KEXEC_LOAD, abi.SYS_KEXEC_FILE_LOAD, abi.SYS_PTRACE,

@@ -22,26 +22,27 @@ func init() {
 		return 0, kernel.ErrNoReturn
 	})
 	register(abi.SYS_GETPID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		return uint64(t.ThreadGroup().PID()), nil
+		return uint64(t.LocalPID()), nil
 	})
 	register(abi.SYS_GETTID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		return uint64(t.TID()), nil
+		return uint64(t.LocalTID()), nil
 	})
 	register(abi.SYS_GETPPID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		return uint64(t.ThreadGroup().PPID()), nil
+		return uint64(t.LocalPPID()), nil
 	})
 	register(abi.SYS_GETPGRP, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		return uint64(t.ThreadGroup().PGID()), nil
+		pg, err := t.LocalPGID(0)
+		return uint64(pg), err
 	})
 	register(abi.SYS_GETPGID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		pg, err := t.Kernel().Getpgid(t.ThreadGroup(), int32(a.Args[0]))
+		pg, err := t.LocalPGID(int32(a.Args[0]))
 		return uint64(pg), err
 	})
 	register(abi.SYS_SETPGID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		return 0, t.Kernel().Setpgid(t.ThreadGroup(), int32(a.Args[0]), int32(a.Args[1]))
 	})
 	register(abi.SYS_GETSID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		s, err := t.Kernel().Getsid(t.ThreadGroup(), int32(a.Args[0]))
+		s, err := t.LocalSID(int32(a.Args[0]))
 		return uint64(s), err
 	})
 	register(abi.SYS_SETSID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
@@ -83,7 +84,7 @@ func init() {
 	})
 	register(abi.SYS_SET_TID_ADDRESS, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		t.SetClearChildTID(a.Args[0])
-		return uint64(t.TID()), nil
+		return uint64(t.LocalTID()), nil
 	})
 	register(abi.SYS_SET_ROBUST_LIST, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		if a.Args[1] != 24 {
@@ -93,7 +94,7 @@ func init() {
 		return 0, nil
 	})
 	register(abi.SYS_GET_ROBUST_LIST, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		if a.Args[0] != 0 && int32(a.Args[0]) != t.TID() {
+		if a.Args[0] != 0 && int32(a.Args[0]) != t.LocalTID() {
 			return 0, unix.EPERM
 		}
 		if err := copyOutU64(t, a.Args[1], t.RobustList()); err != nil {
@@ -172,7 +173,7 @@ func init() {
 			return 0, unix.EINVAL
 		}
 		c := *t.Creds()
-		if c.Caps&(1<<abi.CAP_SETGID) == 0 {
+		if !c.HasCap(abi.CAP_SETGID) {
 			return 0, unix.EPERM
 		}
 		groups := make([]uint32, n)
@@ -190,8 +191,10 @@ func init() {
 	register(abi.SYS_SETFSUID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		c := *t.Creds()
 		old := c.FSUID
-		if c.Caps&(1<<abi.CAP_SETUID) != 0 || uint32(a.Args[0]) == c.RUID || uint32(a.Args[0]) == c.EUID || uint32(a.Args[0]) == c.SUID {
-			c.FSUID = uint32(a.Args[0])
+		v := uint32(a.Args[0])
+		if c.HasCap(abi.CAP_SETUID) || v == c.RUID || v == c.EUID || v == c.SUID || v == c.FSUID {
+			c.FSUID = v
+			kernel.FixupSetuid(t.Creds(), &c)
 			t.SetCreds(&c)
 		}
 		return uint64(old), nil
@@ -199,7 +202,7 @@ func init() {
 	register(abi.SYS_SETFSGID, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		c := *t.Creds()
 		old := c.FSGID
-		if c.Caps&(1<<abi.CAP_SETGID) != 0 || uint32(a.Args[0]) == c.RGID || uint32(a.Args[0]) == c.EGID || uint32(a.Args[0]) == c.SGID {
+		if c.HasCap(abi.CAP_SETGID) || uint32(a.Args[0]) == c.FSGID || uint32(a.Args[0]) == c.RGID || uint32(a.Args[0]) == c.EGID || uint32(a.Args[0]) == c.SGID {
 			c.FSGID = uint32(a.Args[0])
 			t.SetCreds(&c)
 		}
@@ -264,21 +267,7 @@ func init() {
 	register(abi.SYS_GETPRIORITY, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) { return 20, nil })
 	register(abi.SYS_SETPRIORITY, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) { return 0, nil })
 	register(abi.SYS_CAPGET, sysCapget)
-	register(abi.SYS_CAPSET, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
-		// Dropping capabilities is allowed; gaining is not.
-		var b [12]byte
-		if _, err := t.CopyIn(a.Args[1], b[:]); err != nil {
-			return 0, unix.EFAULT
-		}
-		eff := uint64(le.Uint32(b[0:]))
-		c := *t.Creds()
-		if eff&^uint64(c.Caps) != 0 {
-			return 0, unix.EPERM
-		}
-		c.Caps = c.Caps&^auth.CapSet(0xffffffff) | auth.CapSet(eff)
-		t.SetCreds(&c)
-		return 0, nil
-	})
+	register(abi.SYS_CAPSET, sysCapset)
 	register(abi.SYS_MEMBARRIER, func(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		switch a.Args[0] {
 		case 0: // MEMBARRIER_CMD_QUERY
@@ -459,7 +448,7 @@ func sysArchPrctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 
 func sysUname(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	u := abi.Utsname{Sysname: "Linux", Nodename: t.Kernel().Hostname(), Release: "6.8.0",
-		Version: "#1 SMP moat", Machine: "x86_64", Domainname: "(none)"}
+		Version: "#1 SMP moat", Machine: "x86_64", Domainname: t.Kernel().Domainname()}
 	b := make([]byte, abi.UtsnameSize)
 	u.Marshal(b)
 	if _, err := t.CopyOut(a.Args[0], b); err != nil {
@@ -473,10 +462,21 @@ func sysPrlimit(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 	if res < 0 || res >= 16 {
 		return 0, unix.EINVAL
 	}
-	g := t.ThreadGroup()
-	if pid != 0 && pid != g.PID() {
-		if g = t.Kernel().ThreadGroupByID(pid); g == nil {
+	g, err := t.ThreadGroupByLocalID(pid)
+	if err != nil {
+		return 0, err
+	}
+	if g != t.ThreadGroup() && !t.Creds().HasCap(abi.CAP_SYS_RESOURCE) {
+		// Another process's limits: only with its user and group ids
+		// all equal to the caller's real ones (Linux's rule).
+		l := g.Leader()
+		if l == nil {
 			return 0, unix.ESRCH
+		}
+		c, tc := t.Creds(), l.ProcCreds()
+		if tc.RUID != c.RUID || tc.EUID != c.RUID || tc.SUID != c.RUID ||
+			tc.RGID != c.RGID || tc.EGID != c.RGID || tc.SGID != c.RGID {
+			return 0, unix.EPERM
 		}
 	}
 	old := g.Rlimit(res)
@@ -490,7 +490,7 @@ func sysPrlimit(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		if l.Cur > l.Max {
 			return 0, unix.EINVAL
 		}
-		if l.Max > old.Max && t.Creds().Caps&(1<<abi.CAP_SYS_RESOURCE) == 0 {
+		if l.Max > old.Max && !t.Creds().HasCap(abi.CAP_SYS_RESOURCE) {
 			return 0, unix.EPERM
 		}
 		g.SetRlimit(res, l)
@@ -527,7 +527,7 @@ func sysPrctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		}
 		return 0, nil
 	case abi.PR_SET_NO_NEW_PRIVS:
-		if a.Args[1] != 1 {
+		if a.Args[1] != 1 || a.Args[2]|a.Args[3]|a.Args[4] != 0 {
 			return 0, unix.EINVAL
 		}
 		c := *t.Creds()
@@ -535,60 +535,201 @@ func sysPrctl(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		t.SetCreds(&c)
 		return 0, nil
 	case abi.PR_GET_NO_NEW_PRIVS:
+		if a.Args[1]|a.Args[2]|a.Args[3]|a.Args[4] != 0 {
+			return 0, unix.EINVAL
+		}
 		if t.Creds().NoNewPrivs {
 			return 1, nil
 		}
 		return 0, nil
-	case abi.PR_SET_PDEATHSIG, abi.PR_SET_DUMPABLE, abi.PR_SET_CHILD_SUBREAPER, abi.PR_SET_KEEPCAPS, abi.PR_SET_TIMERSLACK:
+	case abi.PR_SET_KEEPCAPS:
+		if a.Args[1] > 1 {
+			return 0, unix.EINVAL
+		}
+		c := *t.Creds()
+		c.KeepCaps = a.Args[1] == 1
+		t.SetCreds(&c)
+		return 0, nil
+	case unix.PR_GET_KEEPCAPS:
+		if t.Creds().KeepCaps {
+			return 1, nil
+		}
+		return 0, nil
+	case unix.PR_CAPBSET_DROP:
+		if a.Args[1] > uint64(auth.CapLastCap) {
+			return 0, unix.EINVAL
+		}
+		c := *t.Creds()
+		if !c.HasCap(abi.CAP_SETPCAP) {
+			return 0, unix.EPERM
+		}
+		c.Bounding &^= auth.CapSetOf(auth.Capability(a.Args[1]))
+		t.SetCreds(&c)
+		return 0, nil
+	case unix.PR_CAP_AMBIENT:
+		return prctlAmbient(t, a)
+	case abi.PR_SET_PDEATHSIG, abi.PR_SET_DUMPABLE, abi.PR_SET_CHILD_SUBREAPER, abi.PR_SET_TIMERSLACK:
 		return 0, nil
 	case abi.PR_GET_PDEATHSIG:
 		return 0, copyOutU32(t, a.Args[1], 0)
 	case abi.PR_GET_DUMPABLE:
 		return 1, nil
 	case abi.PR_CAPBSET_READ:
-		if a.Args[1] > 40 {
+		if a.Args[1] > uint64(auth.CapLastCap) {
 			return 0, unix.EINVAL
 		}
-		return 1, nil
-	case abi.PR_GET_SECCOMP:
+		if t.Creds().Bounding&auth.CapSetOf(auth.Capability(a.Args[1])) != 0 {
+			return 1, nil
+		}
 		return 0, nil
+	case abi.PR_GET_SECCOMP, abi.PR_SET_SECCOMP:
+		return prctlSeccomp(t, a)
 	}
 	return 0, unix.EINVAL
 }
 
-func sysCapget(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+// capVersion checks a capability header's version and returns how many
+// 32-bit words each set takes; for an unknown one it writes the version
+// this kernel prefers back (as Linux) and fails with EINVAL.
+func capVersion(t *kernel.Task, hdrAddr uint64) (words int, pid int32, err error) {
 	var hdr [8]byte
-	if _, err := t.CopyIn(a.Args[0], hdr[:]); err != nil {
-		return 0, unix.EFAULT
+	if _, err := t.CopyIn(hdrAddr, hdr[:]); err != nil {
+		return 0, 0, unix.EFAULT
 	}
-	version := le.Uint32(hdr[:])
-	n := 2
-	switch version {
-	case 0x19980330:
-		n = 1
-	case 0x20071026, 0x20080522:
-	default:
-		le.PutUint32(hdr[:], 0x20080522)
-		t.CopyOut(a.Args[0], hdr[:4])
-		if a.Args[1] == 0 {
-			return 0, nil
+	pid = int32(le.Uint32(hdr[4:]))
+	switch le.Uint32(hdr[:]) {
+	case 0x19980330: // _LINUX_CAPABILITY_VERSION_1
+		return 1, pid, nil
+	case 0x20071026, 0x20080522: // _2, _3
+		return 2, pid, nil
+	}
+	le.PutUint32(hdr[:], 0x20080522)
+	if _, err := t.CopyOut(hdrAddr, hdr[:4]); err != nil {
+		return 0, 0, unix.EFAULT
+	}
+	return 0, 0, unix.EINVAL
+}
+
+func sysCapget(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+	words, pid, err := capVersion(t, a.Args[0])
+	if a.Args[1] == 0 {
+		if err == unix.EINVAL {
+			return 0, nil // a probe of the version
 		}
+		return 0, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	if pid < 0 {
 		return 0, unix.EINVAL
 	}
-	if a.Args[1] == 0 {
-		return 0, nil
+	c := t.Creds()
+	if pid != 0 {
+		g, err := t.ThreadGroupByLocalID(pid)
+		if err != nil {
+			return 0, err
+		}
+		if l := g.Leader(); l != nil {
+			pc := l.ProcCreds()
+			c = &pc
+		} else if ts := g.Tasks(); len(ts) > 0 {
+			pc := ts[0].ProcCreds()
+			c = &pc
+		}
 	}
-	caps := uint64(t.Creds().Caps)
-	b := make([]byte, 12*n)
-	for i := 0; i < n; i++ {
-		v := uint32(caps >> (32 * i))
-		le.PutUint32(b[12*i:], v)   // effective
-		le.PutUint32(b[12*i+4:], v) // permitted
-		le.PutUint32(b[12*i+8:], 0) // inheritable
+	b := make([]byte, 12*words)
+	for i := 0; i < words; i++ {
+		le.PutUint32(b[12*i:], uint32(uint64(c.Caps)>>(32*i)))
+		le.PutUint32(b[12*i+4:], uint32(uint64(c.Permitted)>>(32*i)))
+		le.PutUint32(b[12*i+8:], uint32(uint64(c.Inheritable)>>(32*i)))
 	}
 	if _, err := t.CopyOut(a.Args[1], b); err != nil {
 		return 0, unix.EFAULT
 	}
+	return 0, nil
+}
+
+// sysCapset changes the caller's own effective, permitted and
+// inheritable sets under capset(2)'s rules: permitted may only shrink,
+// effective stays within permitted, inheritable within the old
+// inheritable and permitted sets (any of bounding with CAP_SETPCAP).
+func sysCapset(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+	words, pid, err := capVersion(t, a.Args[0])
+	if err != nil {
+		return 0, err
+	}
+	if pid != 0 && pid != t.LocalPID() {
+		return 0, unix.EPERM
+	}
+	b := make([]byte, 12*words)
+	if _, err := t.CopyIn(a.Args[1], b); err != nil {
+		return 0, unix.EFAULT
+	}
+	var eff, perm, inh uint64
+	for i := 0; i < words; i++ {
+		eff |= uint64(le.Uint32(b[12*i:])) << (32 * i)
+		perm |= uint64(le.Uint32(b[12*i+4:])) << (32 * i)
+		inh |= uint64(le.Uint32(b[12*i+8:])) << (32 * i)
+	}
+	old := t.Creds()
+	if words == 1 {
+		// Version 1 sets only the low 32 capabilities.
+		eff |= uint64(old.Caps) &^ 0xffffffff
+		perm |= uint64(old.Permitted) &^ 0xffffffff
+		inh |= uint64(old.Inheritable) &^ 0xffffffff
+	}
+	E, P, I := auth.CapSet(eff), auth.CapSet(perm), auth.CapSet(inh)
+	if I&^(old.Inheritable|old.Permitted) != 0 && !old.HasCap(abi.CAP_SETPCAP) {
+		return 0, unix.EPERM
+	}
+	if I&^(old.Inheritable|old.Bounding) != 0 {
+		return 0, unix.EPERM
+	}
+	if P&^old.Permitted != 0 || E&^P != 0 {
+		return 0, unix.EPERM
+	}
+	c := *old
+	c.Caps, c.Permitted, c.Inheritable = E, P, I
+	c.Ambient &= P & I
+	t.SetCreds(&c)
+	return 0, nil
+}
+
+// prctlAmbient is prctl(PR_CAP_AMBIENT, op, cap, 0, 0).
+func prctlAmbient(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
+	op, cp := a.Args[1], a.Args[2]
+	if op == unix.PR_CAP_AMBIENT_CLEAR_ALL {
+		if cp|a.Args[3]|a.Args[4] != 0 {
+			return 0, unix.EINVAL
+		}
+		c := *t.Creds()
+		c.Ambient = 0
+		t.SetCreds(&c)
+		return 0, nil
+	}
+	if a.Args[3]|a.Args[4] != 0 || cp > uint64(auth.CapLastCap) {
+		return 0, unix.EINVAL
+	}
+	bit := auth.CapSetOf(auth.Capability(cp))
+	c := *t.Creds()
+	switch op {
+	case unix.PR_CAP_AMBIENT_IS_SET:
+		if c.Ambient&bit != 0 {
+			return 1, nil
+		}
+		return 0, nil
+	case unix.PR_CAP_AMBIENT_RAISE:
+		if c.Permitted&bit == 0 || c.Inheritable&bit == 0 {
+			return 0, unix.EPERM
+		}
+		c.Ambient |= bit
+	case unix.PR_CAP_AMBIENT_LOWER:
+		c.Ambient &^= bit
+	default:
+		return 0, unix.EINVAL
+	}
+	t.SetCreds(&c)
 	return 0, nil
 }
 
@@ -602,7 +743,7 @@ func sysSysinfo(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 		Uptime:   int64(time.Since(k.BootTime()).Seconds()),
 		Totalram: limit,
 		Freeram:  limit - min(used, limit),
-		Procs:    uint16(len(k.ThreadGroups())),
+		Procs:    uint16(len(t.PIDNamespace().ThreadGroups())),
 		MemUnit:  1,
 	}
 	b := make([]byte, abi.SysinfoSize)
@@ -615,7 +756,7 @@ func sysSysinfo(t *kernel.Task, a *kernel.SyscallArgs) (uint64, error) {
 
 func setresuid(t *kernel.Task, r, e, s uint32, setuid bool) error {
 	c := *t.Creds()
-	priv := c.Caps&(1<<abi.CAP_SETUID) != 0
+	priv := c.HasCap(abi.CAP_SETUID)
 	const keep = ^uint32(0)
 	allowed := func(v uint32) bool { return v == keep || priv || v == c.RUID || v == c.EUID || v == c.SUID }
 	if setuid {
@@ -641,18 +782,16 @@ func setresuid(t *kernel.Task, r, e, s uint32, setuid bool) error {
 		}
 		c.FSUID = c.EUID
 	}
-	if c.EUID != 0 && t.Creds().EUID == 0 {
-		// Leaving root drops the effective capabilities, as Linux does
-		// without SECBIT_NO_SETUID_FIXUP.
-		c.Caps = 0
-	}
+	// The capability sets follow the uid change, as Linux does without
+	// SECBIT_NO_SETUID_FIXUP.
+	kernel.FixupSetuid(t.Creds(), &c)
 	t.SetCreds(&c)
 	return nil
 }
 
 func setresgid(t *kernel.Task, r, e, s uint32, setgid bool) error {
 	c := *t.Creds()
-	priv := c.Caps&(1<<abi.CAP_SETGID) != 0
+	priv := c.HasCap(abi.CAP_SETGID)
 	const keep = ^uint32(0)
 	allowed := func(v uint32) bool { return v == keep || priv || v == c.RGID || v == c.EGID || v == c.SGID }
 	if setgid {

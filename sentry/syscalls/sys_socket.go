@@ -54,10 +54,10 @@ func (c caller) Ctx() context.Context           { return c.t.Ctx() }
 func (c caller) VFS() *vfs.VirtualFilesystem    { return c.t.Kernel().VFS }
 func (c caller) FSCreds() *auth.Credentials     { return c.t.Creds().VFSCreds() }
 func (c caller) Umask() uint32                  { return c.t.FS().Umask() }
-func (c caller) HasCap(cp auth.Capability) bool { return c.t.Creds().Caps&(1<<cp) != 0 }
+func (c caller) HasCap(cp auth.Capability) bool { return c.t.Creds().HasCap(cp) }
 func (c caller) Cred() sock.Cred {
 	cr := c.t.Creds()
-	return sock.Cred{PID: c.t.ThreadGroup().PID(), UID: cr.EUID, GID: cr.EGID}
+	return sock.Cred{PID: c.t.LocalPID(), UID: cr.EUID, GID: cr.EGID}
 }
 func (c caller) PathOp(path string, follow bool) (vfs.PathOperation, func(), error) {
 	return c.t.PathOp(abi.AT_FDCWD, path, follow)

@@ -153,7 +153,7 @@ func sendCommon(t *kernel.Task, f *vfs.File, s sock.Socket, v ioVec, to []byte, 
 	_, timeout := s.Base().Timeouts()
 	epipe := func(err error) error {
 		if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 && s.Type() != unix.SOCK_DGRAM {
-			t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.ThreadGroup().PID(), 0))
+			t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.LocalPID(), 0))
 		}
 		return err
 	}
@@ -482,7 +482,7 @@ func inetCmsgAllowed(family, level, typ, n int) bool {
 func checkCred(t *kernel.Task, u abi.Ucred) error {
 	cr := t.Creds()
 	c := caller{t}
-	if u.PID != t.ThreadGroup().PID() && !c.HasCap(auth.CapSysAdmin) {
+	if u.PID != t.LocalPID() && !c.HasCap(auth.CapSysAdmin) {
 		return unix.EPERM
 	}
 	if u.UID != cr.RUID && u.UID != cr.EUID && u.UID != cr.SUID && !c.HasCap(auth.CapSetuid) {

@@ -100,7 +100,7 @@ func writeAll(t *kernel.Task, f *vfs.File, p []byte, off *int64, nonblock bool) 
 		}
 		if err != nil {
 			if err == unix.EPIPE {
-				t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.ThreadGroup().PID(), 0))
+				t.Kernel().SendTaskSignal(t, kernel.SignalInfoKill(abi.SIGPIPE, abi.SI_USER, t.LocalPID(), 0))
 			}
 			return done, err
 		}

@@ -43,6 +43,12 @@ type Mount struct {
 // Flags returns the mount's MS_* flags.
 func (m *Mount) Flags() uint32 { return m.flags.Load() }
 
+// SetFlags replaces the mount's MS_* flags (a remount).
+func (m *Mount) SetFlags(flags uint32) { m.flags.Store(flags & mountFlagMask) }
+
+// IsMountRoot says whether vd is the root of its mount.
+func (vd VirtualDentry) IsMountRoot() bool { return vd.Mount != nil && vd.Dentry == vd.Mount.root }
+
 // Filesystem returns the mounted filesystem.
 func (m *Mount) Filesystem() Filesystem { return m.fs }
 
@@ -112,6 +118,9 @@ type mountKey struct {
 type MountOptions struct {
 	// Flags is a set of Mount* flags.
 	Flags uint32
+	// Recursive makes BindMount bring the mounts below its source along
+	// (mount --rbind), each attached at the same place of the copy.
+	Recursive bool
 }
 
 // newMount makes a detached mount of fs rooted at root (which it takes a
@@ -165,7 +174,42 @@ func (v *VirtualFilesystem) BindMount(ctx context.Context, creds *auth.Credentia
 		m.decRef(ctx)
 		return err
 	}
+	if opts.Recursive {
+		v.renameMu.Lock()
+		v.copySubmountsLocked(src.Mount, src.Dentry, m, m.seq)
+		v.renameMu.Unlock()
+	}
 	return nil
+}
+
+// copySubmountsLocked attaches to dst a copy of every mount attached to
+// src at src's dentry under (or at) top, and of the mounts below those,
+// at the same dentries: dst is a bind of src at top. Only mounts older
+// than the bind (seq below cutoff) are copied, so neither the bind
+// itself (when its target lies under its source) nor the copies made
+// here are copied again.
+//
+// Preconditions: renameMu is held for writing.
+func (v *VirtualFilesystem) copySubmountsLocked(src *Mount, top *Dentry, dst *Mount, cutoff uint64) {
+	type sub struct {
+		point *Dentry
+		m     *Mount
+	}
+	var subs []sub
+	for k, c := range v.mounts {
+		if k.parent == src && c.seq < cutoff && isAncestor(top, k.point) {
+			subs = append(subs, sub{k.point, c})
+		}
+	}
+	for _, s := range subs {
+		c := v.newMount(s.m.fs, s.m.root, s.m.flags.Load())
+		point := VirtualDentry{Mount: dst, Dentry: s.point}
+		point.IncRef() // held by the copy
+		s.point.mounts.Add(1)
+		c.parent, c.point = dst, s.point
+		v.mounts[mountKey{dst, s.point}] = c
+		v.copySubmountsLocked(s.m, s.m.root, c, cutoff)
+	}
 }
 
 func (v *VirtualFilesystem) attach(ctx context.Context, creds *auth.Credentials, pop PathOperation, m *Mount) error {

@@ -22,14 +22,12 @@ import (
 // procSuperMagic is PROC_SUPER_MAGIC, what statfs reports.
 const procSuperMagic = 0x9fa0
 
-// Options configures a procfs.
+// Options configures a procfs. Which processes a reader sees is its PID
+// namespace's business (see viewer), not the mount's.
 type Options struct {
-	// SharedProcesses shows a process every process of the kernel, as
-	// in a pod with a shared process namespace; otherwise a process
-	// sees only those of its own container (kernel.ThreadGroup's
-	// Container), as each container of a pod has its own PID namespace
-	// by default.
-	SharedProcesses bool
+	// Sysctls are the sandbox's /proc/sys values, shared by its procfs
+	// instances; nil: Linux's defaults and no host network files.
+	Sysctls *Sysctls
 }
 
 // Filesystem is one procfs instance, showing the processes of one kernel.
@@ -37,7 +35,12 @@ type Filesystem struct {
 	k    *kernel.Kernel
 	opts Options
 	dev  uint64
-	root *rootDir
+	// sysctls is opts.Sysctls or the defaults.
+	sysctls *Sysctls
+	// netDir is /proc/net, also every process's net/ (one network
+	// namespace per sandbox).
+	netDir *staticDir
+	root   *rootDir
 
 	mu          sync.Mutex
 	mountIDs    map[weak.Pointer[vfs.Mount]]int
@@ -48,7 +51,10 @@ type Filesystem struct {
 
 // New returns a procfs for k.
 func New(k *kernel.Kernel, opts Options) *Filesystem {
-	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev()}
+	fs := &Filesystem{k: k, opts: opts, dev: vfs.NewAnonDev(), sysctls: opts.Sysctls}
+	if fs.sysctls == nil {
+		fs.sysctls = NewSysctls()
+	}
 	fs.root = newRootDir(fs)
 	return fs
 }
@@ -83,13 +89,13 @@ func inoOf(path string) uint64 {
 // timespec converts a time for Stat.
 func timespec(t time.Time) unix.Timespec { return unix.NsecToTimespec(t.UnixNano()) }
 
-// visible says whether the caller may see process g at all: always from
-// the sentry itself, and from a process of the same container unless
-// processes are shared.
-func (fs *Filesystem) visible(ctx context.Context, g *kernel.ThreadGroup) bool {
-	if fs.opts.SharedProcesses {
-		return true
+// viewer is the PID namespace whose view of the processes the caller
+// gets: the caller's own (so a container's processes see their
+// namespace, numbered as it numbers them), the sandbox's root one for the
+// sentry itself.
+func (fs *Filesystem) viewer(ctx context.Context) *kernel.PIDNamespace {
+	if caller := kernel.TaskFromContext(ctx); caller != nil {
+		return caller.PIDNamespace()
 	}
-	caller := kernel.TaskFromContext(ctx)
-	return caller == nil || caller.ThreadGroup().Container == g.Container
+	return fs.k.RootPIDNamespace()
 }

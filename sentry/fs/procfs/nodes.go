@@ -294,3 +294,13 @@ func (l *link) Readlink(ctx context.Context) (string, error) {
 func text(s string) func(context.Context) ([]byte, error) {
 	return func(context.Context) ([]byte, error) { return []byte(s), nil }
 }
+
+// SetStat implements vfs.Inode: a writable file accepts the truncation
+// and time stamps of an open with O_TRUNC (as Linux's /proc/sys does);
+// its owner and mode stay fixed.
+func (f *file) SetStat(ctx context.Context, s vfs.SetStat) error {
+	if f.write != nil && s.Mask&^(vfs.SetSize|vfs.SetAtime|vfs.SetMtime|vfs.SetCtime) == 0 {
+		return nil
+	}
+	return unix.EPERM
+}

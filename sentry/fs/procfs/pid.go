@@ -155,6 +155,9 @@ func (fs *Filesystem) newProcDirAt(g *kernel.ThreadGroup, t *kernel.Task, path s
 	f("maps", 0o444, p.maps).check = p.mayAccess
 	f("mountinfo", 0o444, p.mountinfo)
 	f("mounts", 0o444, p.mounts)
+	if fs.netDir != nil {
+		d.add("net", fs.netDir)
+	}
 	f("oom_score", 0o444, text("0\n"))
 	adj := f("oom_score_adj", 0o644, p.oomScoreAdj)
 	adj.write = p.setOOMScoreAdj
@@ -173,23 +176,31 @@ func (fs *Filesystem) newProcDirAt(g *kernel.ThreadGroup, t *kernel.Task, path s
 func (fs *Filesystem) newTaskDir(p *proc) *dir {
 	path := p.path + "/task"
 	d := &dir{attr: fs.attr(path, unix.S_IFDIR|0o555, p.owner, p.g.Info().Start), parentIno: inoOf(p.path)}
-	d.list = func(context.Context) ([]entry, error) {
+	d.list = func(ctx context.Context) ([]entry, error) {
+		ns := fs.viewer(ctx)
 		ts := p.g.Tasks()
-		sort.Slice(ts, func(i, j int) bool { return ts[i].TID() < ts[j].TID() })
+		ids := map[*kernel.Task]int32{}
+		for _, t := range ts {
+			ids[t] = ns.IDOfTask(t)
+		}
+		sort.Slice(ts, func(i, j int) bool { return ids[ts[i]] < ids[ts[j]] })
 		out := make([]entry, 0, len(ts))
 		for _, t := range ts {
-			name := strconv.Itoa(int(t.TID()))
-			out = append(out, entry{name: name, pos: 2 + int64(t.TID()), typ: unix.DT_DIR, ino: inoOf(path + "/" + name)})
+			if ids[t] == 0 {
+				continue
+			}
+			name := strconv.Itoa(int(ids[t]))
+			out = append(out, entry{name: name, pos: 2 + int64(ids[t]), typ: unix.DT_DIR, ino: inoOf(path + "/" + name)})
 		}
 		return out, nil
 	}
-	d.lookup = func(_ context.Context, name string) (vfs.Inode, error) {
+	d.lookup = func(ctx context.Context, name string) (vfs.Inode, error) {
 		id, err := strconv.ParseInt(name, 10, 32)
 		if err != nil || strconv.FormatInt(id, 10) != name {
 			return nil, unix.ENOENT
 		}
-		t := p.g.TaskByTID(int32(id))
-		if t == nil {
+		t := fs.viewer(ctx).TaskWithID(int32(id))
+		if t == nil || t.ThreadGroup() != p.g {
 			return nil, unix.ENOENT
 		}
 		return fs.newProcDirAt(p.g, t, path+"/"+name), nil

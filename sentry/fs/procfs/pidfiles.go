@@ -230,7 +230,8 @@ func (p *proc) memInfo() (mi memInfo, ok bool) {
 
 // stat is /proc/[pid]/stat (and task/[tid]/stat).
 func (p *proc) stat(ctx context.Context) ([]byte, error) {
-	pi := p.g.Info()
+	ns := p.fs.viewer(ctx)
+	pi := p.g.InfoIn(ns)
 	state, name := pi.State, pi.Name
 	cpu := pi.CPUTime
 	pending, blocked := pi.SharedPending, abi.SignalSet(0)
@@ -266,7 +267,7 @@ func (p *proc) stat(ctx context.Context) ([]byte, error) {
 		0, 0, 0, exitSig, 0, 0, 0, 0, 0, 0, // 35-44: wchan … cguest_time
 		0, 0, mi.startBrk, mi.argStart, mi.argEnd, mi.envStart, mi.envEnd, 0, // 45-52
 	}
-	b := fmt.Appendf(nil, "%d (%s)", p.id(), name)
+	b := fmt.Appendf(nil, "%d (%s)", p.id(ns), name)
 	for _, v := range f {
 		b = fmt.Append(b, " ", v)
 	}
@@ -274,12 +275,12 @@ func (p *proc) stat(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
-// id is the PID, or the TID for a thread's directory.
-func (p *proc) id() int32 {
+// id is the PID, or the TID for a thread's directory, as ns numbers it.
+func (p *proc) id(ns *kernel.PIDNamespace) int32 {
 	if p.t != nil {
-		return p.t.TID()
+		return ns.IDOfTask(p.t)
 	}
-	return p.g.PID()
+	return ns.IDOfThreadGroup(p.g)
 }
 
 // statm is /proc/[pid]/statm, in pages.
@@ -291,13 +292,14 @@ func (p *proc) statm(context.Context) ([]byte, error) {
 
 // status is /proc/[pid]/status.
 func (p *proc) status(ctx context.Context) ([]byte, error) {
-	pi := p.g.Info()
+	ns := p.fs.viewer(ctx)
+	pi := p.g.InfoIn(ns)
 	var b bytes.Buffer
 	t := p.task()
 	name, state := pi.Name, pi.State
 	var ti kernel.TaskInfo
 	if t != nil {
-		ti = t.Info()
+		ti = t.InfoIn(ns)
 		if p.t != nil {
 			name, state = ti.Name, ti.State
 		}
@@ -317,7 +319,7 @@ func (p *proc) status(ctx context.Context) ([]byte, error) {
 		fmt.Fprintf(&b, "Umask:\t%04o\n", t.FS().Umask())
 	}
 	fmt.Fprintf(&b, "State:\t%c (%s)\n", state, stateName(state))
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pi.PID, p.id(), pi.PPID)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pi.PID, p.id(ns), pi.PPID)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", c.RUID, c.EUID, c.SUID, c.FSUID)
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", c.RGID, c.EGID, c.SGID, c.FSGID)
 	fdSize := 64
@@ -332,7 +334,11 @@ func (p *proc) status(ctx context.Context) ([]byte, error) {
 	for _, g := range c.Groups {
 		fmt.Fprintf(&b, "%d ", g)
 	}
-	fmt.Fprintf(&b, "\nNStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", pi.PID, p.id(), pi.PGID, pi.SID)
+	nsPIDs := pi.NSPIDs
+	if p.t != nil {
+		nsPIDs = ti.NSTIDs
+	}
+	fmt.Fprintf(&b, "\nNStgid:\t%s\nNSpid:\t%s\nNSpgid:\t%s\nNSsid:\t%s\n", idList(pi.NSPIDs), idList(nsPIDs), idList(pi.NSPGIDs), idList(pi.NSSIDs))
 	if mi, ok := p.memInfo(); ok && t != nil {
 		kb := func(n uint64) uint64 { return n >> 10 }
 		pg := uint64(mm.PageSize)
@@ -352,19 +358,34 @@ func (p *proc) status(ctx context.Context) ([]byte, error) {
 	fmt.Fprintf(&b, "SigQ:\t0/%d\n", p.g.Rlimit(abi.RLIMIT_SIGPENDING).Cur)
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
 		uint64(sigPnd), uint64(pi.SharedPending), uint64(ti.SigMask), uint64(pi.Ignored), uint64(pi.Caught))
-	caps := uint64(c.Caps)
 	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
-		0, caps, caps, uint64(auth.AllCaps), 0)
+		uint64(c.Inheritable), uint64(c.Permitted), uint64(c.Caps), uint64(c.Bounding), uint64(c.Ambient))
 	nnp := 0
 	if c.NoNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", nnp)
+	scMode, scFilters := 0, 0
+	if t != nil {
+		scMode, scFilters = t.Seccomp()
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\nSeccomp_filters:\t%d\n", nnp, scMode, scFilters)
 	n := p.fs.k.CPUs()
 	fmt.Fprintf(&b, "Cpus_allowed:\t%x\nCpus_allowed_list:\t%s\n", uint64(1)<<n-1, cpuList(n))
 	fmt.Fprintf(&b, "Mems_allowed:\t1\nMems_allowed_list:\t0\n")
 	fmt.Fprintf(&b, "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.Bytes(), nil
+}
+
+// idList joins IDs with tabs, as the NS* lines of status show them.
+func idList(ids []int32) string {
+	var b []byte
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, '\t')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	return string(b)
 }
 
 func stateName(s byte) string {

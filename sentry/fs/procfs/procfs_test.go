@@ -571,24 +571,42 @@ func copyWithLibs(t *testing.T, root, src, dst string) {
 }
 
 // TestContainersSeeTheirOwnProcesses: the containers of a pod each see
-// only their own processes in /proc, unless the pod shares them.
+// only their own processes in /proc, each in its own PID namespace,
+// unless the pod shares one; the sentry sees them all.
 func TestContainersSeeTheirOwnProcesses(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	root := sandboxtest.Rootfs(t, true)
 	for _, shared := range []bool{false, true} {
-		sb, err := sandbox.New(sandbox.Config{RootFS: root, SharedProcesses: shared})
+		sb, err := sandbox.New(sandbox.Config{RootFS: root})
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := func(name string, init bool) *kernel.ThreadGroup {
+		start := func(name string) *kernel.ThreadGroup {
+			var ns *kernel.PIDNamespace
+			if !shared {
+				if ns, err = sb.Kernel.NewPIDNamespace(nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 			g, err := sb.Start(kernel.ProcessSpec{Argv: []string{"/bin/sleep", "30"}, Cwd: "/",
-				Creds: kernel.Creds{Caps: auth.AllCaps}, Init: init, Container: name})
+				Creds: kernel.Creds{Caps: auth.AllCaps}, Container: name, PIDNamespace: ns})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return g
 		}
-		a, b := start("a", true), start("b", false)
+		a, b := start("a"), start("b")
+		if !shared {
+			// Each is the init of its namespace.
+			for _, g := range []*kernel.ThreadGroup{a, b} {
+				if id := g.PIDNamespace().IDOfThreadGroup(g); id != 1 {
+					t.Errorf("container %s's first process is PID %d in its namespace, want 1", g.Container, id)
+				}
+			}
+		}
+		if root := sb.Kernel.RootPIDNamespace(); root.IDOfThreadGroup(a) == 0 || root.IDOfThreadGroup(b) == 0 {
+			t.Errorf("the sandbox's namespace does not see every process")
+		}
 		// What a process of each container finds in /proc.
 		sees := func(g *kernel.ThreadGroup, other *kernel.ThreadGroup) (listed, found bool) {
 			ctx := g.Leader().Ctx()
@@ -597,7 +615,19 @@ func TestContainersSeeTheirOwnProcesses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.DecRef(ctx)
-			want := strconv.Itoa(int(other.PID()))
+			id := g.PIDNamespace().IDOfThreadGroup(other)
+			if id == 0 {
+				// Not numbered there: no entry but the reader's own.
+				self := strconv.Itoa(int(g.PIDNamespace().IDOfThreadGroup(g)))
+				f.Getdents(ctx, func(d vfs.Dirent) bool {
+					if _, err := strconv.Atoi(d.Name); err == nil && d.Name != self {
+						listed = true
+					}
+					return true
+				})
+				return listed, listed
+			}
+			want := strconv.Itoa(int(id))
 			f.Getdents(ctx, func(d vfs.Dirent) bool {
 				listed = listed || d.Name == want
 				return true

@@ -22,7 +22,6 @@ import (
 // addSystemFiles adds the files of /proc that describe the whole
 // sandbox.
 func (fs *Filesystem) addSystemFiles(root *staticDir) {
-	k := fs.k
 	add := func(name string, mode uint32, gen func(context.Context) ([]byte, error)) *file {
 		f := fs.newFile("/"+name, mode, gen)
 		root.add(name, f)
@@ -52,20 +51,6 @@ func (fs *Filesystem) addSystemFiles(root *staticDir) {
 		return f
 	}
 	kdir := dir(sys, "kernel")
-	host := fs.newFile("/sys/kernel/hostname", 0o644, func(context.Context) ([]byte, error) { return []byte(k.Hostname() + "\n"), nil })
-	host.write = func(ctx context.Context, p []byte) error {
-		if t := kernel.TaskFromContext(ctx); t != nil && t.Creds().Caps&auth.CapSetOf(auth.CapSysAdmin) == 0 {
-			return unix.EPERM
-		}
-		h := strings.TrimSuffix(string(p), "\n")
-		if len(h) > 64 {
-			return unix.EINVAL
-		}
-		k.SetHostname(h)
-		return nil
-	}
-	kdir.add("hostname", host)
-	val(kdir, "domainname", "(none)")
 	val(kdir, "ostype", "Linux")
 	val(kdir, "osrelease", kernel.OSRelease)
 	val(kdir, "version", kernel.OSVersion)
@@ -76,9 +61,6 @@ func (fs *Filesystem) addSystemFiles(root *staticDir) {
 	val(kdir, "overflowuid", "65534")
 	val(kdir, "overflowgid", "65534")
 	val(kdir, "randomize_va_space", "0")
-	val(kdir, "shmmax", "18446744073692774399")
-	val(kdir, "shmall", "18446744073692774399")
-	val(kdir, "shmmni", "4096")
 	random := dir(kdir, "random")
 	bootID := newUUID()
 	val(random, "boot_id", bootID)
@@ -98,12 +80,7 @@ func (fs *Filesystem) addSystemFiles(root *staticDir) {
 	val(inotify, "max_user_watches", "8192")
 	val(inotify, "max_user_instances", "128")
 	val(inotify, "max_queued_events", "16384")
-	net := dir(sys, "net")
-	core := dir(net, "core")
-	val(core, "somaxconn", "4096")
-	ipv4 := dir(net, "ipv4")
-	val(ipv4, "ip_local_port_range", "32768\t60999")
-	val(ipv4, "tcp_keepalive_time", "7200")
+	fs.addSysctlFiles(root, sys, dir)
 }
 
 // newUUID returns a random (version 4) UUID.

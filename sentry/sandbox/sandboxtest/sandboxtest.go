@@ -106,6 +106,11 @@ type Options struct {
 	Strace  bool
 	// Mounts replace the default mounts when not nil.
 	Mounts []sandbox.Mount
+	// Creds, when set, replace the credentials UID chooses (uid 0 with
+	// every capability, or an unprivileged uid with none).
+	Creds *kernel.Creds
+	// Sysctls are the sandbox's own sysctls (sandbox.Config.Sysctls).
+	Sysctls map[string]string
 }
 
 // Result of a run.
@@ -131,7 +136,7 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	}
 	var logBuf, straceBuf syncBuffer
 	cfg := sandbox.Config{CPUs: o.CPUs, Memory: o.Memory, Pids: o.Pids, RootFS: rootfs, Hostname: "sandboxtest",
-		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts}
+		Log: slog.New(slog.NewTextHandler(&logBuf, nil)), Mounts: o.Mounts, Sysctls: o.Sysctls}
 	if o.Strace {
 		cfg.Strace = &straceBuf
 	}
@@ -172,6 +177,9 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	creds := kernel.Creds{RUID: o.UID, EUID: o.UID, SUID: o.UID, FSUID: o.UID, RGID: o.UID, EGID: o.UID, SGID: o.UID, FSGID: o.UID}
 	if o.UID == 0 {
 		creds.Caps = auth.AllCaps
+	}
+	if o.Creds != nil {
+		creds = *o.Creds
 	}
 	_, err = sb.Start(kernel.ProcessSpec{Argv: argv, Envv: env, Cwd: "/", Creds: creds, Umask: 0o022, Stdio: stdio, Init: true})
 	for _, f := range stdio {

@@ -58,8 +58,11 @@ func New(c sock.Caller, family, typ, protocol int) (*Socket, error) {
 		case protocol == 0:
 			protocol = unix.IPPROTO_UDP
 		case protocol == unix.IPPROTO_UDP:
-		case protocol == unix.IPPROTO_ICMP && family == unix.AF_INET:
-		case protocol == unix.IPPROTO_ICMPV6 && family == unix.AF_INET6:
+		case protocol == unix.IPPROTO_ICMP && family == unix.AF_INET,
+			protocol == unix.IPPROTO_ICMPV6 && family == unix.AF_INET6:
+			if err := pingAllowed(c); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, unix.EPROTONOSUPPORT
 		}
@@ -120,14 +123,15 @@ func (s *Socket) Release(context.Context) {
 	s.queue.Notify(waiter.AllEvents)
 }
 
-// Bind implements sock.Socket. A port below 1024 needs
+// Bind implements sock.Socket. A port below the network namespace's
+// net.ipv4.ip_unprivileged_port_start (1024 by default) needs
 // CAP_NET_BIND_SERVICE in the sandbox.
 func (s *Socket) Bind(c sock.Caller, b []byte) error {
 	sa, _, err := parseAddr(s.family, b, true)
 	if err != nil {
 		return err
 	}
-	if p := port(sa); p != 0 && p < 1024 && !c.HasCap(sock.CapNetBindService) {
+	if p := port(sa); p != 0 && !c.HasCap(sock.CapNetBindService) && p < unprivilegedPortStart() {
 		return unix.EACCES
 	}
 	return hostErr0(unix.Bind(s.fd, sa))
