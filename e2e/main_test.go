@@ -44,7 +44,7 @@ var moatReady = map[string]bool{
 	"TestStopGracePeriod": true, "TestRemoveLeavesNothing": true, "TestManyPods": true,
 	"TestContainerdRestart": true, "TestStats": true, "TestOOMKilled": true, "TestUpdateResources": true,
 	"TestClearErrors": true, "TestStaticCProgram": true, "TestDebianImage": true,
-	"TestPortForward": true, "TestSharedVolumeOverLocalhost": true,
+	"TestPortForward": true, "TestSharedVolumeOverLocalhost": true, "TestPauseResume": true,
 	"TestPIDNamespaces": true, "TestCapabilitiesAndPaths": true,
 }
 

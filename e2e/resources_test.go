@@ -38,6 +38,22 @@ func TestStats(t *testing.T) {
 		if err != nil || len(list.GetStats()) != 1 {
 			t.Errorf("ListContainerStats for the pod: %d entries (%v), want 1", len(list.GetStats()), err)
 		}
+		if h != harness.HandlerMoat {
+			return
+		}
+		// CRI reads a pod's figures from its cgroup, where moat's sentry
+		// runs: the host's count of the sentry's CPU time and memory
+		// (guest memory included) holds what the sentry counts for the
+		// container's processes, so those are no more than real.
+		ps, err := e.CRI.Runtime.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.ID})
+		if err != nil {
+			t.Fatalf("PodSandboxStats: %v", err)
+		}
+		lx := ps.GetStats().GetLinux()
+		if lx.GetCpu().GetUsageCoreNanoSeconds().GetValue() < st.GetCpu().GetUsageCoreNanoSeconds().GetValue() ||
+			lx.GetMemory().GetWorkingSetBytes().GetValue() < st.GetMemory().GetWorkingSetBytes().GetValue() {
+			t.Errorf("pod stats %+v below the container's %+v", lx, st)
+		}
 	})
 }
 

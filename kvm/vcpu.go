@@ -223,14 +223,16 @@ func (c *VCPU) Switch(as *AddressSpace, regs *Registers, fp *FPState) (Exit, err
 	}
 	c.loadRegs(regs)
 	for {
-		if c.vm.flushPending.Load() {
-			// Wait for the page-table flush to finish.
-			c.vm.runMu.Lock()
-			c.vm.runMu.Unlock()
-		}
+		// A page-table flush holds runMu for writing; RLock waits for
+		// it to end once it waits for the lock. Waiting for the flush
+		// with Lock instead would wait for every other vCPU to leave
+		// guest mode too, long after the flush: a vCPU that computes
+		// without trapping would hold this one back for good.
 		c.vm.runMu.RLock()
 		if c.vm.flushPending.Load() {
+			// The flush is announced but has not taken the lock yet.
 			c.vm.runMu.RUnlock()
+			runtime.Gosched()
 			continue
 		}
 		if c.pushRegs {

@@ -35,6 +35,10 @@ type container struct {
 
 	init  *process
 	execs map[string]*process
+
+	// Guarded by service.mu: pausing while Pause runs, frozen once the
+	// sentry froze the container (for the sandbox container: the pod).
+	pausing, frozen bool
 }
 
 // process is a container's init or one of its execs.

@@ -473,6 +473,9 @@ func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		if st, _, _, _ := c.init.state(); st != task.Status_RUNNING {
 			return fail(fmt.Errorf("exec %s in %s: %w: container is not running", r.ExecID, r.ID, errdefs.ErrFailedPrecondition))
 		}
+		if s.paused(c) {
+			return fail(fmt.Errorf("exec %s in %s: %w: cannot exec in a paused container", r.ExecID, r.ID, errdefs.ErrFailedPrecondition))
+		}
 	}
 	var args control.StartArgs
 	if c.sandbox && r.ExecID == "" {
@@ -544,6 +547,10 @@ func (s *service) waitProcess(sentry *control.Client, c *container, p *process) 
 	if p.execID == "" && !c.sandbox {
 		// A container's init exit is its last: end its execs first.
 		s.endExecs(sentry, c)
+	}
+	if p.execID == "" {
+		// A paused container whose init ended is resumed, as runc does.
+		s.thawEnded(sentry, c)
 	}
 	if !p.setExited(status, at) {
 		return
@@ -693,6 +700,9 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	if c.sandbox {
 		return nil, grpcErr(fmt.Errorf("exec %s in %s: %w: exec into the pod's sandbox container", r.ExecID, r.ID, errdefs.ErrNotImplemented))
 	}
+	if s.paused(c) {
+		return nil, grpcErr(fmt.Errorf("exec %s in %s: %w: cannot exec in a paused container", r.ExecID, r.ID, errdefs.ErrFailedPrecondition))
+	}
 	s.mu.Lock()
 	if _, ok := c.execs[r.ExecID]; ok {
 		s.mu.Unlock()
@@ -726,20 +736,14 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 		return nil, err
 	}
 	st, pid, status, at := p.state()
+	if st == task.Status_RUNNING {
+		st = s.pauseStatus(c)
+	}
 	return &taskAPI.StateResponse{
 		ID: r.ID, ExecID: r.ExecID, Bundle: c.bundle, Pid: pid, Status: st,
 		Stdin: p.stdin, Stdout: p.stdout, Stderr: p.stderr, Terminal: p.tty,
 		ExitStatus: status, ExitedAt: protobuf.ToTimestamp(at),
 	}, nil
-}
-
-// Pause and Resume are not implemented yet.
-func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.Empty, error) {
-	return nil, grpcErr(fmt.Errorf("pause %s: %w: moat cannot pause a container yet", r.ID, errdefs.ErrNotImplemented))
-}
-
-func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
-	return nil, grpcErr(fmt.Errorf("resume %s: %w: moat cannot pause a container yet", r.ID, errdefs.ErrNotImplemented))
 }
 
 // Checkpoint is not implemented.
@@ -880,7 +884,8 @@ func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.Wa
 
 // Stats reports a container's CPU time and memory as cgroup v2 metrics.
 func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
-	if _, err := s.getContainer(r.ID); err != nil {
+	c, err := s.getContainer(r.ID)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -889,7 +894,14 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 	if sentry == nil {
 		return nil, grpcErr(fmt.Errorf("stats %s: %w: no sentry", r.ID, errdefs.ErrNotFound))
 	}
-	st, err := sentry.Stats(r.ID)
+	var st control.StatsReply
+	if c.sandbox {
+		// The sandbox container stands for the pod (what CRI's pod
+		// stats read): every container's processes and memory.
+		st, err = sentry.PodStats(r.ID)
+	} else {
+		st, err = sentry.Stats(r.ID)
+	}
 	if err != nil {
 		return nil, grpcErr(err)
 	}

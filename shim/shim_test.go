@@ -176,8 +176,8 @@ func TestLogWriter(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	m := metrics(control.StatsReply{CPUNanos: 5_000_000, MemoryBytes: 4096, SandboxMemoryLimit: 1 << 20, Pids: 2, OOMKills: 1})
-	if m.CPU.UsageUsec != 5000 || m.Memory.Usage != 4096 || m.Memory.UsageLimit != 1<<20 || m.Pids.Current != 2 || m.MemoryEvents.OomKill != 1 {
+	m := metrics(control.StatsReply{CPUNanos: 5_000_000, UserNanos: 3_000_000, SystemNanos: 2_000_000, MemoryBytes: 4096, SandboxMemoryLimit: 1 << 20, Pids: 2, OOMKills: 1})
+	if m.CPU.UsageUsec != 5000 || m.CPU.UserUsec != 3000 || m.CPU.SystemUsec != 2000 || m.Memory.Usage != 4096 || m.Memory.UsageLimit != 1<<20 || m.Pids.Current != 2 || m.MemoryEvents.OomKill != 1 {
 		t.Errorf("metrics = %+v", m)
 	}
 	if _, err := metricsAny(control.StatsReply{}); err != nil {

@@ -10,15 +10,20 @@ import (
 	"moat.dev/moat/sentry/control"
 )
 
-// metrics turns the sentry's figures for a container into the cgroup v2
-// metrics containerd's CRI reads (what `crictl stats` shows): CPU time
-// from the kernel's tasks, memory from their address spaces, the memory
-// limit of the pod's sandbox.
+// metrics turns the sentry's figures for a container (or, for the pod's
+// sandbox container, the whole pod) into the cgroup v2 metrics
+// containerd's CRI reads (what `crictl stats` and `crictl statsp` show):
+// cumulative CPU time of the kernel's tasks, ended ones included; the
+// guest memory their address spaces map (the pod's: all the guest memory
+// in use); the memory limit of the pod's sandbox.
 func metrics(st control.StatsReply) *cg2.Metrics {
-	usec := st.CPUNanos / 1000
 	return &cg2.Metrics{
 		Pids: &cg2.PidsStat{Current: st.Pids},
-		CPU:  &cg2.CPUStat{UsageUsec: usec, UserUsec: usec},
+		CPU: &cg2.CPUStat{
+			UsageUsec:  st.CPUNanos / 1000,
+			UserUsec:   st.UserNanos / 1000,
+			SystemUsec: st.SystemNanos / 1000,
+		},
 		Memory: &cg2.MemoryStat{
 			Usage:      st.MemoryBytes,
 			UsageLimit: st.SandboxMemoryLimit,

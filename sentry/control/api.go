@@ -168,9 +168,12 @@ type SignalArgs struct {
 	All    bool
 }
 
-// ContainerArgs name a container.
+// ContainerArgs name a container; with Pod, Stats, Pause, Resume and
+// FreezeState are about the whole sandbox instead (ID names its sandbox
+// container).
 type ContainerArgs struct {
-	ID string
+	ID  string
+	Pod bool
 }
 
 // PidsReply lists the pids (inside the sandbox) of a container's processes.
@@ -178,13 +181,19 @@ type PidsReply struct {
 	Pids []int32
 }
 
-// StatsReply are a container's resource figures.
+// StatsReply are a container's resource figures (the sandbox's with
+// ContainerArgs.Pod).
 type StatsReply struct {
-	// CPU time in nanoseconds spent in user code by the container's
-	// processes (the sentry serves syscalls on their behalf: that time is
-	// the sentry's own).
-	CPUNanos uint64
-	// MemoryBytes is the resident memory of the container's processes;
+	// CPUNanos is the cumulative CPU time of the container's processes,
+	// those that have ended included (a cgroup's cpu.stat usage_usec),
+	// as host thread CPU time: UserNanos running their code on a vCPU,
+	// SystemNanos the sentry serving their syscalls and faults.
+	CPUNanos    uint64
+	UserNanos   uint64
+	SystemNanos uint64
+	// MemoryBytes is the guest memory mapped by the container's
+	// processes, each frame counted once (for the pod: the sandbox's
+	// whole guest memory in use, tmpfs and page cache included);
 	// SandboxMemoryBytes, -Peak and -Limit are the sandbox's.
 	MemoryBytes        uint64
 	SandboxMemoryBytes uint64
@@ -206,4 +215,13 @@ type UpdateArgs struct {
 type UpdateReply struct {
 	CPUs   int
 	Memory uint64
+}
+
+// FreezeReply is the freeze state of a container or of the sandbox.
+type FreezeReply struct {
+	// Frozen: its processes are to stay stopped until Resume.
+	Frozen bool
+	// Settled: every one of its tasks has stopped (a frozen container
+	// not yet settled is "pausing").
+	Settled bool
 }

@@ -237,6 +237,37 @@ func (c *Client) Stats(id string) (StatsReply, error) {
 	return r, err
 }
 
+// PodStats returns the figures of the whole sandbox (sandboxID names its
+// sandbox container).
+func (c *Client) PodStats(sandboxID string) (StatsReply, error) {
+	var r StatsReply
+	err := c.call("Stats", ContainerArgs{ID: sandboxID, Pod: true}, &r)
+	return r, err
+}
+
+// Pause freezes a container's processes, or with pod every process of
+// the sandbox; Resume thaws them; FreezeState reports where they are.
+func (c *Client) Pause(id string, pod bool) (FreezeReply, error) {
+	var r FreezeReply
+	err := c.call("Pause", ContainerArgs{ID: id, Pod: pod}, &r)
+	return r, err
+}
+
+// Resume thaws what Pause froze.
+func (c *Client) Resume(id string, pod bool) (FreezeReply, error) {
+	var r FreezeReply
+	err := c.call("Resume", ContainerArgs{ID: id, Pod: pod}, &r)
+	return r, err
+}
+
+// FreezeState reports whether a container (with pod, the sandbox) is
+// frozen and whether all its tasks have stopped.
+func (c *Client) FreezeState(id string, pod bool) (FreezeReply, error) {
+	var r FreezeReply
+	err := c.call("FreezeState", ContainerArgs{ID: id, Pod: pod}, &r)
+	return r, err
+}
+
 // Update changes the sandbox's resources.
 func (c *Client) Update(a UpdateArgs) (UpdateReply, error) {
 	var r UpdateReply

@@ -64,16 +64,13 @@ type Sentry struct {
 	mu sync.Mutex
 	// procs are the started processes, by container and exec id.
 	procs map[procKey]*proc
-	// cpuSeen keeps each container's CPU time from going backwards when
-	// one of its processes ends (its time leaves the live tasks).
-	cpuSeen map[string]uint64
 }
 
 // NewSentry returns the control service of sb.
 func NewSentry(sb *sandbox.Sandbox, log *slog.Logger) *Sentry {
 	return &Sentry{
 		sb: sb, log: log, fds: newFDInbox(), ctx: context.Background(),
-		stop: make(chan struct{}), procs: map[procKey]*proc{}, cpuSeen: map[string]uint64{},
+		stop: make(chan struct{}), procs: map[procKey]*proc{},
 	}
 }
 
@@ -179,8 +176,8 @@ func (s *Sentry) RemoveContainer(a ContainerArgs, _ *Empty) error {
 			delete(s.procs, k)
 		}
 	}
-	delete(s.cpuSeen, a.ID)
 	s.mu.Unlock()
+	s.sb.Kernel.ForgetContainer(a.ID)
 	return s.sb.RemoveContainer(s.ctx, a.ID)
 }
 
@@ -425,33 +422,115 @@ func (s *Sentry) Pids(a ContainerArgs, r *PidsReply) error {
 	return nil
 }
 
-// Stats reports a container's CPU time and memory and the sandbox's.
+// Stats reports a container's CPU time and memory and the sandbox's;
+// with Pod, the whole sandbox's.
 func (s *Sentry) Stats(a ContainerArgs, r *StatsReply) error {
-	var cpu uint64
+	scope := a.ID
+	if a.Pod {
+		scope = ""
+	}
+	frames := map[uint64]struct{}{}
 	mms := map[*mm.MM]bool{}
-	groups := s.groups(a.ID)
-	for _, g := range groups {
+	var groups int
+	for _, g := range s.sb.Kernel.ThreadGroups() {
+		if g.Zombie() || (scope != "" && g.Container != scope) {
+			continue
+		}
+		groups++
 		for _, t := range g.Tasks() {
-			cpu += uint64(t.CPUTime())
-			if m := t.MM(); m != nil {
+			if m := t.MM(); m != nil && !mms[m] {
 				mms[m] = true
+				m.AddFrames(frames)
 			}
 		}
 	}
-	for m := range mms {
-		r.MemoryBytes += m.Resident()
-	}
-	s.mu.Lock()
-	if prev := s.cpuSeen[a.ID]; cpu < prev {
-		cpu = prev
-	}
-	s.cpuSeen[a.ID] = cpu
-	s.mu.Unlock()
-	r.CPUNanos = cpu
-	r.Pids = uint64(len(groups))
+	u := s.sb.Kernel.CPUUsage(scope)
+	r.UserNanos, r.SystemNanos = uint64(u.User), uint64(u.System)
+	r.CPUNanos = r.UserNanos + r.SystemNanos
+	r.Pids = uint64(groups)
 	r.SandboxMemoryBytes, r.SandboxMemoryPeak, r.SandboxMemoryLimit = s.sb.Kernel.Frames.Usage()
-	r.OOMKills = s.sb.Kernel.ContainerOOMKills(a.ID)
+	r.MemoryBytes = uint64(len(frames)) * pageSize
+	if a.Pod {
+		r.MemoryBytes = r.SandboxMemoryBytes
+		r.OOMKills = s.sb.Kernel.OOMKills()
+	} else {
+		r.OOMKills = s.sb.Kernel.ContainerOOMKills(a.ID)
+	}
 	return nil
+}
+
+const pageSize = 4096
+
+// pauseSettle bounds how long Pause waits for the tasks to stop: a task
+// busy in a long syscall stops when it returns, and the container is
+// reported pausing until then.
+const pauseSettle = 2 * time.Second
+
+// Pause freezes a container's processes, or with Pod the whole
+// sandbox's, and waits a while for them to stop.
+func (s *Sentry) Pause(a ContainerArgs, r *FreezeReply) error {
+	scope, err := s.freezeScope(a)
+	if err != nil {
+		return err
+	}
+	k := s.sb.Kernel
+	k.Freeze(scope)
+	deadline := time.Now().Add(pauseSettle)
+	for {
+		r.Frozen, r.Settled = k.FreezeState(scope)
+		if r.Settled || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.log.Info("paused", "container", a.ID, "pod", a.Pod, "settled", r.Settled)
+	return nil
+}
+
+// Resume thaws what Pause froze.
+func (s *Sentry) Resume(a ContainerArgs, r *FreezeReply) error {
+	scope, err := s.freezeScope(a)
+	if err != nil {
+		return err
+	}
+	s.sb.Kernel.Thaw(scope)
+	r.Frozen, r.Settled = s.sb.Kernel.FreezeState(scope)
+	s.log.Info("resumed", "container", a.ID, "pod", a.Pod)
+	return nil
+}
+
+// FreezeState reports whether a container (with Pod, the sandbox) is
+// frozen and whether its tasks have all stopped.
+func (s *Sentry) FreezeState(a ContainerArgs, r *FreezeReply) error {
+	scope, err := s.freezeScope(a)
+	if err != nil {
+		return err
+	}
+	r.Frozen, r.Settled = s.sb.Kernel.FreezeState(scope)
+	return nil
+}
+
+// freezeScope is the kernel's name of what a names: "" for the sandbox.
+func (s *Sentry) freezeScope(a ContainerArgs) (string, error) {
+	if a.Pod {
+		return "", nil
+	}
+	if !sandbox.ValidID(a.ID) {
+		return "", fmt.Errorf("container %q: %w", a.ID, ErrInvalidInput)
+	}
+	if root, ok := s.sb.ContainerRoot(a.ID); ok {
+		root.DecRef(s.ctx)
+		return a.ID, nil
+	}
+	// The pod's sandbox container has no root of its own: its init.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.procs {
+		if k.id == a.ID {
+			return a.ID, nil
+		}
+	}
+	return "", fmt.Errorf("container %s: %w", a.ID, ErrNotFound)
 }
 
 // Update changes the sandbox's vCPU count and memory limit.

@@ -85,6 +85,18 @@ type Kernel struct {
 	// initExit is closed when the init process has exited and been reaped.
 	initExit   chan struct{}
 	initStatus WaitStatus
+	// fz is the freeze state of the containers (freezer.go).
+	fz freezer
+	// exitedCPU is the CPU time of the tasks that have ended, by
+	// container: with the live tasks' it makes a container's
+	// cumulative usage (a cgroup's cpu.stat).
+	exitedCPU map[string]CPUUsage
+	// exitedCPUAll is the same for the whole sandbox: it keeps the time
+	// of containers that are gone.
+	exitedCPUAll CPUUsage
+	// cpuSeen is the last usage reported per container ("": sandbox),
+	// which later reports never go below.
+	cpuSeen map[string]CPUUsage
 }
 
 // New returns a kernel with no processes.
@@ -111,6 +123,9 @@ func New(cfg Config) *Kernel {
 		groups:         map[int32]*ThreadGroup{},
 		oomByContainer: map[string]uint64{},
 		initExit:       make(chan struct{}),
+		fz:             freezer{thawed: make(chan struct{})},
+		exitedCPU:      map[string]CPUUsage{},
+		cpuSeen:        map[string]CPUUsage{},
 	}
 	k.rootNS = newPIDNamespace(k, nil)
 	if k.maxTasks <= 0 {

@@ -214,6 +214,9 @@ func (t *Task) finishExit() {
 	delete(k.tasks, t.tid)
 	k.releaseIDLocked(t.tid)
 	g.exitedCPU += t.CPUTime()
+	used := CPUUsage{User: t.HostUserTime(), System: t.SysTime()}
+	k.exitedCPU[g.Container] = k.exitedCPU[g.Container].add(used)
+	k.exitedCPUAll = k.exitedCPUAll.add(used)
 	if g.leader == t && len(g.tasks) > 0 {
 		// The leader's PID lives on while other threads run.
 	}

@@ -247,15 +247,21 @@ func (t *Task) handlePending() bool {
 	}
 	for {
 		// A stopped process's tasks wait here, without a CPU, until
-		// SIGCONT or SIGKILL.
-		for t.tg.stopped && !t.exiting {
+		// SIGCONT or SIGKILL; a frozen one's until it is thawed or
+		// killed (signals stay queued meanwhile).
+		for (t.tg.stopped || k.frozenLocked(t.tg)) && !t.exiting {
 			ch := t.tg.contCh
+			if k.frozenLocked(t.tg) {
+				ch = k.fz.thawed
+			}
 			k.mu.Unlock()
 			t.releaseCPU()
+			t.parked.Store(true)
 			select {
 			case <-ch:
 			case <-t.interrupt:
 			}
+			t.parked.Store(false)
 			k.mu.Lock()
 		}
 		if t.exiting {

@@ -99,7 +99,33 @@ type Task struct {
 	// running is the CPU while in Switch (for kicks).
 	running platform.CPU
 	start   time.Time
-	cpuTime atomic.Int64 // nanoseconds spent running user code
+	// cpuTime is the time the task has held a vCPU in user mode, what
+	// the guest's own clocks (CLOCK_THREAD_CPUTIME_ID, getrusage) show;
+	// userSince is when it entered user mode (Unix nanoseconds, 0
+	// outside), so that a task computing without trapping has its time
+	// counted while it runs.
+	cpuTime   atomic.Int64
+	userSince atomic.Int64
+	// The host's count, for the container's and pod's usage (a cgroup's
+	// cpu.stat): the CPU time of the host thread holding the task's vCPU
+	// (CLOCK_THREAD_CPUTIME_ID, guest time included), so time the host
+	// gave to something else is not counted. hostUser is that time in
+	// user mode; userTID is the thread while the task runs user code (0
+	// outside) and userBase its CPU time then. sysTime is the thread's
+	// CPU time for the task outside user mode while it held its vCPU:
+	// serving its syscalls and faults, delivering its signals; sysBase is
+	// the thread's CPU time when that began (0: not counting); vcpuTID is
+	// the thread holding the vCPU.
+	hostUser atomic.Int64
+	userTID  atomic.Int32
+	userBase atomic.Int64
+	sysTime  atomic.Int64
+	sysBase  int64
+	vcpuTID  int32
+	// parked says the task holds no CPU and waits (blocked in a syscall,
+	// stopped, frozen, or queued for a CPU): the freezer counts it as
+	// stopped.
+	parked atomic.Bool
 	// seccomp is the task's seccomp state (nil: none); see seccomp.go.
 	seccomp atomic.Pointer[seccompState]
 }
@@ -290,17 +316,27 @@ func (t *Task) acquireCPU() bool {
 		return true
 	}
 	if !t.slot {
-		if !t.k.sched.acquire(t.interruptCh()) {
+		t.parked.Store(true)
+		ok := t.k.sched.acquire(t.interruptCh())
+		t.parked.Store(false)
+		if !ok {
 			return false
 		}
 		t.slot = true
 	}
 	t.cpu = t.k.M.Acquire()
+	t.vcpuTID = int32(unix.Gettid()) // Acquire locked the goroutine to it
 	return true
 }
 
 // releaseCPU gives the CPU and the scheduler slot back.
 func (t *Task) releaseCPU() {
+	if t.sysBase != 0 {
+		if t.cpu != nil {
+			t.sysTime.Add(max(threadCPU()-t.sysBase, 0))
+		}
+		t.sysBase = 0
+	}
 	if t.cpu != nil {
 		t.k.M.Release(t.cpu)
 		t.cpu = nil
@@ -334,6 +370,8 @@ func (t *Task) Block(ch <-chan struct{}, deadline time.Time) error {
 		defer tm.Stop()
 		timer = tm.C
 	}
+	t.parked.Store(true)
+	defer t.parked.Store(false)
 	select {
 	case <-ch:
 		return nil
@@ -409,9 +447,21 @@ func (t *Task) run() {
 			t.k.mu.Unlock()
 			continue
 		}
-		before := time.Now()
+		before := threadCPU()
+		if t.sysBase != 0 {
+			t.sysTime.Add(max(before-t.sysBase, 0))
+		}
+		t.userBase.Store(before)
+		t.userTID.Store(t.vcpuTID)
+		entered := time.Now()
+		t.userSince.Store(entered.UnixNano())
 		exit, err := t.cpu.Switch(t.mm.AddressSpace(), &t.regs, t.fp)
-		t.cpuTime.Add(int64(time.Since(before)))
+		t.cpuTime.Add(int64(time.Since(entered)))
+		t.userSince.Store(0)
+		after := threadCPU()
+		t.userTID.Store(0)
+		t.hostUser.Add(max(after-before, 0))
+		t.sysBase = after
 		t.k.mu.Lock()
 		t.running = nil
 		t.k.mu.Unlock()
@@ -444,7 +494,7 @@ func (t *Task) run() {
 func (t *Task) hasWork() bool {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	return t.exiting || t.deliverableLocked() != 0
+	return t.exiting || t.deliverableLocked() != 0 || t.k.frozenLocked(t.tg)
 }
 
 func (t *Task) syscall() {
@@ -688,8 +738,51 @@ func (t *Task) exception(e platform.Exit) {
 // negErrno is the RAX value of a failed syscall.
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
 
-// CPUTime is the time the task has spent running user code.
-func (t *Task) CPUTime() time.Duration { return time.Duration(t.cpuTime.Load()) }
+// CPUTime is the time the task has held a vCPU in user mode (what the
+// guest's clocks and getrusage show).
+func (t *Task) CPUTime() time.Duration {
+	d := time.Duration(t.cpuTime.Load())
+	if since := t.userSince.Load(); since != 0 {
+		d += time.Duration(max(time.Now().UnixNano()-since, 0))
+	}
+	return d
+}
+
+// HostUserTime is the host CPU time of the task's user code: the vCPU
+// thread's CPU time while it ran it, read live while it runs.
+func (t *Task) HostUserTime() time.Duration {
+	d := time.Duration(t.hostUser.Load())
+	if tid := t.userTID.Load(); tid != 0 {
+		if now, ok := threadCPUOf(tid); ok {
+			d += time.Duration(max(now-t.userBase.Load(), 0))
+		}
+	}
+	return d
+}
+
+// threadCPU is the calling thread's CPU time in nanoseconds.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
+// threadCPUOf is the CPU time of thread tid of this process (its
+// per-thread CPU clock, as pthread_getcpuclockid gives).
+func threadCPUOf(tid int32) (int64, bool) {
+	var ts unix.Timespec
+	clock := (^tid)<<3 | 6 // CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK
+	if unix.ClockGettime(clock, &ts) != nil {
+		return 0, false
+	}
+	return ts.Nano(), true
+}
+
+// SysTime is the host CPU time the sentry has spent for the task while
+// it held its vCPU outside user mode (its syscalls, faults, signals).
+func (t *Task) SysTime() time.Duration { return time.Duration(t.sysTime.Load()) }
 
 // errSentryBug marks a syscall whose implementation failed internally.
 var errSentryBug = errors.New("sentry bug")

@@ -230,6 +230,17 @@ func (m *MM) Resident() uint64 {
 	return uint64(len(m.pages)) * pageSize
 }
 
+// AddFrames adds the guest frames m maps to set, so that frames shared
+// by several address spaces (after fork, shared mappings) are counted
+// once.
+func (m *MM) AddFrames(set map[uint64]struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.pages {
+		set[p.gpa] = struct{}{}
+	}
+}
+
 // Frames returns the allocator m draws from.
 func (m *MM) Frames() *Frames { return m.frames }
 
