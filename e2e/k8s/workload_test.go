@@ -209,9 +209,20 @@ spec:
 		if _, err := kc.WaitPodReady(ctx, ns, "web"); err != nil {
 			t.Fatal(err)
 		}
+		// Ready (no probe) says the container started, not that the
+		// server listens yet: its log line says that.
+		if err := kube.Poll(ctx, "web's \"listening on\" log line", 200*time.Millisecond, func() (bool, error) {
+			out, err := kc.Logs(ctx, ns, "web", "web")
+			return err == nil && strings.Contains(out, "listening on"), nil
+		}); err != nil {
+			t.Fatalf("%v; %s", err, kc.Describe(ctx, "pod", ns, "web"))
+		}
 		body, err := portForwardGet(ctx, ns, "pod/web", 8080, "/hello")
 		if err != nil {
-			t.Fatal(err)
+			// A server that died (restarts, a termination) is another
+			// failure than one that never listened where it was reached.
+			logs, _ := kc.Logs(ctx, ns, "web", "web")
+			t.Fatalf("%v; web's log: %q; %s", err, logs, kc.Describe(ctx, "pod", ns, "web"))
 		}
 		if body != harness.HTTPServerGreeting+"\n" {
 			t.Errorf("GET /hello through kubectl port-forward: %q, want %q", body, harness.HTTPServerGreeting+"\n")

@@ -31,7 +31,7 @@ type File struct {
 	readErr error
 	reading bool
 	more    *sync.Cond
-	fg      int32 // the terminal's foreground process group (TIOCSPGRP); 0: unset
+	fg      int32 // the terminal's foreground process group (TIOCSPGRP), its root PID namespace ID; 0: unset
 	running int   // reader goroutines not yet ended (a new one may start while the last ends, after ^D)
 	closed  bool  // Release was called
 	wake    int   // eventfd that stops the reader; 0: not made yet
@@ -303,15 +303,23 @@ func (f *File) Ioctl(ctx context.Context, mem vfs.Memory, cmd uint32, arg uint64
 		// the caller's own. Each process given a terminal (a container's
 		// or an exec's, in a session of its own) owns it, so an
 		// interactive shell finds itself in the foreground and does not
-		// stop itself with SIGTTIN waiting for it.
+		// stop itself with SIGTTIN waiting for it. The group is kept by
+		// its root ID and numbered as the caller's PID namespace numbers
+		// it: a shell compares it with its getpgrp().
 		f.mu.Lock()
 		pg := f.fg
 		f.mu.Unlock()
-		if pg == 0 {
-			pg = 1
-			if t := kernel.TaskFromContext(ctx); t != nil {
-				pg = t.ThreadGroup().PGID()
+		if t := kernel.TaskFromContext(ctx); t != nil {
+			if pg == 0 {
+				var err error
+				if pg, err = t.LocalPGID(0); err != nil {
+					return 0, err
+				}
+			} else {
+				pg = t.PIDNamespace().IDOf(pg)
 			}
+		} else if pg == 0 {
+			pg = 1
 		}
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(pg))
@@ -324,6 +332,13 @@ func (f *File) Ioctl(ctx context.Context, mem vfs.Memory, cmd uint32, arg uint64
 		pg := int32(binary.LittleEndian.Uint32(b[:]))
 		if pg <= 0 {
 			return 0, unix.EINVAL
+		}
+		if t := kernel.TaskFromContext(ctx); t != nil {
+			root, err := t.RootPGID(pg)
+			if err != nil {
+				return 0, err
+			}
+			pg = root
 		}
 		f.mu.Lock()
 		f.fg = pg
