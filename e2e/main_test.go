@@ -45,7 +45,7 @@ var moatReady = map[string]bool{
 	"TestContainerdRestart": true, "TestStats": true, "TestOOMKilled": true, "TestUpdateResources": true,
 	"TestClearErrors": true, "TestStaticCProgram": true, "TestDebianImage": true,
 	"TestPortForward": true, "TestSharedVolumeOverLocalhost": true, "TestPauseResume": true,
-	"TestPIDNamespaces": true, "TestCapabilitiesAndPaths": true,
+	"TestPIDNamespaces": true, "TestCapabilitiesAndPaths": true, "TestPodSysctls": true, "TestHostNetwork": true,
 }
 
 // handlersFor are the handlers the scenario t runs for.
