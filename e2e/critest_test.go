@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,20 @@ var critestSkips = []struct{ re, why string }{
 	{`should support HostIpc`, "needs ipcs in the image; Debian's busybox-static has no ipcs applet"},
 	{`runtime should support MaskedPaths`,
 		"masks /bin/ls and expects sh -c ls to fail; Debian's busybox-static shell runs applets itself without exec"},
+}
+
+// critestMoatNotYet are the specs that pass on runc and do not yet pass
+// on moat, each with the reason (docs/compatibility.md has the long
+// form). A failure of one of them on moat is logged, not an error; one
+// that passes is logged so that it leaves this list. Any other failure
+// fails the test.
+var critestMoatNotYet = []struct{ re, why string }{
+	{`should support Privileged is true`,
+		"brctl addbr needs network administration of the pod's namespace, which a guest cannot have: the sentry keeps no host CAP_NET_ADMIN"},
+	{`should support adding capability`,
+		"brctl addbr needs network administration of the pod's namespace, which a guest cannot have: the sentry keeps no host CAP_NET_ADMIN"},
+	{`mount with 'rshared' should support propagation from host to container and vice versa`,
+		"a mount made in the sandbox cannot appear on the host: only the host to container half works"},
 }
 
 // critestImages are the images critest pulls, as repo:tag on the local
@@ -141,7 +156,15 @@ func TestCritest(t *testing.T) {
 			harness.SkipOrFail(t, &harness.MissingToolsError{Missing: []string{p + " (.ci/install.d/31-critest.sh)"}})
 		}
 	}
-	e := harness.Start(t, harness.Options{MoatShim: os.Getenv(ShimEnv), MoatConfig: os.Getenv("MOAT_E2E_SHIM_CONFIG")})
+	opts := harness.Options{MoatShim: os.Getenv(ShimEnv), MoatConfig: os.Getenv("MOAT_E2E_SHIM_CONFIG")}
+	if opts.MoatShim == "" {
+		// critest runs for moat in every run, with the shim of this tree.
+		var err error
+		if opts.MoatShim, opts.MoatConfig, err = buildShim(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := harness.Start(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	reg, err := e.StartRegistry(ctx, registry)
@@ -191,6 +214,7 @@ func TestCritest(t *testing.T) {
 			}
 			counts := map[string]int{}
 			var failed []string
+			notYet := 0
 			for _, suite := range rep {
 				for _, s := range suite.SpecReports {
 					if s.LeafNodeType != "It" {
@@ -202,11 +226,19 @@ func TestCritest(t *testing.T) {
 						if s.Failure != nil {
 							msg = tail(s.Failure.Message, 12)
 						}
-						failed = append(failed, fmt.Sprintf("%s %s: %s", strings.Join(s.ContainerHierarchy, " "), s.LeafNodeText, msg))
+						text := fmt.Sprintf("%s %s", strings.Join(s.ContainerHierarchy, " "), s.LeafNodeText)
+						if why := moatNotYet(h, text); why != "" {
+							t.Logf("critest %s: not yet on moat (%s): %s", h, why, text)
+							notYet++
+							continue
+						}
+						failed = append(failed, fmt.Sprintf("%s: %s", text, msg))
+					} else if s.State == "passed" && moatNotYet(h, s.LeafNodeText) != "" {
+						t.Logf("critest %s: %q passes now: take it off critestMoatNotYet and docs/compatibility.md", h, s.LeafNodeText)
 					}
 				}
 			}
-			t.Logf("critest %s: %d passed, %d failed, %d skipped (%v)", h, counts["passed"], len(failed), counts["skipped"], counts)
+			t.Logf("critest %s: %d passed, %d failed (%d of them known not to pass yet), %d skipped (%v)", h, counts["passed"], len(failed)+notYet, notYet, counts["skipped"], counts)
 			if len(failed) > 0 {
 				t.Errorf("critest %s: %d specs failed:\n%s", h, len(failed), strings.Join(failed, "\n"))
 			}
@@ -215,6 +247,20 @@ func TestCritest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// moatNotYet is the reason the spec text does not pass yet on handler h,
+// or "" when it should pass.
+func moatNotYet(h, text string) string {
+	if h != harness.HandlerMoat {
+		return ""
+	}
+	for _, k := range critestMoatNotYet {
+		if regexp.MustCompile(k.re).MatchString(text) {
+			return k.why
+		}
+	}
+	return ""
 }
 
 func tail(s string, n int) string {

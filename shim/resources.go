@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"math"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"moat.dev/moat/cri"
@@ -88,4 +90,48 @@ func podResources(sandbox *cri.Info, containers []limits, hostCPUs, maxVCPUs int
 		memory = uint64(mem)
 	}
 	return vcpus, memory
+}
+
+// followResize keeps the sandbox's pod limits in step with an in-place
+// resize of one container (old → new; others are the pod's other
+// containers). The kubelet sizes a pod's sandbox (the
+// io.kubernetes.cri.sandbox-* annotations) as the sum of its containers'
+// limits and, on a resize, updates only the containers: a pod limit that
+// was that sum becomes the new sum, so the vCPUs follow. A pod limit set
+// apart from the containers' (pod-level resources) is left alone.
+func followResize(sb *cri.Info, others []limits, old, new limits) {
+	if sb == nil {
+		return
+	}
+	sum := func(c limits, get func(limits) float64) (float64, bool) {
+		s := get(c)
+		if s <= 0 {
+			return 0, false
+		}
+		for _, o := range others {
+			v := get(o)
+			if v <= 0 {
+				return 0, false
+			}
+			s += v
+		}
+		return s, true
+	}
+	cpu := func(l limits) float64 { return l.cpu }
+	mem := func(l limits) float64 { return float64(l.memory) }
+	same := func(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
+	if pod := sb.PodCPULimit(); pod > 0 {
+		if was, ok := sum(old, cpu); ok && same(was, pod) {
+			if now, ok := sum(new, cpu); ok {
+				sb.CPUQuota = int64(math.Round(now * float64(sb.CPUPeriod)))
+			}
+		}
+	}
+	if pod := sb.MemoryLimit; pod > 0 {
+		if was, ok := sum(old, mem); ok && same(was, float64(pod)) {
+			if now, ok := sum(new, mem); ok {
+				sb.MemoryLimit = int64(now)
+			}
+		}
+	}
 }

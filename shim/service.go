@@ -854,6 +854,13 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 			s.sandbox.CPUSet = l.cpuset
 		}
 	} else {
+		var others []limits
+		for _, o := range s.containers {
+			if !o.sandbox && o != c {
+				others = append(others, o.limits)
+			}
+		}
+		followResize(s.sandbox, others, c.limits, l)
 		c.limits = l
 	}
 	s.resizeLocked(ctx)

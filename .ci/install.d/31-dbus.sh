@@ -7,4 +7,4 @@ if ! command -v dbus-daemon >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends dbus-daemon
 fi
-dbus-daemon --version | head -1
+dbus-daemon --version | sed -n 1p

@@ -7,4 +7,4 @@ if ! command -v ps >/dev/null 2>&1 || ! command -v free >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends procps
 fi
-ps --version | head -1
+ps --version | sed -n 1p

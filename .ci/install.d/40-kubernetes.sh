@@ -59,4 +59,4 @@ if [ ! -e "$stamp" ] || ! have_all etcd; then
   touch "$stamp"
 fi
 "$OUT/kubectl" version --client
-"$OUT/etcd" --version | head -1
+"$OUT/etcd" --version | sed -n 1p

@@ -299,6 +299,37 @@ func (t *Task) LocalSID(pid int32) (int32, error) {
 	return t.tg.ns.idLocked(g.sid), nil
 }
 
+// RootPGID translates process group pgid, as t's namespace numbers it,
+// to its root ID, the one a terminal keeps as its foreground group
+// (TIOCSPGRP). Like Linux, the group must exist (ESRCH) and be of t's
+// session (EPERM).
+func (t *Task) RootPGID(pgid int32) (int32, error) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if pgid <= 0 {
+		return 0, unix.EINVAL
+	}
+	root := t.tg.ns.rootIDLocked(pgid)
+	if root == 0 {
+		return 0, unix.ESRCH
+	}
+	found := false
+	for _, g := range k.groups {
+		if g.pgid != root {
+			continue
+		}
+		if g.sid != t.tg.sid {
+			return 0, unix.EPERM
+		}
+		found = true
+	}
+	if !found {
+		return 0, unix.ESRCH
+	}
+	return root, nil
+}
+
 // groupLocked returns the process numbered pid in t's namespace, or t's
 // own for 0.
 // Preconditions: k.mu is held.

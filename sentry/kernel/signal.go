@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"fmt"
+	"moat.dev/moat/sentry/mm"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -306,6 +307,13 @@ func (t *Task) handlePending() bool {
 		// A handler: restart the interrupted call or fail it.
 		t.applyRestartLocked(act.Flags&abi.SA_RESTART != 0)
 		err := t.setupFrameLocked(sig, &info, &act)
+		if err != nil && mm.IsOOM(err) {
+			// The frame needs a page past the memory limit: an OOM
+			// kill, as a cgroup's, not a bad stack.
+			t.oomKillLocked(t.name)
+			k.mu.Unlock()
+			return true
+		}
 		if err != nil {
 			// The frame cannot be written: the process dies of
 			// SIGSEGV, as on Linux.

@@ -58,9 +58,13 @@ type FSContext struct {
 
 // Task is one thread.
 type Task struct {
-	k   *Kernel
-	tg  *ThreadGroup
-	tid int32
+	// oomRetries counts the faults past the memory limit this task has
+	// retried since its last resolved fault, while another process
+	// chosen by the OOM killer gives its memory back.
+	oomRetries int
+	k          *Kernel
+	tg         *ThreadGroup
+	tid        int32
 
 	// Owned by the task goroutine.
 	mm    *mm.MM
@@ -595,6 +599,7 @@ func (t *Task) traceSyscall(a *SyscallArgs, rv uint64, err error) {
 func (t *Task) pageFault(e platform.Exit) {
 	err := t.mm.HandleFault(t.ctx, e.Addr, e.Write, e.Exec)
 	if err == nil {
+		t.oomRetries = 0
 		return
 	}
 	var fe *mm.FaultError
@@ -605,7 +610,11 @@ func (t *Task) pageFault(e platform.Exit) {
 	}
 	switch {
 	case fe.OOM:
-		t.oomKill()
+		if t.oom() {
+			// Another process was chosen and is giving its memory
+			// back: fault again shortly.
+			time.Sleep(oomRetryDelay)
+		}
 	case fe.Bus:
 		t.forceSignal(abi.SIGBUS, abi.BUS_ADRERR, e.Addr)
 	default:
@@ -619,14 +628,90 @@ func (t *Task) oomKill() {
 	name := t.Name()
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	if t.tg.oomKilled {
+	t.oomKillLocked(name)
+}
+
+// oomKillLocked is oomKill with k.mu held; name is the task's.
+func (t *Task) oomKillLocked(name string) {
+	t.k.oomKillGroupLocked(t.tg, name)
+}
+
+// oomKillGroupLocked kills g for running out of memory (once).
+func (k *Kernel) oomKillGroupLocked(g *ThreadGroup, name string) {
+	if g.oomKilled {
 		return
 	}
-	t.k.oomKills.Add(1)
-	t.k.Log.Warn("out of memory: killing process", "pid", t.tg.pid, "comm", name)
-	t.tg.oomKilled = true
-	t.k.oomByContainer[t.tg.Container]++
-	t.k.killGroupLocked(t.tg, abi.SIGKILL)
+	k.oomKills.Add(1)
+	k.Log.Warn("out of memory: killing process", "pid", g.pid, "comm", name)
+	g.oomKilled = true
+	k.oomByContainer[g.Container]++
+	k.killGroupLocked(g, abi.SIGKILL)
+}
+
+const (
+	// oomRetryDelay and oomMaxRetries bound how long a task whose fault
+	// hit the memory limit waits for the OOM killer's victim to give
+	// memory back before it is killed itself.
+	oomRetryDelay = time.Millisecond
+	oomMaxRetries = 2000
+)
+
+// oom handles a page fault of t past the memory limit as a memory
+// cgroup's OOM killer does: the process of t's container with the most
+// resident memory, weighed by oom_score_adj (-1000: never), is killed,
+// which need not be t's. It reports whether t should fault again (the
+// victim is another process, or one chosen before still exits).
+func (t *Task) oom() (retry bool) {
+	name := t.Name()
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if t.tg.oomKilled || t.tg.exiting || t.oomRetries >= oomMaxRetries {
+		t.oomKillLocked(name)
+		return false
+	}
+	t.oomRetries++
+	for _, g := range k.groups {
+		if g != t.tg && g.oomKilled && !g.exited && g.Container == t.tg.Container {
+			return true // a victim still gives its memory back
+		}
+	}
+	v, vname := k.oomVictimLocked(t.tg.Container)
+	if v == nil || v == t.tg {
+		t.oomKillLocked(name)
+		return false
+	}
+	k.oomKillGroupLocked(v, vname)
+	return true
+}
+
+// oomVictimLocked is the process of container the OOM killer ends, and
+// its name: the one with the highest badness (resident pages plus
+// oom_score_adj thousandths of the limit), as Linux's oom_badness.
+func (k *Kernel) oomVictimLocked(container string) (*ThreadGroup, string) {
+	_, _, limit := k.Frames.Usage()
+	var best *ThreadGroup
+	var bestName string
+	var bestScore int64
+	for _, g := range k.groups {
+		if g.Container != container || g.exited || g.exiting || g.oomScoreAdj <= -1000 {
+			continue
+		}
+		var m *mm.MM
+		var name string
+		for t := range g.tasks {
+			m, name = t.mm, t.name
+			break
+		}
+		if m == nil {
+			continue
+		}
+		score := int64(m.Resident()/4096) + int64(g.oomScoreAdj)*int64(limit/4096)/1000
+		if best == nil || score > bestScore {
+			best, bestName, bestScore = g, name, score
+		}
+	}
+	return best, bestName
 }
 
 func (t *Task) exception(e platform.Exit) {

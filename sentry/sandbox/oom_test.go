@@ -27,3 +27,25 @@ func TestOOMInsideSyscall(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q stderr %q", r.ExitCode(), r.Stdout, r.Stderr)
 	}
 }
+
+// TestOOMKillsTheLargest: a fault past the memory limit ends the process
+// with the most resident memory, as a memory cgroup's OOM killer does,
+// not the one that happened to fault: the small process that faulted
+// goes on once the big one's memory is back.
+func TestOOMKillsTheLargest(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, true)
+	script := `(x=$(head -c 20000000 /dev/zero | tr '\0' a); echo big-ready; sleep 30) &
+big=$!
+while [ ! -e /tmp/never ]; do sleep 0.2; grep -q . /proc/$big/status || break; [ "$(grep VmRSS /proc/$big/status | tr -dc 0-9)" -gt 19000 ] && break; done
+grep VmRSS /proc/$big/status
+y=$(head -c 10000000 /dev/zero | tr '\0' b)
+echo small-got-${#y}
+wait $big; echo big-status-$?`
+	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", script}, sandboxtest.Options{Memory: 30 << 20})
+	if r.ExitCode() != 0 || !strings.Contains(r.Stdout, "small-got-10000000") || !strings.Contains(r.Stdout, "big-status-137") ||
+		!strings.Contains(r.Log, "out of memory") {
+		t.Fatalf("exit %d, want 0 with the big process OOM-killed and the small one done\nstdout %q\nstderr %q\nlog %s",
+			r.ExitCode(), r.Stdout, r.Stderr, r.Log)
+	}
+}

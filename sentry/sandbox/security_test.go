@@ -588,3 +588,68 @@ func TestNamespaceInitSignals(t *testing.T) {
 		t.Errorf("pod init after SIGTERM: status %v (exit %d), %v; want exit 0", st, st.ExitCode(), err)
 	}
 }
+
+// TestTerminalForegroundPIDNamespace: a terminal's foreground process
+// group is numbered as the asking process's PID namespace numbers it, so
+// a shell in a container's namespace (an exec -it) finds tcgetpgrp equal
+// to its getpgrp and does not stop itself as a background job; a group
+// set with tcsetpgrp is read back as the same number, and one the
+// namespace does not have is refused.
+func TestTerminalForegroundPIDNamespace(t *testing.T) {
+	sandboxtest.RequireKVM(t)
+	root := sandboxtest.Rootfs(t, false)
+	sandboxtest.BuildC(t, root, "ttyns", `
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(void) {
+	pid_t c = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
+	if (c < 0) { perror("clone"); return 1; }
+	if (c == 0) {
+		pid_t s = setsid();
+		printf("sid=%d pgrp=%d fg=%d\n", s, getpgrp(), tcgetpgrp(0));
+		int p[2];
+		pipe(p);
+		pid_t j = fork();
+		if (j == 0) {
+			char x;
+			setpgid(0, 0);
+			read(p[0], &x, 1);
+			_exit(0);
+		}
+		setpgid(j, j);
+		signal(SIGTTOU, SIG_IGN);
+		int r = tcsetpgrp(0, j);
+		printf("job=%d set=%d fg=%d\n", j, r, tcgetpgrp(0));
+		r = tcsetpgrp(0, 50);
+		printf("set 50: %d %s\n", r, r ? strerror(errno) : "");
+		r = tcsetpgrp(0, getpgrp());
+		printf("back: %d fg=%d\n", r, tcgetpgrp(0));
+		write(p[1], "x", 1);
+		waitpid(j, 0, 0);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	waitpid(c, &st, 0);
+	return WEXITSTATUS(st);
+}
+`)
+	r := sandboxtest.Run(t, root, []string{"/bin/ttyns"}, sandboxtest.Options{StdinTTY: true})
+	want := []string{
+		"sid=1 pgrp=1 fg=1\n",
+		"job=2 set=0 fg=2\n",
+		"set 50: -1 No such process\n",
+		"back: 0 fg=1\n",
+	}
+	if r.Stdout != strings.Join(want, "") || r.ExitCode() != 0 {
+		t.Errorf("got exit %d, stdout:\n%s\nwant:\n%s\nstderr: %s\nlog: %s", r.ExitCode(), r.Stdout, strings.Join(want, ""), r.Stderr, r.Log)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -54,9 +55,15 @@ func main() {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
-	log.Printf("listening on %s, serving %s", *addr, *dir)
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-		log.Fatalf("%v", err)
+	// The line is written once the socket listens: tests wait for it
+	// before they connect.
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("listen on %s: %v", *addr, err)
+	}
+	log.Printf("listening on %s, serving %s", l.Addr(), *dir)
+	if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
+		log.Fatalf("serve on %s: %v", l.Addr(), err)
 	}
 	log.Printf("shut down")
 }

@@ -6,11 +6,13 @@ package hostio
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/sentry/abi"
+	"moat.dev/moat/sentry/kernel"
 	"moat.dev/moat/sentry/vfs"
 	"moat.dev/moat/sentry/waiter"
 )
@@ -29,6 +31,10 @@ type File struct {
 	readErr error
 	reading bool
 	more    *sync.Cond
+	fg      int32 // the terminal's foreground process group (TIOCSPGRP), its root PID namespace ID; 0: unset
+	running int   // reader goroutines not yet ended (a new one may start while the last ends, after ^D)
+	closed  bool  // Release was called
+	wake    int   // eventfd that stops the reader; 0: not made yet
 }
 
 // New wraps host descriptor fd (which it now owns) as a vfs file opened
@@ -76,18 +82,41 @@ func (i inode) Open(context.Context, uint32) (vfs.FileImpl, error) {
 	return f, nil
 }
 
-// reader moves host input into buf as the guest consumes it.
+// reader moves host input into buf as the guest consumes it. It waits
+// for input with poll on the descriptor and f.wake, so Release can stop
+// it: a read blocked on a terminal would keep the host descriptor open
+// after close (the other end of a pty would never see its last user go,
+// and an exec's output never end). The reader closes the descriptor when
+// Release came first.
 func (f *File) reader() {
+	defer func() {
+		f.mu.Lock()
+		f.running--
+		closed := f.closed && f.running == 0
+		f.mu.Unlock()
+		if closed {
+			unix.Close(f.fd)
+			unix.Close(f.wake)
+		}
+	}()
 	b := make([]byte, 32<<10)
 	for {
-		n, err := unix.Read(f.fd, b)
-		if err == unix.EINTR {
+		fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}, {Fd: int32(f.wake), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			f.mu.Lock()
+			f.eof, f.readErr = true, err
+			f.queue.Notify(waiter.EventIn)
+			f.mu.Unlock()
+			return
+		}
+		if fds[1].Revents != 0 {
+			return // released
+		}
+		if fds[0].Revents == 0 {
 			continue
 		}
-		if err == unix.EAGAIN {
-			// A non-blocking host descriptor: wait for input.
-			fds := []unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}}
-			unix.Poll(fds, -1)
+		n, err := unix.Read(f.fd, b)
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		f.mu.Lock()
@@ -103,9 +132,10 @@ func (f *File) reader() {
 		f.queue.Notify(waiter.EventIn)
 		done := f.eof
 		// Do not read ahead more than one buffer.
-		for len(f.buf) >= len(b) && !done {
+		for len(f.buf) >= len(b) && !done && !f.closed {
 			f.more.Wait()
 		}
+		done = done || f.closed
 		f.mu.Unlock()
 		if done {
 			return
@@ -114,10 +144,20 @@ func (f *File) reader() {
 }
 
 func (f *File) startReader() {
-	if !f.reading {
-		f.reading = true
-		go f.reader()
+	if f.reading || f.closed {
+		return
 	}
+	if f.wake <= 0 {
+		w, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			f.eof, f.readErr = true, err
+			return
+		}
+		f.wake = w
+	}
+	f.reading = true
+	f.running++
+	go f.reader()
 }
 
 // Read returns buffered input, EAGAIN when there is none yet, 0 at EOF.
@@ -184,11 +224,29 @@ func (f *File) EventRegister(e *waiter.Entry) error {
 }
 func (f *File) EventUnregister(e *waiter.Entry) { f.queue.EventUnregister(e) }
 
-// Release closes the host descriptor.
-func (f *File) Release(context.Context) { unix.Close(f.fd) }
+// Release closes the host descriptor, at once or, while the reader
+// runs, by stopping it (it closes the descriptor as it ends).
+func (f *File) Release(context.Context) {
+	f.mu.Lock()
+	f.closed = true
+	if f.running > 0 {
+		// The eventfd stays readable: every reader still ending sees it.
+		var one [8]byte
+		one[0] = 1
+		unix.Write(f.wake, one[:])
+		f.more.Broadcast()
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	unix.Close(f.fd)
+	if f.wake > 0 {
+		unix.Close(f.wake)
+	}
+}
 
 // Ioctl passes terminal requests to the host terminal.
-func (f *File) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
+func (f *File) Ioctl(ctx context.Context, mem vfs.Memory, cmd uint32, arg uint64) (uint64, error) {
 	switch cmd {
 	case abi.FIONREAD:
 		f.mu.Lock()
@@ -240,14 +298,54 @@ func (f *File) Ioctl(_ context.Context, mem vfs.Memory, cmd uint32, arg uint64) 
 		var ws abi.Winsize
 		ws.Unmarshal(b)
 		return 0, unix.IoctlSetWinsize(f.fd, unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Row, Col: ws.Col, Xpixel: ws.Xpixel, Ypixel: ws.Ypixel})
-	case abi.TIOCGPGRP, abi.TIOCSPGRP, abi.TIOCSCTTY, abi.TIOCNOTTY:
-		// Job control on the host terminal is the sentry's own business:
-		// the sandbox has one foreground group.
-		if cmd == abi.TIOCGPGRP {
-			var b [4]byte
-			b[0] = 1
-			return 0, mem.CopyOut(arg, b[:])
+	case abi.TIOCGPGRP:
+		// The terminal's foreground group: the one a process set, else
+		// the caller's own. Each process given a terminal (a container's
+		// or an exec's, in a session of its own) owns it, so an
+		// interactive shell finds itself in the foreground and does not
+		// stop itself with SIGTTIN waiting for it. The group is kept by
+		// its root ID and numbered as the caller's PID namespace numbers
+		// it: a shell compares it with its getpgrp().
+		f.mu.Lock()
+		pg := f.fg
+		f.mu.Unlock()
+		if t := kernel.TaskFromContext(ctx); t != nil {
+			if pg == 0 {
+				var err error
+				if pg, err = t.LocalPGID(0); err != nil {
+					return 0, err
+				}
+			} else {
+				pg = t.PIDNamespace().IDOf(pg)
+			}
+		} else if pg == 0 {
+			pg = 1
 		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(pg))
+		return 0, mem.CopyOut(arg, b[:])
+	case abi.TIOCSPGRP:
+		var b [4]byte
+		if err := mem.CopyIn(arg, b[:]); err != nil {
+			return 0, err
+		}
+		pg := int32(binary.LittleEndian.Uint32(b[:]))
+		if pg <= 0 {
+			return 0, unix.EINVAL
+		}
+		if t := kernel.TaskFromContext(ctx); t != nil {
+			root, err := t.RootPGID(pg)
+			if err != nil {
+				return 0, err
+			}
+			pg = root
+		}
+		f.mu.Lock()
+		f.fg = pg
+		f.mu.Unlock()
+		return 0, nil
+	case abi.TIOCSCTTY, abi.TIOCNOTTY:
+		// The terminal is the process's already.
 		return 0, nil
 	}
 	return 0, unix.ENOTTY

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
 	"moat.dev/moat/kvm"
@@ -100,7 +101,10 @@ type Options struct {
 	Pids   int
 	Env    []string
 	Stdin  string
-	UID    uint32
+	// StdinTTY makes stdin a terminal (the slave of a new pty) that
+	// Stdin is typed into, instead of a pipe.
+	StdinTTY bool
+	UID      uint32
 	// Timeout bounds the run (default 60 s).
 	Timeout time.Duration
 	Strace  bool
@@ -147,6 +151,16 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	defer sb.Close()
 	ctx := context.Background()
 	inR, inW, _ := os.Pipe()
+	if o.StdinTTY {
+		inR.Close()
+		inW.Close()
+		ptm, pts, err := pty.Open()
+		if err != nil {
+			t.Fatalf("open a pty (/dev/ptmx) for stdin: %v", err)
+		}
+		defer ptm.Close()
+		inR, inW = pts, ptm
+	}
 	outR, outW, _ := os.Pipe()
 	errR, errW, _ := os.Pipe()
 	var stdio [3]*vfs.File
@@ -164,7 +178,10 @@ func Run(t testing.TB, rootfs string, argv []string, o Options) *Result {
 	}
 	go func() {
 		io.WriteString(inW, o.Stdin)
-		inW.Close()
+		if !o.StdinTTY {
+			// A terminal's master stays open until the run ends.
+			inW.Close()
+		}
 	}()
 	var stdout, stderr bytes.Buffer
 	done := make(chan struct{}, 2)
