@@ -223,16 +223,18 @@ func (c *VCPU) Switch(as *AddressSpace, regs *Registers, fp *FPState) (Exit, err
 	}
 	c.loadRegs(regs)
 	for {
-		// A page-table flush holds runMu for writing; RLock waits for
-		// it to end once it waits for the lock. Waiting for the flush
-		// with Lock instead would wait for every other vCPU to leave
-		// guest mode too, long after the flush: a vCPU that computes
-		// without trapping would hold this one back for good.
+		// A page-table flush is announced by flushPending and holds
+		// runMu for writing once every vCPU has left guest mode; wait
+		// for it without taking the lock (waiting with Lock would also
+		// wait for every other vCPU to leave guest mode, long after the
+		// flush: one that computes without trapping would hold this
+		// one back for good).
+		for c.vm.flushPending.Load() {
+			runtime.Gosched()
+		}
 		c.vm.runMu.RLock()
 		if c.vm.flushPending.Load() {
-			// The flush is announced but has not taken the lock yet.
 			c.vm.runMu.RUnlock()
-			runtime.Gosched()
 			continue
 		}
 		if c.pushRegs {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -315,8 +316,13 @@ func (vm *VM) discard(pa, n uint64) {
 // mode: they are kicked and held back while the slot is re-registered.
 func (vm *VM) invalidate() error {
 	vm.flushPending.Store(true)
-	vm.pool.kickAll()
-	vm.runMu.Lock()
+	// Every vCPU must leave guest mode. A kick's signal can be lost to
+	// one that is taken for an earlier kick (one signal number, which
+	// does not queue), so kick again until the lock is ours.
+	for wait := 20 * time.Microsecond; !vm.runMu.TryLock(); wait = min(2*wait, time.Millisecond) {
+		vm.pool.kickAll()
+		time.Sleep(wait)
+	}
 	defer vm.runMu.Unlock()
 	defer vm.flushPending.Store(false)
 	vm.flushes.Add(1)
