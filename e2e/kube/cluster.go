@@ -326,6 +326,19 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--cert-dir="+filepath.Join(c.Dir, "apiserver-certs"),
+		// The aggregation layer: the API server proxies metrics.k8s.io to
+		// metrics-server with the front-proxy client certificate and the
+		// caller in request headers, which metrics-server believes because
+		// the certificate chains to the front-proxy CA and names
+		// front-proxy-client (it reads both from the configmap
+		// kube-system/extension-apiserver-authentication).
+		"--requestheader-client-ca-file="+c.pki("front-proxy-ca.crt"),
+		"--requestheader-allowed-names="+FrontProxyClientCN,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+c.pki("front-proxy-client.crt"),
+		"--proxy-client-key-file="+c.pki("front-proxy-client.key"),
 	)
 	if err != nil {
 		return err

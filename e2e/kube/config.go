@@ -18,7 +18,10 @@ func (c *Cluster) writeConfig() error {
 	if err != nil {
 		return err
 	}
-	if err := ca.write(dir); err != nil {
+	if err := ca.write(dir, "ca"); err != nil {
+		return err
+	}
+	if err := writeFrontProxy(dir); err != nil {
 		return err
 	}
 	nodeIP := net.ParseIP(c.NodeIP)
@@ -52,6 +55,26 @@ func (c *Cluster) writeConfig() error {
 		}
 	}
 	return c.writeKubeletConfig()
+}
+
+// FrontProxyClientCN is the name of the front-proxy client certificate:
+// the API server's --requestheader-allowed-names, so an extension API
+// server believes request headers only from a connection with it.
+const FrontProxyClientCN = "front-proxy-client"
+
+// writeFrontProxy makes the aggregation layer's certificates, as kubeadm
+// does: front-proxy-ca.crt/.key, a CA of its own, and front-proxy-client
+// .crt/.key (CN front-proxy-client) signed by it, which the API server
+// presents when it proxies a request to an extension API server.
+func writeFrontProxy(dir string) error {
+	ca, err := newAuthority("moat-e2e-front-proxy-ca")
+	if err != nil {
+		return err
+	}
+	if err := ca.write(dir, "front-proxy-ca"); err != nil {
+		return err
+	}
+	return ca.issue(dir, certRequest{name: "front-proxy-client", cn: FrontProxyClientCN, client: true})
 }
 
 // writeKubeconfig writes a kubeconfig for the API server on 127.0.0.1

@@ -24,7 +24,7 @@ func TestCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ca.write(dir); err != nil {
+	if err := ca.write(dir, "ca"); err != nil {
 		t.Fatal(err)
 	}
 	nodeIP := net.ParseIP("192.0.2.7")
@@ -74,6 +74,66 @@ func TestCertificates(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "sa.pub"))
 	if blk, _ := pem.Decode(b); blk == nil || blk.Type != "PUBLIC KEY" {
 		t.Errorf("sa.pub is not a PEM public key: %q", b)
+	}
+}
+
+// The front-proxy client certificate is a client certificate named
+// front-proxy-client that chains to the front-proxy CA and not to the
+// cluster CA, so no cluster client can pass as the front proxy and the
+// front proxy cannot log in to the API server itself.
+func TestFrontProxyCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := newAuthority("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFrontProxy(dir); err != nil {
+		t.Fatal(err)
+	}
+	load := func(name string) *x509.Certificate {
+		b, err := os.ReadFile(filepath.Join(dir, name+".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			t.Fatalf("%s.crt is not a PEM certificate: %q", name, b)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	fpca := load("front-proxy-ca")
+	if !fpca.IsCA || fpca.KeyUsage&x509.KeyUsageCertSign == 0 {
+		t.Errorf("front-proxy-ca.crt is not a CA: IsCA %v, key usage %v", fpca.IsCA, fpca.KeyUsage)
+	}
+	client := load("front-proxy-client")
+	if client.Subject.CommonName != "front-proxy-client" {
+		t.Errorf("front-proxy client subject %v, want CN front-proxy-client", client.Subject)
+	}
+	if !slices.Equal(client.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) {
+		t.Errorf("front-proxy client extended key usage %v, want client auth only", client.ExtKeyUsage)
+	}
+	fp := x509.NewCertPool()
+	fp.AddCert(fpca)
+	if _, err := client.Verify(x509.VerifyOptions{Roots: fp, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("front-proxy client certificate against the front-proxy CA: %v", err)
+	}
+	cluster := x509.NewCertPool()
+	cluster.AddCert(ca.cert)
+	if _, err := client.Verify(x509.VerifyOptions{Roots: cluster, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("front-proxy client certificate verifies against the cluster CA")
+	}
+	for _, k := range []string{"front-proxy-ca.key", "front-proxy-client.key"} {
+		fi, err := os.Stat(filepath.Join(dir, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", k, fi.Mode().Perm())
+		}
 	}
 }
 

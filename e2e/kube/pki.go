@@ -15,9 +15,14 @@ import (
 	"time"
 )
 
-// authority is the cluster's one certificate authority: it signs every
-// serving and client certificate of the cluster (a test cluster needs no
-// separate front-proxy or etcd CA: etcd listens on loopback without TLS).
+// authority is a certificate authority of the cluster. There are two, as
+// in a kubeadm cluster: the cluster CA signs every serving and client
+// certificate, and the front-proxy CA signs only the client certificate
+// the API server's aggregator presents to extension API servers
+// (metrics-server), which trust the user it names in X-Remote-User only
+// because that certificate chains to the front-proxy CA. A separate CA
+// keeps a cluster client certificate from passing as the front proxy. A
+// test cluster needs no etcd CA: etcd listens on loopback without TLS.
 type authority struct {
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
@@ -114,13 +119,14 @@ func (a *authority) issue(dir string, r certRequest) error {
 	return writeKey(filepath.Join(dir, r.name+".key"), key)
 }
 
-// writeCA writes the authority's certificate and key into dir as ca.crt
-// and ca.key (the controller-manager signs with them).
-func (a *authority) write(dir string) error {
-	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), a.certPEM, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, "ca.crt"), err)
+// write writes the authority's certificate and key into dir as
+// <stem>.crt and <stem>.key (the controller-manager signs with ca.*).
+func (a *authority) write(dir, stem string) error {
+	p := filepath.Join(dir, stem+".crt")
+	if err := os.WriteFile(p, a.certPEM, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
 	}
-	return writeKey(filepath.Join(dir, "ca.key"), a.key)
+	return writeKey(filepath.Join(dir, stem+".key"), a.key)
 }
 
 func writeKey(p string, key *ecdsa.PrivateKey) error {
