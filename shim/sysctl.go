@@ -2,7 +2,6 @@ package shim
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -29,44 +28,14 @@ func writeNetSysctls(netns string, sysctls map[string]string) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open the shim's network namespace: %w", err)
-			return
-		}
-		defer unix.Close(back)
-		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open network namespace %s: %w", netns, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace %s: %w", netns, err)
-			return
-		}
-		var werr error
+	return control.InNetNS(netns, func() error {
 		for _, name := range names {
-			if werr = writeSysctl(name, sysctls[name]); werr != nil {
-				break
+			if err := writeSysctl(name, sysctls[name]); err != nil {
+				return err
 			}
 		}
-		if err := unix.Setns(back, unix.CLONE_NEWNET); err != nil {
-			// Stay locked: the thread ends with this goroutine rather
-			// than serve others in the pod's namespace.
-			errc <- fmt.Errorf("return to the shim's network namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- werr
-	}()
-	return <-errc
+		return nil
+	})
 }
 
 // writeSysctl writes one net.* sysctl under /proc/sys/net of the calling

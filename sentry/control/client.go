@@ -435,13 +435,22 @@ func startIn(cmd *exec.Cmd, netns string) error {
 	if netns == "" {
 		return cmd.Start()
 	}
+	return InNetNS(netns, cmd.Start)
+}
+
+// InNetNS runs f on a locked OS thread that has entered the network
+// namespace at path netns, and returns that thread to the caller's
+// namespace before it serves other goroutines. Should the return fail,
+// the thread stays locked and ends with its goroutine rather than serve
+// others in the wrong namespace.
+func InNetNS(netns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		back, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open the shim's network namespace: %w", err)
+			errc <- fmt.Errorf("open the caller's network namespace: %w", err)
 			return
 		}
 		defer unix.Close(back)
@@ -457,16 +466,13 @@ func startIn(cmd *exec.Cmd, netns string) error {
 			errc <- fmt.Errorf("enter network namespace %s: %w", netns, err)
 			return
 		}
-		err = cmd.Start()
-		if serr := unix.Setns(back, unix.CLONE_NEWNET); serr != nil {
-			// Stay locked: the thread ends with this goroutine rather
-			// than serve others in the pod's namespace; the sentry it
-			// forked goes with it.
-			errc <- fmt.Errorf("return to the shim's network namespace: %w", serr)
+		ferr := f()
+		if err := unix.Setns(back, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("return from network namespace %s: %w", netns, err)
 			return
 		}
 		runtime.UnlockOSThread()
-		errc <- err
+		errc <- ferr
 	}()
 	return <-errc
 }
