@@ -488,7 +488,10 @@ func freePort(t *testing.T) int {
 
 // TestBusyboxNetworking runs busybox's httpd (it forks into the
 // background), wget and nc in one sandbox: servers and clients of the
-// sandbox talking over host sockets.
+// sandbox talking over host sockets. The listening nc reads a pipe that
+// stays open: with /dev/null (a background job's stdin) it may see its
+// own end of input first and quit before it reads what the client sent,
+// on Linux as well.
 func TestBusyboxNetworking(t *testing.T) {
 	sandboxtest.RequireKVM(t)
 	root := sandboxtest.Rootfs(t, true)
@@ -496,9 +499,9 @@ func TestBusyboxNetworking(t *testing.T) {
 	script := fmt.Sprintf(`echo served by busybox > /tmp/index.html
 httpd -p 127.0.0.1:%d -h /tmp || exit 1
 wget -q -O - http://127.0.0.1:%d/index.html || exit 2
-nc -l -p %d > /tmp/nc.out &
+sleep 30 | nc -l -p %d > /tmp/nc.out &
 until echo through nc | nc 127.0.0.1 %d; do sleep 0.1; done
-wait
+until [ -s /tmp/nc.out ]; do sleep 0.1; done
 cat /tmp/nc.out`, port, port, ncPort, ncPort)
 	r := sandboxtest.Run(t, root, []string{"/bin/sh", "-c", script}, sandboxtest.Options{CPUs: 2})
 	if r.ExitCode() != 0 || r.Stdout != "served by busybox\nthrough nc\n" {
